@@ -1,0 +1,49 @@
+# modelport: `make demo` and `make test` are the two commands; both create .venv when it is missing.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.modelport-installed
+CONSTRAINTS := modelport/constraints.txt
+PYTEST_ARGS ?=
+DEMO_DIR ?= demo-output
+
+.PHONY: venv demo test test-fast fixtures bench clean
+
+venv: $(STAMP)
+
+# Re-install only when the project or the pinned stack changes (idempotent, shared by all targets).
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@set -e; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then \
+	  py=$$(scripts/find-python312.sh); \
+	  echo "creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV); \
+	fi; \
+	echo "installing the pinned stack into $(VENV) (first time: a few minutes, about 7 GB)"; \
+	$(PY) -m pip install -q --upgrade pip; \
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[all,dev]'; \
+	$(PY) -m pip check; \
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p $(DEMO_DIR)
+	@echo "== converting fixtures/models.py:cnn (PyTorch, NCHW image classifier) =="
+	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx -o $(DEMO_DIR)/cnn.onnx --input-shape image:batch,3,32,32 --force
+	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to savedmodel -o $(DEMO_DIR)/cnn_savedmodel --input-shape image:batch,3,32,32 --force
+	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to tflite -o $(DEMO_DIR)/cnn.tflite --input-shape image:batch,3,32,32 --force
+	@echo "== what was written =="
+	$(VENV)/bin/modelport inspect $(DEMO_DIR)/cnn.tflite
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+fixtures: $(STAMP)
+	$(PY) fixtures/build_fixtures.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_convert.py
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info

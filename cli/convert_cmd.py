@@ -1,0 +1,74 @@
+"""`modelport convert SRC --to FORMAT`: plan a route, run each edge isolated, place the artifact."""
+
+from __future__ import annotations
+
+import click
+
+from modelport.cli.render import console, emit_json, human_size, perm_text
+
+
+@click.command("convert")
+@click.argument("source")
+@click.option("--to", "to", required=True, type=click.Choice(["onnx", "savedmodel", "tflite", "pytorch"]),
+              help="Target format (pytorch: not yet, see `modelport formats`).")
+@click.option("-o", "--output", help="Output path (default: beside the source, e.g. cnn.onnx -> cnn.tflite).")
+@click.option("--via", type=click.Choice(["onnx", "savedmodel", "tflite"]), help="Force the route through this format.")
+@click.option("--opset", type=int, help="ONNX opset for ONNX outputs (default 18).")
+@click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8"]), help="Quantize a TFLite output.")
+@click.option("--calibration-data", type=click.Path(), help="Representative inputs (.npz, one array per input) for --quantize int8.")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:D1,D2,...",
+              help="Input shape; a name marks a dynamic dim, NAME=N gives its example size (e.g. ids:batch=2,seq=16). Repeatable.")
+@click.option("--input-dtype", "input_dtypes", multiple=True, metavar="NAME:DTYPE", help="Input dtype, e.g. ids:int64. Repeatable.")
+@click.option("--weights", type=click.Path(), help="state_dict for a file.py:callable source (loaded with weights_only=True).")
+@click.option("--keep-intermediates", is_flag=True, help="Also keep the artifacts of intermediate steps beside the output.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def command(ctx, source, to, output, via, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
+            keep_intermediates, force, as_json):
+    """Convert SOURCE to ONNX, SavedModel or TFLite, directly or through a planned route.
+
+    SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
+    ExportedProgram .pt2, or a PyTorch module reference path/to/file.py:callable or
+    package.module:callable. Each artifact is loaded and run once in its own runtime before
+    it is called converted, and gets a provenance manifest (ARTIFACT.modelport.json).
+
+    \b
+    Examples:
+      modelport convert fixtures/models.py:cnn --to tflite --input-shape image:batch,3,32,32
+      modelport convert model.onnx --to savedmodel -o exported/
+      modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
+    """
+    from modelport.api import convert
+
+    verbose = ctx.obj.get("verbose", False)
+    con = console()
+
+    def show_log(edge: str, text: str) -> None:
+        if verbose and text.strip():
+            click.echo(f"--- {edge} log ---\n{text.rstrip()}\n--- end of {edge} log ---", err=True)
+
+    result = convert(source, to, output, via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
+                     input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, force=force,
+                     keep_intermediates=keep_intermediates, log=show_log)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    from modelport.converters.signatures import size_on_disk
+
+    con.print(f"[bold green]converted[/] {source} -> [bold]{result.output}[/] "
+              f"({human_size(size_on_disk(result.output))}, {result.seconds:.1f} s)")
+    con.print(f"  route: {result.route}")
+    for i, s in enumerate(result.steps, 1):
+        smoke = s.smoke or {}
+        outs = ", ".join(f"{k} {v}" for k, v in smoke.get("outputs", {}).items())
+        con.print(f"  step {i}: {s.edge:<18} {s.converter:<22} {s.seconds:6.1f} s   ran in {smoke.get('runtime', '?')}: {outs}")
+        for note in s.notes:
+            con.print(f"          {note}")
+    con.print("  I/O map (source -> artifact):")
+    for kind, maps in (("in ", result.io_map.inputs), ("out", result.io_map.outputs)):
+        for m in maps:
+            con.print(f"    {kind} {m.source} -> {m.artifact}  ({perm_text(m.perm)})")
+    for p in result.intermediates:
+        con.print(f"  kept intermediate: {p}")
+    con.print(f"  manifest: {result.manifest}")

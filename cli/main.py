@@ -1,0 +1,80 @@
+"""Entry point: the `modelport` command group and the one place errors become exit codes.
+
+Subcommands live in their own modules and are imported here; none of them imports torch or
+TensorFlow at module level, so `modelport --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+import modelport
+from modelport.errors import ModelportError
+
+EXIT_INTERRUPTED = 130
+
+
+class ModelportGroup(click.Group):
+    """Turns ModelportError into one line on stderr and its exit code; Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ModelportError as e:
+            verbose = (ctx.obj or {}).get("verbose", False)
+            if verbose and e.detail:
+                click.echo(e.detail, err=True)
+            click.echo(f"modelport: error: {e.message}", err=True)
+            if e.detail and not verbose:
+                click.echo("modelport: (run with --verbose for the converter's log)", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("modelport: interrupted; no partial output was left behind", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=ModelportGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(modelport.__version__, prog_name="modelport")
+@click.option("-v", "--verbose", is_flag=True, help="Show the converters' own logs.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Convert models between PyTorch, ONNX, TensorFlow SavedModel and TFLite, and prove it.
+
+    \b
+    Exit codes: 0 ok, 1 parity failure, 2 usage or bad input,
+                3 conversion failed, 4 runtime or library unavailable.
+    """
+    ctx.ensure_object(dict)["verbose"] = verbose
+    if not verbose:
+        quiet_environment()
+
+
+def quiet_environment() -> None:
+    """TensorFlow reads its log level at import; set it before any command imports TF."""
+    import os
+
+    from modelport.quiet import QUIET_ENV
+
+    for key, value in QUIET_ENV.items():
+        if key != "CUDA_VISIBLE_DEVICES":  # doctor and runners must still see GPUs
+            os.environ.setdefault(key, value)
+
+
+def _register() -> None:
+    from modelport.cli import convert_cmd, doctor_cmd, formats_cmd, inspect_cmd
+
+    for module in (convert_cmd, inspect_cmd, formats_cmd, doctor_cmd):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="modelport", standalone_mode=True)
+    except SystemExit as e:
+        # click's own usage errors exit 2, matching modelport's code for bad input.
+        sys.exit(e.code if e.code is not None else 0)

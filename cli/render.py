@@ -1,0 +1,36 @@
+"""Rendering helpers shared by the commands: a console on stdout, JSON output, size formatting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def perm_text(perm: list[int] | None) -> str:
+    if perm is None:
+        return "same layout"
+    named = {(0, 2, 3, 1): "NCHW->NHWC", (0, 2, 1): "NCW->NWC", (0, 2, 3, 4, 1): "NCDHW->NDHWC"}
+    return named.get(tuple(perm), "axes " + ",".join(map(str, perm)))

@@ -1,0 +1,170 @@
+"""onnx -> tflite / savedmodel (and tflite -> savedmodel) with onnx2tf's flatbuffer_direct backend.
+
+onnx2tf writes many files into its output folder (trap 3), so it runs in a private folder and only
+the requested artifact is moved out. Dynamic dims are fixed first (onnxsim with the example sizes):
+the flatbuffer_direct SavedModel writer fails on dynamic reshapes that the dynamo exporter emits.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+
+from modelport.errors import ConversionError, UsageError
+from modelport.types import IOMap, IOSpec, TensorMapping
+from modelport.converters.job import EdgeJob, EdgeResult
+from modelport.converters.layout import infer_perm
+from modelport.converters.signatures import onnx_io, savedmodel_io, tflite_custom_ops, tflite_io
+
+SAVEDMODEL_PARTS = ("saved_model.pb", "variables", "assets", "fingerprint.pb")
+
+
+def _static_sizes(job: EdgeJob, src: IOSpec) -> dict[str, list[int]]:
+    """Concrete shapes for inputs with dynamic dims: --input-shape sizes, else 1."""
+    fixed = {}
+    for t in src.inputs:
+        if not t.shape or not any(isinstance(d, str) for d in t.shape):
+            continue
+        o = job.options.input(t.name)
+        given = o.example if o and o.example and len(o.example) == len(t.shape) else [None] * len(t.shape)
+        fixed[t.name] = [d if isinstance(d, int) else (g or 1) for d, g in zip(t.shape, given)]
+    return fixed
+
+
+def _fix_dynamic_dims(path: str, fixed: dict[str, list[int]], workdir: str) -> str:
+    import onnx
+    import onnxsim
+
+    model = onnx.load(path)
+    try:
+        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed)
+    except Exception as e:
+        raise ConversionError(f"fixing dynamic dims {fixed} failed in onnxsim: {str(e).splitlines()[0][:200]}") from None
+    if not ok:
+        raise ConversionError(f"onnxsim could not validate the model with dims fixed to {fixed}")
+    out = os.path.join(workdir, "static.onnx")
+    onnx.save(simplified, out)
+    return out
+
+
+def _report_outputs(folder: str) -> dict[str, tuple[str, bool]]:
+    """ONNX graph output name -> (TFLite tensor name, channel-last?) from onnx2tf's report."""
+    found = {}
+    for path in glob.glob(os.path.join(folder, "*_tensor_correspondence_report.json")):
+        with open(path) as f:
+            report = json.load(f)
+        for r in report.get("records", []):
+            if r.get("is_graph_output"):
+                found[r["onnx_output_name"]] = (r.get("resolved_tflite_tensor_name"), bool(r.get("assume_channel_last_layout")))
+    return found
+
+
+def _fixed_shape(shape, fixed):
+    return [f if isinstance(d, str) and f is not None else d for d, f in zip(shape, fixed)] if fixed else shape
+
+
+def build_io_map(src: IOSpec, dst: IOSpec, fixed: dict[str, list[int]], report: dict[str, tuple[str, bool]]) -> IOMap:
+    def match(src_list, dst_list, is_output):
+        by_name = {t.name: t for t in dst_list}
+        out = []
+        for i, s in enumerate(src_list):
+            rule = "name"
+            prefer = None
+            d = by_name.get(s.name)
+            if d is None and is_output and s.name in report and report[s.name][0] in by_name:
+                d, rule = by_name[report[s.name][0]], "converter report"
+            if is_output and s.name in report:
+                prefer = report[s.name][1]
+            if d is None and len(src_list) == len(dst_list):
+                d, rule = dst_list[i], "position"
+            if d is None:
+                continue
+            src_shape = _fixed_shape(s.shape, fixed.get(s.name)) if s.shape else s.shape
+            perm, why = infer_perm(src_shape, d.shape, prefer_channel_last=prefer)
+            out.append(TensorMapping(s.name, d.name, perm, f"{rule}; layout by {why}"))
+        return out
+
+    return IOMap(match(src.inputs, dst.inputs, False), match(src.outputs, dst.outputs, True))
+
+
+def _run_onnx2tf(workdir: str, *, onnx_path: str | None = None, tflite_path: str | None = None, saved_model: bool):
+    import onnx2tf
+
+    out_dir = os.path.join(workdir, "onnx2tf_out")
+    kwargs = dict(output_folder_path=out_dir, non_verbose=True, tflite_backend="flatbuffer_direct")
+    if onnx_path:
+        kwargs.update(input_onnx_file_path=onnx_path, flatbuffer_direct_output_saved_model=saved_model)
+    else:
+        kwargs.update(input_tflite_file_path=tflite_path)
+    try:
+        onnx2tf.convert(**kwargs)
+    except SystemExit as e:  # onnx2tf exits the process on many error paths (trap 9)
+        raise ConversionError(f"onnx2tf stopped with exit status {e.code}; see the log (--verbose)") from None
+    except Exception as e:
+        msg = str(e).strip().splitlines()
+        raise ConversionError(f"onnx2tf failed: {type(e).__name__}: {(msg[-1] if msg else '')[:300]}") from None
+    return out_dir
+
+
+def _take_savedmodel(out_dir: str, dest: str) -> None:
+    if not os.path.isfile(os.path.join(out_dir, "saved_model.pb")):
+        raise ConversionError("onnx2tf wrote no SavedModel (saved_model.pb missing); see the log (--verbose)")
+    os.makedirs(dest)
+    for part in SAVEDMODEL_PARTS:
+        p = os.path.join(out_dir, part)
+        if os.path.exists(p):
+            shutil.move(p, os.path.join(dest, part))
+
+
+def _take_tflite(out_dir: str, dest: str) -> None:
+    found = sorted(glob.glob(os.path.join(out_dir, "*_float32.tflite")))
+    if not found:
+        raise ConversionError("onnx2tf wrote no float32 .tflite; see the log (--verbose)")
+    shutil.move(found[0], dest)
+
+
+def _check_custom_ops(path: str) -> None:
+    custom = tflite_custom_ops(path)
+    if custom:
+        names = ", ".join(f"{c} (ONNX {c[5:]})" if c.startswith("ONNX_") else c for c in custom)
+        raise ConversionError(f"unsupported operator(s) for TFLite: {names}; onnx2tf wrote them as custom ops no interpreter can run")
+
+
+def convert(job: EdgeJob) -> EdgeResult:
+    import onnx2tf
+
+    workdir = os.path.dirname(job.output)
+    to_savedmodel = job.target_format == "savedmodel"
+    notes: list[str] = []
+    details: dict = {"backend": "flatbuffer_direct"}
+    if job.source_format == "tflite":
+        src_io = tflite_io(job.source)
+        out_dir = _run_onnx2tf(workdir, tflite_path=job.source, saved_model=True)
+        fixed: dict = {}
+    else:
+        if job.options.quantize:
+            raise UsageError("onnx2tf edges do not quantize; quantization happens in savedmodel->tflite")
+        src_io = onnx_io(job.source)
+        fixed = _static_sizes(job, src_io)
+        onnx_path = job.source
+        if fixed:
+            onnx_path = _fix_dynamic_dims(job.source, fixed, workdir)
+            details["fixed_input_shapes"] = fixed
+            notes.append("dynamic dims fixed for TensorFlow: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
+        out_dir = _run_onnx2tf(workdir, onnx_path=onnx_path, saved_model=to_savedmodel)
+    report = _report_outputs(out_dir)
+    if to_savedmodel:
+        _take_savedmodel(out_dir, job.output)
+        dst_io = savedmodel_io(job.output)
+    else:
+        _take_tflite(out_dir, job.output)
+        _check_custom_ops(job.output)
+        dst_io = tflite_io(job.output)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    io_map = build_io_map(src_io, dst_io, fixed, report)
+    permuted = [m.source for m in io_map.inputs + io_map.outputs if m.perm]
+    if permuted:
+        notes.append("channel-first tensors became channel-last: " + ", ".join(permuted))
+    return EdgeResult(io_map, f"onnx2tf {onnx2tf.__version__}", details, notes)

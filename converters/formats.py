@@ -1,0 +1,130 @@
+"""Detect a model's format from its content, not only its name.
+
+Cheap checks read a few bytes: TFLite files carry the flatbuffer identifier "TFL3" at offset 4;
+TorchScript and ExportedProgram files are zip archives with telltale member names; a SavedModel
+is a directory holding saved_model.pb. ONNX has no magic number, so it is recognised by parsing
+the protobuf (the only reliable test) once nothing else matched and the file is not a zip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+
+from modelport.errors import UsageError
+from modelport.types import Format
+
+_CALLABLE_REF = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
+
+
+@dataclass
+class Detected:
+    format: Format
+    flavor: str | None = None  # pytorch: torchscript | exported_program | callable
+    note: str | None = None  # e.g. "extension says .onnx but content is TFLite"
+
+
+_EXTENSIONS = {
+    ".onnx": Format.ONNX,
+    ".tflite": Format.TFLITE,
+    ".pt": Format.PYTORCH,
+    ".pth": Format.PYTORCH,
+    ".pt2": Format.PYTORCH,
+    ".keras": Format.KERAS,
+}
+
+
+def is_callable_reference(src: str) -> bool:
+    """`path/to/file.py:build` or `package.module:build` (and not a Windows drive or a real file)."""
+    if os.path.exists(src):
+        return False
+    m = _CALLABLE_REF.match(src)
+    if not m:
+        return False
+    target = m.group("target")
+    return target.endswith(".py") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", target) is not None
+
+
+def detect(src: str) -> Detected:
+    """Return the format of `src`, or raise UsageError with one line saying why not."""
+    if is_callable_reference(src):
+        target = src.split(":", 1)[0]
+        if target.endswith(".py") and not os.path.isfile(target):
+            raise UsageError(f"{src}: no such Python file: {target}")
+        return Detected(Format.PYTORCH, "callable")
+    if not os.path.exists(src):
+        raise UsageError(f"{src}: no such file or directory")
+    if os.path.isdir(src):
+        return _detect_dir(src)
+    if os.path.getsize(src) == 0:
+        raise UsageError(f"{src}: file is empty")
+    detected = _detect_file(src)
+    expected = _EXTENSIONS.get(os.path.splitext(src)[1].lower())
+    if expected is not None and expected != detected.format:
+        detected.note = f"the extension suggests {expected.value} but the content is {detected.format.value}"
+    return detected
+
+
+def _detect_dir(src: str) -> Detected:
+    if os.path.isfile(os.path.join(src, "saved_model.pb")) or os.path.isfile(os.path.join(src, "saved_model.pbtxt")):
+        return Detected(Format.SAVEDMODEL)
+    raise UsageError(f"{src}: directory is not a TensorFlow SavedModel (no saved_model.pb in it)")
+
+
+def _detect_file(src: str) -> Detected:
+    with open(src, "rb") as f:
+        head = f.read(8)
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return Detected(Format.TFLITE)
+    if head[:2] == b"PK":
+        return _detect_zip(src)
+    if src.lower().endswith(".pb"):
+        raise UsageError(f"{src}: a bare .pb file; pass the SavedModel directory that contains it")
+    if _parses_as_onnx(src):
+        return Detected(Format.ONNX)
+    ext = os.path.splitext(src)[1].lower()
+    if ext in _EXTENSIONS:
+        kind = _EXTENSIONS[ext].value
+        raise UsageError(f"{src}: not a valid {kind} file (corrupt or truncated; its content matches no known format)")
+    raise UsageError(f"{src}: unknown model format (not ONNX, TFLite, TorchScript, ExportedProgram, Keras or a SavedModel)")
+
+
+def _detect_zip(src: str) -> Detected:
+    try:
+        with zipfile.ZipFile(src) as z:
+            names = z.namelist()
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise UsageError(f"{src}: corrupt or truncated archive ({e})") from None
+    if bad is not None:
+        raise UsageError(f"{src}: corrupt archive (member {bad} fails its CRC check)")
+    base = {n.split("/", 1)[-1] for n in names}
+    if "config.json" in names and "model.weights.h5" in names:
+        return Detected(Format.KERAS)
+    if any(n.endswith("serialized_exported_program.json") or "/models/" in n and n.endswith(".json") for n in names):
+        return Detected(Format.PYTORCH, "exported_program")
+    if "constants.pkl" in base or any(n.split("/")[1:2] == ["code"] for n in names):
+        return Detected(Format.PYTORCH, "torchscript")
+    if "data.pkl" in base:
+        raise UsageError(
+            f"{src}: a pickled PyTorch checkpoint (state_dict or torch.save'd module), not a model; "
+            "pass the module as file.py:callable with --weights this file"
+        )
+    raise UsageError(f"{src}: a zip archive that is neither TorchScript, an ExportedProgram nor a Keras model")
+
+
+def _parses_as_onnx(src: str) -> bool:
+    """Full protobuf parse without external data: the only dependable ONNX test."""
+    import onnx  # light enough (no torch/tf); imported late to keep --help fast
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load_model(src, load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, OSError, UnicodeDecodeError):
+        return False
+    except Exception:  # protobuf raises a variety of internal errors on random bytes
+        return False
+    # Random bytes occasionally parse as an empty message; a real model has a graph with nodes or outputs.
+    return bool(model.graph.output) and model.ir_version > 0

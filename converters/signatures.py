@@ -1,0 +1,215 @@
+"""Read a model's I/O signature and a summary of its content, per format (`modelport inspect`).
+
+Each reader imports only its own library. Errors from a library reading a damaged file become
+UsageError (bad input, exit 2); a library that is not installed becomes UnavailableError (exit 4).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from typing import Any
+
+from modelport.errors import UnavailableError, UsageError
+from modelport.types import Format, IOSpec, TensorSpec
+from modelport.converters.formats import Detected, detect
+
+
+def require(module: str, purpose: str):
+    """Import a library or fail with exit 4 and what to install."""
+    from modelport.quiet import import_quietly
+
+    try:
+        return import_quietly(module)
+    except ImportError as e:
+        raise UnavailableError(
+            f"{purpose} needs the Python module '{module}', which is not importable ({e}); "
+            "install the pinned stack with `make venv` or `pip install modelport[all]`"
+        ) from None
+
+
+def size_on_disk(path: str) -> int:
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    total = os.path.getsize(path) if os.path.exists(path) else 0
+    if path.endswith(".onnx") and os.path.exists(path + ".data"):
+        total += os.path.getsize(path + ".data")
+    return total
+
+
+# ---------------------------------------------------------------- ONNX
+_ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+                9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+
+
+def _onnx_value_spec(v) -> TensorSpec:
+    t = v.type.tensor_type
+    shape = None
+    if t.HasField("shape"):
+        shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+    return TensorSpec(v.name, shape, _ONNX_DTYPES.get(t.elem_type, f"onnx:{t.elem_type}"))
+
+
+def _load_onnx(path: str):
+    onnx = require("onnx", "reading ONNX")
+    try:
+        return onnx.load_model(path, load_external_data=False)
+    except Exception as e:
+        raise UsageError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+
+
+def onnx_io(path: str) -> IOSpec:
+    m = _load_onnx(path)
+    inits = {i.name for i in m.graph.initializer}
+    return IOSpec([_onnx_value_spec(v) for v in m.graph.input if v.name not in inits],
+                  [_onnx_value_spec(v) for v in m.graph.output])
+
+
+def _onnx_summary(path: str) -> dict[str, Any]:
+    m = _load_onnx(path)
+    ops = collections.Counter(f"{n.domain + '.' if n.domain else ''}{n.op_type}" for n in m.graph.node)
+    return {
+        "opset": {(o.domain or "ai.onnx"): o.version for o in m.opset_import},
+        "ir_version": m.ir_version,
+        "producer": f"{m.producer_name} {m.producer_version}".strip(),
+        "op_counts": dict(ops.most_common()),
+        "parameters": sum(_numel(i.dims) for i in m.graph.initializer),
+    }
+
+
+def _numel(dims) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+# ---------------------------------------------------------------- TFLite
+def _tflite_interpreter(path: str):
+    from modelport.converters.tflite_ops import verify
+
+    litert = require("ai_edge_litert.interpreter", "reading TFLite")
+    try:
+        verify(path)
+    except ValueError as e:
+        raise UsageError(f"{path}: corrupt or truncated TFLite file ({e})") from None
+    try:
+        return litert.Interpreter(model_path=path)
+    except (ValueError, RuntimeError) as e:
+        raise UsageError(f"{path}: not a loadable TFLite model ({str(e).splitlines()[0]})") from None
+
+
+def _tflite_spec(d: dict, name: str | None = None) -> TensorSpec:
+    import numpy as np
+
+    sig = d.get("shape_signature", d["shape"])
+    shape: list[int | str] = [int(x) if x >= 0 else f"d{i}" for i, x in enumerate(sig)]
+    return TensorSpec(name or d["name"], shape, np.dtype(d["dtype"]).name)
+
+
+def tflite_io(path: str) -> IOSpec:
+    it = _tflite_interpreter(path)
+    sigs = it.get_signature_list()
+    if sigs:
+        key = "serving_default" if "serving_default" in sigs else next(iter(sigs))
+        runner = it.get_signature_runner(key)
+        ins, outs = runner.get_input_details(), runner.get_output_details()
+        return IOSpec([_tflite_spec(d, n) for n, d in ins.items()], [_tflite_spec(d, n) for n, d in outs.items()])
+    return IOSpec([_tflite_spec(d) for d in it.get_input_details()], [_tflite_spec(d) for d in it.get_output_details()])
+
+
+def _tflite_summary(path: str) -> dict[str, Any]:
+    it = _tflite_interpreter(path)
+    ops = collections.Counter(op["op_name"] for op in it._get_ops_details())  # no public API for the op list
+    return {"op_counts": dict(ops.most_common()), "signatures": list(it.get_signature_list())}
+
+
+def tflite_custom_ops(path: str) -> list[str]:
+    """Custom ops in a .tflite (onnx2tf writes unlowerable ONNX ops as custom `ONNX_*`, trap 9)."""
+    from modelport.converters.tflite_ops import custom_op_names
+
+    return custom_op_names(path)
+
+
+# ---------------------------------------------------------------- SavedModel
+def _tf_dtype(dt) -> str:
+    return dt.as_numpy_dtype.__name__ if hasattr(dt, "as_numpy_dtype") else str(dt)
+
+
+def _tf_spec(name: str, spec) -> TensorSpec:
+    shape = None
+    if spec.shape.rank is not None:
+        shape = [d if d is not None else f"d{i}" for i, d in enumerate(spec.shape.as_list())]
+    import numpy as np
+
+    return TensorSpec(name, shape, np.dtype(spec.dtype.as_numpy_dtype).name)
+
+
+def load_savedmodel_signature(path: str, signature: str = "serving_default"):
+    tf = require("tensorflow", "reading a SavedModel")
+    try:
+        obj = tf.saved_model.load(path)
+    except Exception as e:
+        raise UsageError(f"{path}: not a loadable SavedModel ({str(e).splitlines()[0][:200]})") from None
+    sigs = getattr(obj, "signatures", {})
+    if signature not in sigs:
+        raise UsageError(f"{path}: SavedModel has no signature {signature!r} (has: {', '.join(sigs) or 'none'})")
+    return obj, sigs[signature]
+
+
+def savedmodel_io(path: str, signature: str = "serving_default") -> IOSpec:
+    _, fn = load_savedmodel_signature(path, signature)
+    ins = fn.structured_input_signature[1]
+    outs = fn.structured_outputs
+    return IOSpec([_tf_spec(k, v) for k, v in sorted(ins.items())], [_tf_spec(k, v) for k, v in sorted(outs.items())])
+
+
+# ---------------------------------------------------------------- PyTorch
+def pytorch_io(src: str, flavor: str, options=None) -> IOSpec:
+    from modelport.converters.pytorch_sources import load_module, module_io
+
+    module = load_module(src, flavor, weights=getattr(options, "weights", None))
+    return module_io(module, flavor)
+
+
+# ---------------------------------------------------------------- dispatch
+def read_io(src: str, detected: Detected, options=None) -> IOSpec:
+    if detected.format == Format.ONNX:
+        return onnx_io(src)
+    if detected.format == Format.TFLITE:
+        return tflite_io(src)
+    if detected.format == Format.SAVEDMODEL:
+        return savedmodel_io(src)
+    if detected.format == Format.PYTORCH:
+        return pytorch_io(src, detected.flavor or "callable", options)
+    if detected.format == Format.KERAS:
+        from modelport.converters.edges.keras_to_savedmodel import keras_io
+
+        return keras_io(src)
+    raise UsageError(f"{src}: cannot read the signature of a {detected.format.value} model")
+
+
+def describe(src: str) -> dict[str, Any]:
+    """Everything `modelport inspect` shows, as JSON-able data."""
+    detected = detect(src)
+    io = read_io(src, detected)
+    info: dict[str, Any] = {
+        "path": src,
+        "format": detected.format.value,
+        "flavor": detected.flavor,
+        "note": detected.note,
+        "size_bytes": size_on_disk(src) if os.path.exists(src) else None,
+        "inputs": [vars(t) for t in io.inputs],
+        "outputs": [vars(t) for t in io.outputs],
+    }
+    if detected.format == Format.ONNX:
+        info.update(_onnx_summary(src))
+    elif detected.format == Format.TFLITE:
+        info.update(_tflite_summary(src))
+        custom = tflite_custom_ops(src)
+        if custom:
+            info["custom_ops"] = custom
+    elif detected.format == Format.SAVEDMODEL:
+        tf = require("tensorflow", "reading a SavedModel")
+        info["signatures"] = list(tf.saved_model.load(src).signatures)
+    return info

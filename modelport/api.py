@@ -1,0 +1,210 @@
+"""modelport's Python API: what the CLI calls, and what batch scripts can call directly.
+
+    from modelport.api import convert
+    result = convert("fixtures/models.py:cnn", "tflite", input_shapes=["image:1,3,32,32"])
+    print(result.output, result.route)
+
+Every function raises a `ModelportError` subclass (with its exit code) on failure and never
+leaves a half-written artifact behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelport import manifest
+from modelport.errors import ConversionError, ModelportError, UnavailableError, UsageError
+from modelport.placement import check_free, make_scratch, place, write_atomic
+from modelport.quiet import QUIET_ENV
+from modelport.types import Format, IOMap
+from modelport.converters.formats import Detected, detect
+from modelport.converters.job import EdgeJob, EdgeResult
+from modelport.converters.options import ConvertOptions, build_options
+from modelport.converters.planner import Edge, plan, route_text
+
+_EXTENSION = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.SAVEDMODEL: "_savedmodel"}
+LOG_TAIL_LINES = 25
+
+
+@dataclass
+class StepReport:
+    edge: str
+    converter: str
+    seconds: float
+    details: dict[str, Any]
+    notes: list[str]
+    smoke: dict[str, Any] | None
+
+
+@dataclass
+class ConvertResult:
+    source: str
+    output: str
+    manifest: str
+    route: str
+    steps: list[StepReport]
+    io_map: IOMap
+    seconds: float
+    intermediates: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "output": self.output, "manifest": self.manifest, "route": self.route,
+            "seconds": round(self.seconds, 3), "io_map": self.io_map.to_dict(),
+            "steps": [vars(s) for s in self.steps], "intermediates": self.intermediates,
+        }
+
+
+def default_output(source: str, target: Format, quantize: str | None = None) -> str:
+    """Beside the source: cnn.onnx -> cnn.tflite; models.py:cnn -> cnn.onnx next to models.py."""
+    if ":" in source and not os.path.exists(source):
+        file_part, attr = source.split(":", 1)
+        folder = os.path.dirname(file_part) if file_part.endswith(".py") else "."
+        stem = os.path.join(folder, attr.split(".")[-1])
+    else:
+        stem = os.path.splitext(source.rstrip("/"))[0]
+    if quantize:
+        stem += "_" + quantize.replace("-", "_")
+    return stem + _EXTENSION[target]
+
+
+def _target(to: str | Format) -> Format:
+    try:
+        fmt = Format(to)
+    except ValueError:
+        raise UsageError(f"unknown format {to!r} (choose from onnx, savedmodel, tflite)") from None
+    return fmt
+
+
+def convert(
+    source: str,
+    to: str | Format,
+    output: str | None = None,
+    *,
+    via: str | Format | None = None,
+    opset: int | None = None,
+    quantize: str | None = None,
+    calibration_data: str | None = None,
+    input_shapes: list[str] | tuple[str, ...] = (),
+    input_dtypes: list[str] | tuple[str, ...] = (),
+    weights: str | None = None,
+    force: bool = False,
+    keep_intermediates: bool = False,
+    log=None,
+) -> ConvertResult:
+    """Convert `source` to format `to` along the planned route; see the module docstring.
+
+    `log`, when given, is called with each converter's captured output (for --verbose).
+    """
+    t_start = time.perf_counter()
+    target = _target(to)
+    options = build_options(input_shapes=input_shapes, input_dtypes=input_dtypes, opset=opset, quantize=quantize,
+                            calibration_data=calibration_data, weights=weights)
+    detected = detect(source)
+    if weights and detected.flavor != "callable":
+        raise UsageError("--weights applies to file.py:callable sources only")
+    route = plan(detected.format, target, via=_target(via) if via else None, quantize=quantize)
+    out = output or default_output(source, target, quantize)
+    check_free(out, force)
+    scratch = make_scratch(out)
+    try:
+        current, current_fmt, flavor = _absolute_source(source, detected), detected.format, detected.flavor
+        steps: list[StepReport] = []
+        io_map: IOMap | None = None
+        step_outputs = []
+        for i, edge in enumerate(route):
+            step_out = os.path.join(scratch, f"step{i + 1}_{edge.target.value}{_EXTENSION[edge.target]}")
+            result, smoke, seconds = _run_edge(edge, current, current_fmt, flavor, step_out, options, scratch, log)
+            steps.append(StepReport(edge.name, result.converter, round(seconds, 3), result.details, result.notes, smoke))
+            io_map = result.io_map if io_map is None else io_map.then(result.io_map)
+            current, current_fmt, flavor = step_out, edge.target, None
+            step_outputs.append(step_out)
+        assert io_map is not None
+        record = manifest.build(
+            source={"path": os.path.abspath(source) if os.path.exists(source) else source,
+                    "format": detected.format.value, "flavor": detected.flavor,
+                    "sha256": manifest.sha256_of(source.split(":")[0] if detected.flavor == "callable" else source)},
+            artifact={"path": os.path.abspath(out), "format": target.value, "sha256": manifest.sha256_of(current)},
+            route=route_text(route), steps=[vars(s) for s in steps], options=options.to_dict(), io_map=io_map.to_dict(),
+        )
+        intermediates = _keep_intermediates(step_outputs[:-1], out) if keep_intermediates else []
+        place(current, out, scratch)
+        write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
+                         time.perf_counter() - t_start, intermediates)
+
+
+def _absolute_source(source: str, detected: Detected) -> str:
+    if detected.flavor == "callable":
+        target, attr = source.split(":", 1)
+        return f"{os.path.abspath(target)}:{attr}" if target.endswith(".py") else source
+    return os.path.abspath(source)
+
+
+def _keep_intermediates(paths: list[str], out: str) -> list[str]:
+    kept = []
+    stem = os.path.splitext(out.rstrip("/"))[0]
+    for p in paths:
+        dest = f"{stem}.{os.path.basename(p)}"
+        check_free(dest, force=True)
+        place(p, dest, os.path.dirname(p))
+        kept.append(dest)
+    return kept
+
+
+def _run_edge(edge: Edge, src: str, src_fmt: Format, flavor: str | None, out: str, options: ConvertOptions,
+              scratch: str, log) -> tuple[EdgeResult, dict | None, float]:
+    job = EdgeJob(edge=edge.name, module=edge.module, source=src, source_format=src_fmt.value, source_flavor=flavor,
+                  target_format=edge.target.value, output=out, options=options)
+    stem = os.path.join(scratch, edge.name.replace("->", "_to_"))
+    job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
+    with open(job_path, "w") as f:
+        json.dump(job.to_dict(), f)
+    env = {**os.environ, **QUIET_ENV}
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log_file:
+        proc = subprocess.run([sys.executable, "-m", "modelport.worker", job_path, result_path],
+                              stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
+    seconds = time.perf_counter() - t0
+    with open(log_path, errors="replace") as f:
+        log_text = f.read()
+    if log:
+        log(edge.name, log_text)
+    tail = "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
+    if not os.path.exists(result_path):
+        how = f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0 else f"exit status {proc.returncode}"
+        raise ConversionError(f"{edge.name}: the {edge.library} converter process died ({how})", detail=tail)
+    with open(result_path) as f:
+        payload = json.load(f)
+    if "error" in payload:
+        err = payload["error"]
+        cls = {"UsageError": UsageError, "UnavailableError": UnavailableError}.get(err["kind"], ConversionError)
+        raise cls(f"{edge.name}: {err['message']}", detail=tail)
+    return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds
+
+
+def inspect_model(path: str) -> dict[str, Any]:
+    from modelport.converters.signatures import describe
+
+    info = describe(path)
+    info["manifest"] = manifest.load(path)
+    return info
+
+
+def formats_matrix() -> list[dict[str, Any]]:
+    from modelport.converters.planner import matrix
+
+    return matrix()
+
+
+__all__ = ["convert", "inspect_model", "formats_matrix", "default_output", "ConvertResult", "ModelportError"]

@@ -1,0 +1,103 @@
+"""`modelport doctor`: which converters and runtimes import, their versions against the pinned
+stack (modelport/constraints.txt), whether each runtime sees a GPU, and what to do otherwise."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import os
+import re
+from dataclasses import dataclass
+
+PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints.txt")
+
+# (distribution, import name, role)
+COMPONENTS = [
+    ("torch", "torch", "PyTorch runtime and pytorch->onnx exporter"),
+    ("onnxscript", "onnxscript", "torch's dynamo ONNX exporter"),
+    ("onnx", "onnx", "ONNX format"),
+    ("onnxruntime", "onnxruntime", "ONNX runtime"),
+    ("onnxsim", "onnxsim", "fixes dynamic dims before onnx2tf"),
+    ("onnx2tf", "onnx2tf", "onnx->tflite/savedmodel, tflite->savedmodel"),
+    ("tensorflow", "tensorflow", "SavedModel runtime, savedmodel->tflite"),
+    ("keras", "keras", "Keras sources"),
+    ("tf2onnx", "tf2onnx", "savedmodel/tflite->onnx"),
+    ("ai-edge-litert", "ai_edge_litert.interpreter", "TFLite (LiteRT) runtime"),
+]
+
+
+@dataclass
+class Check:
+    name: str
+    role: str
+    installed: str | None
+    pinned: str | None
+    importable: bool
+    gpu: str
+    advice: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.importable and (self.pinned is None or _base(self.installed) == _base(self.pinned))
+
+
+def pins() -> dict[str, str]:
+    out = {}
+    if os.path.isfile(PINS_FILE):
+        with open(PINS_FILE) as f:
+            for line in f:
+                m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", line.strip())
+                if m:
+                    out[_norm(m.group(1))] = m.group(2)
+    return out
+
+
+def _base(version: str | None) -> str | None:
+    """'2.14.1+cu130' -> '2.14.1': a local build tag is not a different release."""
+    return version.split("+")[0] if version else None
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _gpu(import_name: str, module) -> str:
+    try:
+        if import_name == "torch":
+            return f"cuda: {module.cuda.get_device_name(0)}" if module.cuda.is_available() else "no GPU visible"
+        if import_name == "onnxruntime":
+            providers = module.get_available_providers()
+            return "CUDAExecutionProvider available" if "CUDAExecutionProvider" in providers else "CPU only (" + ", ".join(providers) + ")"
+        if import_name == "tensorflow":
+            gpus = module.config.list_physical_devices("GPU")
+            return f"{len(gpus)} GPU(s)" if gpus else "no GPU visible"
+        if import_name.startswith("ai_edge_litert"):
+            return "CPU (XNNPACK); no GPU delegate in the Python wheel"
+    except Exception as e:  # a broken CUDA install must not break doctor
+        return f"GPU check failed: {type(e).__name__}"
+    return "-"
+
+
+def run_checks(*, gpu: bool = True) -> list[Check]:
+    pinned = pins()
+    checks = []
+    for dist, import_name, role in COMPONENTS:
+        try:
+            installed = md.version(dist)
+        except md.PackageNotFoundError:
+            installed = None
+        pin = pinned.get(_norm(dist))
+        importable, gpu_text, advice = False, "-", None
+        if installed is None:
+            advice = f"not installed: run `make venv` (or pip install -c modelport/constraints.txt {dist}=={pin or ''})".replace("==)", ")")
+        else:
+            try:
+                module = importlib.import_module(import_name)
+                importable = True
+                gpu_text = _gpu(import_name, module) if gpu else "-"
+            except Exception as e:
+                advice = f"installed but fails to import ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+            if importable and pin and _base(installed) != _base(pin):
+                advice = f"version {installed} differs from the pinned {pin}: `pip install -c modelport/constraints.txt {dist}=={pin}`"
+        checks.append(Check(dist, role, installed, pin, importable, gpu_text, advice))
+    return checks

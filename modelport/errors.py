@@ -1,0 +1,49 @@
+"""Errors that carry their exit code, so every layer can fail with one clear line.
+
+The CLI turns any `ModelportError` into its message on stderr and its `exit_code`; nothing else
+in modelport decides exit codes. The codes are documented in the README.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_PARITY = 1
+EXIT_USAGE = 2
+EXIT_CONVERSION = 3
+EXIT_UNAVAILABLE = 4
+
+
+class ModelportError(Exception):
+    """Base class: a message fit for one line of output, and the exit code it maps to."""
+
+    exit_code = EXIT_CONVERSION
+
+    def __init__(self, message: str, *, detail: str | None = None):
+        super().__init__(message)
+        self.message = message
+        # Long output (a converter's log, a traceback) kept for --verbose, never the headline.
+        self.detail = detail
+
+
+class UsageError(ModelportError):
+    """Bad input from the user: missing file, unknown format, malformed option, no route."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConversionError(ModelportError):
+    """A converter ran and failed, or wrote an artifact that its runtime cannot load or run."""
+
+    exit_code = EXIT_CONVERSION
+
+
+class UnavailableError(ModelportError):
+    """A library or runtime that this action needs is not installed or cannot be used."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class ParityError(ModelportError):
+    """Outputs of an artifact differ from the reference beyond tolerance (validate issue)."""
+
+    exit_code = EXIT_PARITY

@@ -1,0 +1,68 @@
+"""The provenance manifest written beside every artifact (`<artifact>.modelport.json`).
+
+It records where the artifact came from (source path and sha256), how (route, each converter's
+name and version, options, timings), and the I/O map the validator uses to feed the same tensors
+to source and artifact. Validation results are added to it by the validate step.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from typing import Any
+
+import modelport
+
+MANIFEST_SUFFIX = ".modelport.json"
+
+
+def manifest_path(artifact: str) -> str:
+    return artifact.rstrip("/") + MANIFEST_SUFFIX
+
+
+def sha256_of(path: str) -> str | None:
+    """Hash of a file, or of a directory's files (relative names and contents, in sorted order)."""
+    if not os.path.exists(path):
+        return None
+    h = hashlib.sha256()
+    if os.path.isdir(path):
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                h.update(os.path.relpath(full, path).encode())
+                _feed(h, full)
+    else:
+        _feed(h, path)
+    return h.hexdigest()
+
+
+def _feed(h, path: str) -> None:
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def build(*, source: dict[str, Any], artifact: dict[str, Any], route: str, steps: list[dict], options: dict,
+          io_map: dict) -> dict[str, Any]:
+    return {
+        "modelport_version": modelport.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "artifact": artifact,
+        "route": route,
+        "steps": steps,
+        "options": options,
+        "io_map": io_map,
+        "validation": None,
+    }
+
+
+def load(artifact: str) -> dict[str, Any] | None:
+    path = manifest_path(artifact)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,88 @@
+"""Run one conversion edge, then load and run its artifact once, in a process of its own.
+
+Converters crash (SIGABRT inside onnx2tf or the interpreter), call sys.exit, and print pages of
+logs (traps 7 and 9). The parent (modelport/api.py) starts `python -m modelport.worker JOB RESULT`
+with stdout/stderr going to a log file, and reads RESULT (JSON) back. A missing RESULT means the
+process died; the parent reports that with the log's tail.
+
+The smoke run is what makes "converted" mean "loads and runs in its own runtime": onnx2tf can
+write a .tflite that no interpreter accepts, and only running it shows that.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+
+
+def _smoke_run(path: str, fmt: str, sizes: dict[str, int]) -> dict:
+    import numpy as np
+
+    from modelport.types import Format
+    from modelport.validators.inputs import generate
+    from modelport.validators.runners import runner_for
+
+    runner = runner_for(path, Format(fmt)).load()
+    try:
+        feed = generate(runner.input_specs(), seed=0, sizes=sizes)
+        t0 = time.perf_counter()
+        out = runner.run(feed)
+        seconds = time.perf_counter() - t0
+    finally:
+        runner.close()
+    bad = [k for k, v in out.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+    return {
+        "runtime": runner.runtime,
+        "load_seconds": runner.load_seconds,
+        "run_seconds": seconds,
+        "outputs": {k: list(np.asarray(v).shape) for k, v in out.items()},
+        "non_finite_outputs": bad,
+    }
+
+
+def main(job_path: str, result_path: str) -> int:
+    from modelport.quiet import block_network, quiet_python_loggers
+
+    block_network()
+    quiet_python_loggers()
+    from modelport.errors import ModelportError
+    from modelport.converters.job import EdgeJob
+
+    result: dict = {}
+    try:
+        with open(job_path) as f:
+            job = EdgeJob.from_dict(json.load(f))
+        edge = importlib.import_module(f"modelport.converters.edges.{job.module}")
+        t0 = time.perf_counter()
+        edge_result = edge.convert(job)
+        result["edge"] = edge_result.to_dict()
+        result["convert_seconds"] = time.perf_counter() - t0
+        sizes = {}
+        for o in job.options.inputs:
+            for d, e in zip(o.shape or [], o.example or []):
+                if isinstance(d, str) and e:
+                    sizes[d] = e
+        try:
+            result["smoke"] = _smoke_run(job.output, job.target_format, sizes)
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            result["error"] = {"kind": "ConversionError",
+                               "message": f"the {job.target_format} artifact was written but does not run in its runtime: {first[:300]}"}
+    except ModelportError as e:
+        result["error"] = {"kind": type(e).__name__, "message": e.message}
+    except SystemExit as e:
+        result["error"] = {"kind": "ConversionError", "message": f"the converter exited the process (status {e.code})"}
+    except BaseException as e:  # anything else is a converter bug: report it, with the traceback in the log
+        traceback.print_exc()
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        result["error"] = {"kind": "ConversionError", "message": f"{type(e).__name__}: {first[:300]}"}
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

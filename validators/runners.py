@@ -1,0 +1,201 @@
+"""One runner per runtime behind one interface, in the spirit of Polygraphy's runners.
+
+`load()` builds the session/interpreter (timed separately), `input_specs()` / `output_specs()`
+describe it, `run(feed)` maps names to numpy arrays, `close()` frees it. Each runner imports its
+runtime only in `load()`, so describing a runner is cheap and building it can happen late (in a
+subprocess). The validate issue extends these with devices, threads and signatures.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from modelport.errors import UnavailableError, UsageError
+from modelport.types import Format, TensorSpec, default_output_names
+
+
+def _require(module: str, runtime: str):
+    from modelport.quiet import import_quietly
+
+    try:
+        return import_quietly(module)
+    except ImportError as e:
+        raise UnavailableError(f"{runtime} is not available ({e}); install the pinned stack with `make venv`") from None
+
+
+class Runner:
+    runtime = "?"
+
+    def __init__(self, path: str):
+        self.path = path
+        self.load_seconds: float | None = None
+
+    def load(self) -> "Runner":
+        t0 = time.perf_counter()
+        self._load()
+        self.load_seconds = time.perf_counter() - t0
+        return self
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def input_specs(self) -> list[TensorSpec]:
+        raise NotImplementedError
+
+    def output_specs(self) -> list[TensorSpec]:
+        raise NotImplementedError
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class OnnxRuntimeRunner(Runner):
+    runtime = "onnxruntime"
+
+    def _load(self):
+        ort = _require("onnxruntime", "ONNX Runtime")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
+
+    def _specs(self, values) -> list[TensorSpec]:
+        from modelport.validators.dtypes import ort_type_to_numpy
+
+        return [TensorSpec(v.name, [d if isinstance(d, int) else str(d) for d in v.shape], ort_type_to_numpy(v.type))
+                for v in values]
+
+    def input_specs(self):
+        return self._specs(self.session.get_inputs())
+
+    def output_specs(self):
+        return self._specs(self.session.get_outputs())
+
+    def run(self, feed):
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(names, feed)))
+
+
+class TFLiteRunner(Runner):
+    runtime = "tflite"
+
+    def __init__(self, path: str, threads: int | None = None):
+        super().__init__(path)
+        self.threads = threads
+
+    def _load(self):
+        litert = _require("ai_edge_litert.interpreter", "the LiteRT (TFLite) interpreter")
+        self.interpreter = litert.Interpreter(model_path=self.path, num_threads=self.threads)
+        sigs = self.interpreter.get_signature_list()
+        self.signature = ("serving_default" if "serving_default" in sigs else next(iter(sigs))) if sigs else None
+        if self.signature is None:
+            self.interpreter.allocate_tensors()
+
+    def _spec(self, name, d) -> TensorSpec:
+        sig = d.get("shape_signature", d["shape"])
+        return TensorSpec(name, [int(x) if x >= 0 else f"d{i}" for i, x in enumerate(sig)], np.dtype(d["dtype"]).name)
+
+    def input_specs(self):
+        if self.signature:
+            return [self._spec(n, d) for n, d in self.interpreter.get_signature_runner(self.signature).get_input_details().items()]
+        return [self._spec(d["name"], d) for d in self.interpreter.get_input_details()]
+
+    def output_specs(self):
+        if self.signature:
+            return [self._spec(n, d) for n, d in self.interpreter.get_signature_runner(self.signature).get_output_details().items()]
+        return [self._spec(d["name"], d) for d in self.interpreter.get_output_details()]
+
+    def run(self, feed):
+        if self.signature:
+            runner = self.interpreter.get_signature_runner(self.signature)
+            return {k: np.asarray(v) for k, v in runner(**feed).items()}
+        it = self.interpreter
+        for d in it.get_input_details():
+            if list(d["shape"]) != list(feed[d["name"]].shape):
+                it.resize_tensor_input(d["index"], feed[d["name"]].shape)
+        it.allocate_tensors()
+        for d in it.get_input_details():
+            it.set_tensor(d["index"], feed[d["name"]])
+        it.invoke()
+        return {d["name"]: it.get_tensor(d["index"]).copy() for d in it.get_output_details()}
+
+
+class SavedModelRunner(Runner):
+    runtime = "tensorflow"
+
+    def __init__(self, path: str, signature: str = "serving_default"):
+        super().__init__(path)
+        self.signature = signature
+
+    def _load(self):
+        tf = _require("tensorflow", "TensorFlow")
+        self.tf = tf
+        self.obj = tf.saved_model.load(self.path)
+        if self.signature not in self.obj.signatures:
+            raise UsageError(f"{self.path}: no signature {self.signature!r} (has: {', '.join(self.obj.signatures)})")
+        self.fn = self.obj.signatures[self.signature]
+
+    @staticmethod
+    def _spec(name, s) -> TensorSpec:
+        shape = [d if d is not None else f"d{i}" for i, d in enumerate(s.shape.as_list())] if s.shape.rank is not None else None
+        return TensorSpec(name, shape, np.dtype(s.dtype.as_numpy_dtype).name)
+
+    def input_specs(self):
+        return [self._spec(k, v) for k, v in sorted(self.fn.structured_input_signature[1].items())]
+
+    def output_specs(self):
+        return [self._spec(k, v) for k, v in sorted(self.fn.structured_outputs.items())]
+
+    def run(self, feed):
+        out = self.fn(**{k: self.tf.constant(v) for k, v in feed.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+
+class TorchRunner(Runner):
+    """TorchScript (.pt), ExportedProgram (.pt2) or a `file.py:callable` module, on CPU."""
+
+    runtime = "torch"
+
+    def __init__(self, path: str, flavor: str, input_specs: list[TensorSpec] | None = None, weights: str | None = None):
+        super().__init__(path)
+        self.flavor = flavor
+        self._inputs = input_specs
+        self.weights = weights
+
+    def _load(self):
+        from modelport.validators.torch_loading import load_torch_model
+
+        self.torch = _require("torch", "PyTorch")
+        self.model, names, shapes = load_torch_model(self.path, self.flavor, self.weights)
+        if self._inputs is None:
+            self._inputs = [TensorSpec(n, s) for n, s in zip(names, shapes)]
+
+    def input_specs(self):
+        return list(self._inputs or [])
+
+    def output_specs(self):
+        return []
+
+    def run(self, feed):
+        torch = self.torch
+        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])) for s in self.input_specs()]
+        with torch.no_grad():
+            out = self.model(*args)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
+
+
+def runner_for(path: str, fmt: Format, flavor: str | None = None, **kwargs) -> Runner:
+    if fmt == Format.ONNX:
+        return OnnxRuntimeRunner(path)
+    if fmt == Format.TFLITE:
+        return TFLiteRunner(path, **kwargs)
+    if fmt == Format.SAVEDMODEL:
+        return SavedModelRunner(path, **kwargs)
+    if fmt == Format.PYTORCH:
+        return TorchRunner(path, flavor or "callable", **kwargs)
+    raise UsageError(f"no runner for {fmt.value} models")

@@ -1,0 +1,30 @@
+"""Load a PyTorch artifact for running, without importing modelport's converters.
+
+Validators may not reach into converters' internals (ARCHITECTURE.md), so this loader is the
+runner-side twin of converters/pytorch_sources.py for the artifact kinds a runner executes:
+TorchScript and ExportedProgram files, read without unpickling arbitrary objects.
+"""
+
+from __future__ import annotations
+
+from modelport.errors import UsageError
+
+
+def load_torch_model(path: str, flavor: str, weights: str | None = None):
+    """Return (callable model, input names, input shapes or None each)."""
+    import torch
+
+    if flavor == "torchscript":
+        model = torch.jit.load(path, map_location="cpu").eval()
+        names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
+        return model, names, [None] * len(names)
+    if flavor == "exported_program":
+        ep = torch.export.load(path)
+        placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+        names = list(ep.graph_signature.user_inputs)
+        shapes = []
+        for n in names:
+            val = placeholders[n].meta.get("val")
+            shapes.append([int(d) if str(d).isdigit() else str(d) for d in val.shape] if val is not None else None)
+        return ep.module(), names, shapes
+    raise UsageError(f"{path}: the torch runner loads .pt and .pt2 files; flavor {flavor!r} is not a file")

@@ -54,21 +54,23 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
     if as_json:
         emit_json(result.to_dict())
         return
+    from rich.markup import escape
+
     from modelport.converters.signatures import size_on_disk
 
-    con.print(f"[bold green]converted[/] {source} -> [bold]{result.output}[/] "
+    con.print(f"[bold green]converted[/] {escape(source)} -> [bold]{escape(result.output)}[/] "
               f"({human_size(size_on_disk(result.output))}, {result.seconds:.1f} s)")
     con.print(f"  route: {result.route}")
     for i, s in enumerate(result.steps, 1):
         smoke = s.smoke or {}
         outs = ", ".join(f"{k} {v}" for k, v in smoke.get("outputs", {}).items())
-        con.print(f"  step {i}: {s.edge:<18} {s.converter:<22} {s.seconds:6.1f} s   ran in {smoke.get('runtime', '?')}: {outs}")
+        con.print(escape(f"  step {i}: {s.edge:<18} {s.converter:<22} {s.seconds:6.1f} s   ran in {smoke.get('runtime', '?')}: {outs}"))
         for note in s.notes:
-            con.print(f"          {note}")
+            con.print(escape(f"          {note}"))
     con.print("  I/O map (source -> artifact):")
     for kind, maps in (("in ", result.io_map.inputs), ("out", result.io_map.outputs)):
         for m in maps:
-            con.print(f"    {kind} {m.source} -> {m.artifact}  ({perm_text(m.perm)})")
+            con.print(escape(f"    {kind} {m.source} -> {m.artifact}  ({perm_text(m.perm)})"))
     for p in result.intermediates:
-        con.print(f"  kept intermediate: {p}")
-    con.print(f"  manifest: {result.manifest}")
+        con.print(escape(f"  kept intermediate: {p}"))
+    con.print(escape(f"  manifest: {result.manifest}"))

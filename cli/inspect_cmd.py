@@ -23,13 +23,14 @@ def command(model, as_json):
     if as_json:
         emit_json(info)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     con = console()
     kind = info["format"] + (f" ({info['flavor']})" if info.get("flavor") else "")
-    con.print(f"[bold]{model}[/]: {kind}, {human_size(info.get('size_bytes'))}")
+    con.print(f"[bold]{escape(model)}[/]: {kind}, {human_size(info.get('size_bytes'))}")
     if info.get("note"):
-        con.print(f"  [yellow]note:[/] {info['note']}")
+        con.print(f"  [yellow]note:[/] {escape(info['note'])}")
     if info.get("opset"):
         con.print("  opset: " + ", ".join(f"{k} {v}" for k, v in info["opset"].items())
                   + (f"; producer: {info['producer']}" if info.get("producer") else ""))
@@ -41,13 +42,13 @@ def command(model, as_json):
     for kind_name, key in (("input", "inputs"), ("output", "outputs")):
         for t in info[key]:
             shape = "?" if t["shape"] is None else "[" + ", ".join(str(d) for d in t["shape"]) + "]"
-            table.add_row(kind_name, t["name"], shape, t["dtype"])
+            table.add_row(kind_name, escape(t["name"]), escape(shape), t["dtype"])
     con.print(table)
     if info.get("op_counts"):
         ops = info["op_counts"]
-        con.print(f"  operators ({sum(ops.values())}): " + ", ".join(f"{k} x{v}" for k, v in ops.items()))
+        con.print(f"  operators ({sum(ops.values())}): " + escape(", ".join(f"{k} x{v}" for k, v in ops.items())))
     if info.get("custom_ops"):
         con.print(f"  [red]custom ops (need a custom runtime):[/] {', '.join(info['custom_ops'])}")
     if info.get("manifest"):
         m = info["manifest"]
-        con.print(f"  made by modelport {m.get('modelport_version')} from {m['source']['path']} via {m.get('route')}")
+        con.print(escape(f"  made by modelport {m.get('modelport_version')} from {m['source']['path']} via {m.get('route')}"))

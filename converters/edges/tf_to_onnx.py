@@ -72,10 +72,19 @@ def convert(job: EdgeJob) -> EdgeResult:
 
 
 def _check_unsupported(path: str) -> None:
-    """tf2onnx continues past ops it cannot convert and leaves them as nodes of a TF domain."""
+    """tf2onnx continues past ops it cannot convert and leaves them in the graph under their TF
+    names (e.g. `Erfc` from Keras' exact GELU), which no ONNX runtime loads. Name them all."""
     import onnx
+    from onnx import defs
 
     model = onnx.load(path, load_external_data=False)
-    bad = sorted({n.op_type for n in model.graph.node if n.domain not in ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")})
+    opsets = {o.domain or "": o.version for o in model.opset_import}
+    bad = sorted({
+        n.op_type for n in model.graph.node
+        if (n.domain or "") in ("", "ai.onnx", "ai.onnx.ml") and not defs.has(n.op_type, n.domain or "")
+        or (n.domain or "") not in ("", "ai.onnx", "ai.onnx.ml", "com.microsoft") and n.domain not in opsets
+    })
     if bad:
-        raise ConversionError(f"unsupported operator(s) for ONNX: {', '.join(bad)}")
+        raise ConversionError(
+            f"unsupported operator(s) for ONNX: {', '.join(bad)} (tf2onnx left them unconverted)"
+        )

@@ -57,9 +57,12 @@ def quiet_environment() -> None:
 
     from modelport.quiet import QUIET_ENV
 
+    import warnings
+
     for key, value in QUIET_ENV.items():
         if key != "CUDA_VISIBLE_DEVICES":  # doctor and runners must still see GPUs
             os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore")  # library deprecation chatter (torch.jit, TF) is not ours to show
 
 
 def _register() -> None:

@@ -106,7 +106,10 @@ def build_options(
         by_name[o.name] = o
     for text in input_dtypes:
         name, dtype = parse_input_dtype(text)
-        by_name.setdefault(name, InputOverride(name=name)).dtype = dtype
+        override = by_name.setdefault(name, InputOverride(name=name))
+        if override.dtype is not None:
+            raise UsageError(f"--input-dtype given twice for input {name!r}")
+        override.dtype = dtype
     if opset is not None and not 7 <= opset <= 25:
         raise UsageError(f"--opset {opset}: expected an ONNX opset between 7 and 25")
     if quantize is not None and quantize not in QUANTIZE_MODES:

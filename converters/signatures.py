@@ -157,8 +157,9 @@ def load_savedmodel_signature(path: str, signature: str = "serving_default"):
     return obj, sigs[signature]
 
 
-def savedmodel_io(path: str, signature: str = "serving_default") -> IOSpec:
-    _, fn = load_savedmodel_signature(path, signature)
+def savedmodel_io(path: str, signature: str = "serving_default", fn=None) -> IOSpec:
+    if fn is None:
+        _, fn = load_savedmodel_signature(path, signature)
     ins = fn.structured_input_signature[1]
     outs = fn.structured_outputs
     return IOSpec([_tf_spec(k, v) for k, v in sorted(ins.items())], [_tf_spec(k, v) for k, v in sorted(outs.items())])
@@ -192,7 +193,13 @@ def read_io(src: str, detected: Detected, options=None) -> IOSpec:
 def describe(src: str) -> dict[str, Any]:
     """Everything `modelport inspect` shows, as JSON-able data."""
     detected = detect(src)
-    io = read_io(src, detected)
+    extra: dict[str, Any] = {}
+    if detected.format == Format.SAVEDMODEL:  # load once: a SavedModel takes seconds to load
+        obj, fn = load_savedmodel_signature(src)
+        io = savedmodel_io(src, fn=fn)
+        extra["signatures"] = list(obj.signatures)
+    else:
+        io = read_io(src, detected)
     info: dict[str, Any] = {
         "path": src,
         "format": detected.format.value,
@@ -209,7 +216,5 @@ def describe(src: str) -> dict[str, Any]:
         custom = tflite_custom_ops(src)
         if custom:
             info["custom_ops"] = custom
-    elif detected.format == Format.SAVEDMODEL:
-        tf = require("tensorflow", "reading a SavedModel")
-        info["signatures"] = list(tf.saved_model.load(src).signatures)
+    info.update(extra)
     return info

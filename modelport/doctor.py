@@ -3,11 +3,12 @@ stack (modelport/constraints.txt), whether each runtime sees a GPU, and what to 
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as md
 import os
 import re
 from dataclasses import dataclass
+
+from modelport.quiet import import_quietly
 
 PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints.txt")
 
@@ -92,7 +93,7 @@ def run_checks(*, gpu: bool = True) -> list[Check]:
             advice = f"not installed: run `make venv` (or pip install -c modelport/constraints.txt {dist}=={pin or ''})".replace("==)", ")")
         else:
             try:
-                module = importlib.import_module(import_name)
+                module = import_quietly(import_name)
                 importable = True
                 gpu_text = _gpu(import_name, module) if gpu else "-"
             except Exception as e:

@@ -34,10 +34,22 @@ class NetworkBlocked(ConnectionError):
 _LOCAL_FAMILIES = {getattr(socket, "AF_UNIX", None)}
 
 
+def _is_loopback_host(host) -> bool:
+    """Only IP literals count: a name like '127.example.com' would be resolved by C code that
+    the getaddrinfo guard does not see. 'localhost' is resolved from the hosts file."""
+    import ipaddress
+
+    if host in (None, "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_loopback(address) -> bool:
     if isinstance(address, tuple) and address:
-        host = str(address[0])
-        return host in ("localhost", "::1") or host.startswith("127.")
+        return _is_loopback_host(address[0])
     return True  # AF_UNIX paths and the like are local
 
 
@@ -65,7 +77,7 @@ def block_network() -> None:
     original_getaddrinfo = socket.getaddrinfo
 
     def guarded_getaddrinfo(host, *args, **kwargs):
-        if host not in (None, "localhost", "::1") and not str(host).startswith("127."):
+        if not _is_loopback_host(host):
             raise NetworkBlocked(f"modelport runs offline: blocked a DNS lookup of {host!r}")
         return original_getaddrinfo(host, *args, **kwargs)
 

@@ -73,6 +73,10 @@ def main(job_path: str, result_path: str) -> int:
                                "message": f"the {job.target_format} artifact was written but does not run in its runtime: {first[:300]}"}
     except ModelportError as e:
         result["error"] = {"kind": type(e).__name__, "message": e.message}
+    except ImportError as e:  # an edge imports its library at module level: missing library, exit 4
+        result["error"] = {"kind": "UnavailableError",
+                           "message": f"needs the Python module '{e.name or e}', which is not importable ({e}); "
+                                      "install the pinned stack with `make venv`"}
     except SystemExit as e:
         result["error"] = {"kind": "ConversionError", "message": f"the converter exited the process (status {e.code})"}
     except BaseException as e:  # anything else is a converter bug: report it, with the traceback in the log

@@ -11,13 +11,12 @@ import os
 from modelport.errors import ConversionError, UsageError
 from modelport.types import IOMap, IOSpec, TensorMapping, TensorSpec
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.converters.signatures import savedmodel_io
+from modelport.converters.signatures import require, savedmodel_io
 
 
 def _load(path: str):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
+    keras = require("keras", "reading a Keras model")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:
@@ -38,9 +37,8 @@ def keras_io(path: str) -> IOSpec:
 
 
 def convert(job: EdgeJob) -> EdgeResult:
-    import keras
-
     model = _load(job.source)
+    keras = require("keras", "exporting a Keras model")
     try:
         model.export(job.output, format="tf_saved_model", verbose=False)
     except Exception as e:

@@ -3,6 +3,7 @@
 onnx2tf writes many files into its output folder (trap 3), so it runs in a private folder and only
 the requested artifact is moved out. Dynamic dims are fixed first (onnxsim with the example sizes):
 the flatbuffer_direct SavedModel writer fails on dynamic reshapes that the dynamo exporter emits.
+Weights computed by constant nodes are folded the same way, or onnx2tf emits custom ops.
 """
 
 from __future__ import annotations
@@ -33,20 +34,55 @@ def _static_sizes(job: EdgeJob, src: IOSpec) -> dict[str, list[int]]:
     return fixed
 
 
-def _fix_dynamic_dims(path: str, fixed: dict[str, list[int]], workdir: str) -> str:
+def _foldable_constants(model) -> bool:
+    """Weights stored as ConstantOfShape nodes (as in the ONNX "light" model zoo) must be folded
+    into initializers first: onnx2tf lowers a Conv only when its weights are constant tensors."""
+    inits = {i.name for i in model.graph.initializer}
+    return any(n.op_type == "ConstantOfShape" and n.input and all(i in inits for i in n.input) for n in model.graph.node)
+
+
+def _normalise_legacy_inputs(model) -> None:
+    """IR < 4 models list weights among graph inputs; onnxsim rejects them. Keep real inputs only."""
+    produced = {o for n in model.graph.node for o in n.output}
+    inits = {i.name for i in model.graph.initializer}
+    keep = [i for i in model.graph.input if i.name not in produced and i.name not in inits]
+    if len(keep) != len(model.graph.input):
+        del model.graph.input[:]
+        model.graph.input.extend(keep)
+    model.ir_version = max(model.ir_version, 7)
+
+
+def _prepare_onnx(path: str, fixed: dict[str, list[int]], workdir: str) -> tuple[str, list[str]]:
+    """Return the ONNX file onnx2tf should read, and what was done to it.
+
+    Only when needed (dynamic dims, or weights computed by constant nodes) is the model run
+    through onnxsim; a static model with plain initializers goes to onnx2tf untouched, so large
+    models are not loaded twice.
+    """
     import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    fold = _foldable_constants(model)
+    if not fixed and not fold:
+        return path, []
     import onnxsim
 
     model = onnx.load(path)
+    _normalise_legacy_inputs(model)
+    done = []
+    if fixed:
+        done.append("dynamic dims fixed for TensorFlow: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
+    if fold:
+        done.append("constant weights folded into initializers (onnxsim)")
     try:
-        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed)
+        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed or None)
     except Exception as e:
-        raise ConversionError(f"fixing dynamic dims {fixed} failed in onnxsim: {str(e).splitlines()[0][:200]}") from None
+        raise ConversionError(f"preparing the model for onnx2tf failed in onnxsim: {str(e).splitlines()[0][:200]}") from None
     if not ok:
-        raise ConversionError(f"onnxsim could not validate the model with dims fixed to {fixed}")
-    out = os.path.join(workdir, "static.onnx")
+        raise ConversionError("onnxsim could not validate the prepared model")
+    out = os.path.join(workdir, "prepared.onnx")
     onnx.save(simplified, out)
-    return out
+    return out, done
 
 
 def _report_outputs(folder: str) -> dict[str, tuple[str, bool]]:
@@ -148,11 +184,10 @@ def convert(job: EdgeJob) -> EdgeResult:
             raise UsageError("onnx2tf edges do not quantize; quantization happens in savedmodel->tflite")
         src_io = onnx_io(job.source)
         fixed = _static_sizes(job, src_io)
-        onnx_path = job.source
+        onnx_path, prepared = _prepare_onnx(job.source, fixed, workdir)
+        notes += prepared
         if fixed:
-            onnx_path = _fix_dynamic_dims(job.source, fixed, workdir)
             details["fixed_input_shapes"] = fixed
-            notes.append("dynamic dims fixed for TensorFlow: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
         out_dir = _run_onnx2tf(workdir, onnx_path=onnx_path, saved_model=to_savedmodel)
     report = _report_outputs(out_dir)
     if to_savedmodel:

@@ -1,0 +1,32 @@
+"""The nine real networks of the ONNX model zoo that the onnx package ships ("light" models).
+
+Each converts to TFLite and to SavedModel, runs in its runtime, and matches ONNX Runtime on the
+original model through the manifest's I/O map (their outputs come back NHWC or with moved axes).
+Marked slow: `make test` runs them; `make test-fast` skips them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from conftest import run_cli
+from parity_check import assert_parity
+
+LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+NETWORKS = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
+            "squeezenet", "vgg19", "zfnet512"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["tflite", "savedmodel"])
+@pytest.mark.parametrize("network", NETWORKS)
+def test_light_model_zoo_converts_and_matches(network, target, tmp_path):
+    source = LIGHT / f"light_{network}.onnx"
+    assert source.exists(), f"the pinned onnx package should ship {source}"
+    out = tmp_path / (network + (".tflite" if target == "tflite" else "_savedmodel"))
+    result = run_cli("convert", source, "--to", target, "-o", out, timeout=1200)
+    assert result.code == 0, result.stdout + result.stderr
+    assert_parity(str(source), out, target, atol=1e-4, rtol=1e-3)

@@ -50,7 +50,7 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
 
     result = convert(source, to, output, via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
                      input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, force=force,
-                     keep_intermediates=keep_intermediates, log=show_log)
+                     keep_intermediates=keep_intermediates, log=show_log if verbose else None)
     if as_json:
         emit_json(result.to_dict())
         return

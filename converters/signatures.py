@@ -50,6 +50,11 @@ def _onnx_value_spec(v) -> TensorSpec:
     return TensorSpec(v.name, shape, _ONNX_DTYPES.get(t.elem_type, f"onnx:{t.elem_type}"))
 
 
+def load_onnx(path: str):
+    """The ModelProto without external data (enough for signatures and op lists)."""
+    return _load_onnx(path)
+
+
 def _load_onnx(path: str):
     onnx = require("onnx", "reading ONNX")
     try:
@@ -58,8 +63,8 @@ def _load_onnx(path: str):
         raise UsageError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
 
 
-def onnx_io(path: str) -> IOSpec:
-    m = _load_onnx(path)
+def onnx_io(path: str, model=None) -> IOSpec:
+    m = model if model is not None else _load_onnx(path)
     inits = {i.name for i in m.graph.initializer}
     return IOSpec([_onnx_value_spec(v) for v in m.graph.input if v.name not in inits],
                   [_onnx_value_spec(v) for v in m.graph.output])

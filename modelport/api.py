@@ -10,6 +10,7 @@ leaves a half-written artifact behind.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -108,7 +109,7 @@ def convert(
     target = _target(to)
     options = build_options(input_shapes=input_shapes, input_dtypes=input_dtypes, opset=opset, quantize=quantize,
                             calibration_data=calibration_data, weights=weights)
-    detected = detect(source)
+    detected = detect(source, thorough=False)
     if weights and detected.flavor != "callable":
         raise UsageError("--weights applies to file.py:callable sources only")
     route = plan(detected.format, target, via=_target(via) if via else None, quantize=quantize)
@@ -122,7 +123,8 @@ def convert(
         step_outputs = []
         for i, edge in enumerate(route):
             step_out = os.path.join(scratch, f"step{i + 1}_{edge.target.value}{_EXTENSION[edge.target]}")
-            result, smoke, seconds = _run_edge(edge, current, current_fmt, flavor, step_out, options, scratch, log)
+            step_options = _options_for_step(edge, options, io_map, scratch)
+            result, smoke, seconds = _run_edge(edge, current, current_fmt, flavor, step_out, step_options, scratch, log)
             steps.append(StepReport(edge.name, result.converter, round(seconds, 3), result.details, result.notes, smoke))
             io_map = result.io_map if io_map is None else io_map.then(result.io_map)
             current, current_fmt, flavor = step_out, edge.target, None
@@ -142,6 +144,45 @@ def convert(
         shutil.rmtree(scratch, ignore_errors=True)
     return ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
                          time.perf_counter() - t_start, intermediates)
+
+
+def _options_for_step(edge: Edge, options: ConvertOptions, io_map: IOMap | None, scratch: str) -> ConvertOptions:
+    """Quantization belongs to the quantizing edge only; weights to the PyTorch edge only.
+
+    Calibration data is given in the source's terms (names, NCHW); when earlier steps renamed or
+    permuted the inputs, it is remapped through the I/O map so far, e.g. NCHW -> NHWC.
+    """
+    step = dataclasses.replace(options)
+    if not edge.quantizes:
+        step.quantize, step.calibration_data = None, None
+    elif options.calibration_data and io_map is not None:
+        step.calibration_data = _remap_calibration(options.calibration_data, io_map, scratch)
+    if edge.source != Format.PYTORCH:
+        step.weights = None
+    return step
+
+
+def _remap_calibration(path: str, io_map: IOMap, scratch: str) -> str:
+    import numpy as np
+
+    try:
+        data = np.load(path)
+    except Exception as e:
+        raise UsageError(f"--calibration-data {path}: not a readable .npz ({type(e).__name__})") from None
+    remapped = {}
+    for m in io_map.inputs:
+        if m.source not in data.files:
+            raise UsageError(f"--calibration-data {path}: no array for input {m.source!r} (has: {', '.join(data.files)})")
+        array = data[m.source]
+        if m.perm is not None:
+            if m.perm[0] != 0 or array.ndim != len(m.perm):
+                raise UsageError(f"--calibration-data {path}: array {m.source!r} of shape {list(array.shape)} "
+                                 f"cannot follow the layout change {m.perm} (samples must be stacked on axis 0)")
+            array = array.transpose(m.perm)
+        remapped[m.artifact] = array
+    out = os.path.join(scratch, "calibration_remapped.npz")
+    np.savez(out, **remapped)
+    return out
 
 
 def _absolute_source(source: str, detected: Detected) -> str:
@@ -180,7 +221,8 @@ def _run_edge(edge: Edge, src: str, src_fmt: Format, flavor: str | None, out: st
         log_text = f.read()
     if log:
         log(edge.name, log_text)
-    tail = "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
+    # With a log callback the caller has shown the whole log; otherwise keep its tail for --verbose.
+    tail = None if log else "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
     if not os.path.exists(result_path):
         how = f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0 else f"exit status {proc.returncode}"
         raise ConversionError(f"{edge.name}: the {edge.library} converter process died ({how})", detail=tail)

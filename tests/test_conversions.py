@@ -42,9 +42,8 @@ CASES = [
     ("savedmodel-keras_mlp->tflite", f"{F}/savedmodel/keras_mlp", "tflite", []),
     ("savedmodel-keras_cnn->onnx", f"{F}/savedmodel/keras_cnn", "onnx", []),
     ("tflite-keras_cnn->onnx", f"{F}/tflite/keras_cnn.tflite", "onnx", []),
-    ("tflite-mlp->onnx", f"{F}/tflite/mlp.tflite", "onnx", []),
     ("tflite-keras_cnn->savedmodel", f"{F}/tflite/keras_cnn.tflite", "savedmodel", []),
-    ("tflite-mlp->savedmodel", f"{F}/tflite/mlp.tflite", "savedmodel", []),
+    ("onnx-mlp->savedmodel", f"{F}/onnx/mlp.onnx", "savedmodel", []),
     ("keras-keras_cnn->tflite", f"{F}/keras/keras_cnn.keras", "tflite", []),
 ]
 
@@ -138,11 +137,12 @@ def test_quantize_from_onnx_routes_through_savedmodel(tmp_path):
 
 def test_force_replaces_savedmodel_atomically(tmp_path):
     out = tmp_path / "sm"
-    first = run_cli("convert", f"{F}/tflite/mlp.tflite", "--to", "savedmodel", "-o", out)
+    src = f"{F}/tflite/keras_cnn.tflite"
+    first = run_cli("convert", src, "--to", "savedmodel", "-o", out)
     assert first.code == 0, first.stderr
-    again = run_cli("convert", f"{F}/tflite/mlp.tflite", "--to", "savedmodel", "-o", out)
+    again = run_cli("convert", src, "--to", "savedmodel", "-o", out)
     assert again.code == 2 and "--force" in again.stderr
-    forced = run_cli("convert", f"{F}/tflite/mlp.tflite", "--to", "savedmodel", "-o", out, "--force")
+    forced = run_cli("convert", src, "--to", "savedmodel", "-o", out, "--force")
     assert forced.code == 0, forced.stderr
     assert (out / "saved_model.pb").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".modelport-tmp")]
@@ -164,6 +164,29 @@ def test_python_api_matches_cli(tmp_path):
     assert res.route == "onnx -> tflite"
     assert Path(res.output).exists() and Path(res.manifest).exists()
     assert_parity(f"{F}/onnx/mlp.onnx", Path(res.output), "tflite")
+
+
+@pytest.mark.parametrize("source,target,op", [
+    ("tflite/mlp.tflite", "onnx", "TFL_GELU"),
+    ("tflite/mlp.tflite", "savedmodel", "GELU"),
+])
+def test_unsupported_operator_is_named(source, target, op, tmp_path):
+    """Exact GELU has no lowering in tf2onnx nor in onnx2tf's SavedModel writer: exit 3, named."""
+    out = tmp_path / "out"
+    result = run_cli("convert", f"{F}/{source}", "--to", target, "-o", out)
+    assert result.code == 3, result.stderr
+    assert op in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_calibration_follows_layout_change(tmp_path):
+    """NCHW calibration data for an ONNX source is remapped to the NHWC SavedModel it quantizes."""
+    out = tmp_path / "cnn_int8.tflite"
+    result = run_cli("convert", f"{F}/onnx/cnn.onnx", "--to", "tflite", "--quantize", "int8",
+                     "--calibration-data", f"{F}/calibration/cnn_calibration.npz", "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["route"] == "onnx -> savedmodel -> tflite"
+    assert_parity(f"{F}/onnx/cnn.onnx", out, "tflite", min_cosine=0.95)
 
 
 def test_unconverted_tf_operator_is_named(tmp_path):

@@ -28,12 +28,22 @@ def keras_io(path: str) -> IOSpec:
 
     model = _load(path)
 
-    def spec(t, fallback):
+    def spec(name, t):
         shape = [d if d is not None else f"d{i}" for i, d in enumerate(t.shape)]
-        return TensorSpec(getattr(t, "name", None) or fallback, shape, np.dtype(t.dtype).name)
+        return TensorSpec(name, shape, np.dtype(t.dtype).name)
 
-    return IOSpec([spec(t, f"input_{i}") for i, t in enumerate(model.inputs)],
-                  [spec(t, f"output_{i}") for i, t in enumerate(model.outputs)])
+    return IOSpec([spec(t.name, t) for t in model.inputs],
+                  [spec(n, t) for n, t in zip(keras_output_names(model), model.outputs)])
+
+
+def keras_output_names(model) -> list[str]:
+    """Outputs are named by the layer that makes them: Keras' own tensor names ("keras_tensor_23")
+    come from a process-wide counter and change from one load to the next."""
+    names = []
+    for i, t in enumerate(model.outputs):
+        history = getattr(t, "_keras_history", None)
+        names.append(history.operation.name if history is not None else f"output_{i}")
+    return names
 
 
 def convert(job: EdgeJob) -> EdgeResult:

@@ -17,7 +17,7 @@ from modelport.errors import ConversionError, UsageError
 from modelport.types import IOMap, IOSpec, TensorMapping
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.layout import infer_perm
-from modelport.converters.signatures import onnx_io, savedmodel_io, tflite_custom_ops, tflite_io
+from modelport.converters.signatures import load_onnx, onnx_io, savedmodel_io, tflite_custom_ops, tflite_io
 
 SAVEDMODEL_PARTS = ("saved_model.pb", "variables", "assets", "fingerprint.pb")
 
@@ -52,24 +52,29 @@ def _normalise_legacy_inputs(model) -> None:
     model.ir_version = max(model.ir_version, 7)
 
 
-def _prepare_onnx(path: str, fixed: dict[str, list[int]], workdir: str) -> tuple[str, list[str]]:
+def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *,
+                  for_savedmodel: bool) -> tuple[str, list[str]]:
     """Return the ONNX file onnx2tf should read, and what was done to it.
 
-    Only when needed (dynamic dims, or weights computed by constant nodes) is the model run
-    through onnxsim; a static model with plain initializers goes to onnx2tf untouched, so large
-    models are not loaded twice.
+    Only when needed (dynamic dims, weights computed by constant nodes, Gelu for a SavedModel) is
+    the model rewritten; a static model with plain initializers goes to onnx2tf untouched, so
+    large models are not loaded twice.
     """
     import onnx
 
-    model = onnx.load(path, load_external_data=False)
+    from modelport.converters.onnx_rewrites import expand_gelu
+
     fold = _foldable_constants(model)
-    if not fixed and not fold:
+    gelu = for_savedmodel and any(n.op_type == "Gelu" for n in model.graph.node)
+    if not fixed and not fold and not gelu:
         return path, []
     import onnxsim
 
     model = onnx.load(path)
     _normalise_legacy_inputs(model)
     done = []
+    if gelu:
+        done.append(f"{expand_gelu(model)} Gelu op(s) expanded into Erf/Tanh form (onnx2tf's SavedModel writer has no GELU)")
     if fixed:
         done.append("dynamic dims fixed for TensorFlow: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
     if fold:
@@ -139,9 +144,20 @@ def _run_onnx2tf(workdir: str, *, onnx_path: str | None = None, tflite_path: str
     except SystemExit as e:  # onnx2tf exits the process on many error paths (trap 9)
         raise ConversionError(f"onnx2tf stopped with exit status {e.code}; see the log (--verbose)") from None
     except Exception as e:
-        msg = str(e).strip().splitlines()
-        raise ConversionError(f"onnx2tf failed: {type(e).__name__}: {(msg[-1] if msg else '')[:300]}") from None
+        raise ConversionError(f"onnx2tf failed: {_root_cause(e)}") from None
     return out_dir
+
+
+def _root_cause(e: BaseException) -> str:
+    """onnx2tf wraps the real error ("fast path failed"); show the wrapper and the innermost cause."""
+    chain = [e]
+    while (nxt := chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 10:
+        chain.append(nxt)
+    parts = []
+    for err in (chain[0], chain[-1]) if len(chain) > 1 else (chain[0],):
+        lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
+        parts.append(f"{type(err).__name__}: {(lines[-1] if lines else '').strip()[:250]}")
+    return " <- ".join(parts)
 
 
 def _take_savedmodel(out_dir: str, dest: str) -> None:
@@ -182,9 +198,11 @@ def convert(job: EdgeJob) -> EdgeResult:
     else:
         if job.options.quantize:
             raise UsageError("onnx2tf edges do not quantize; quantization happens in savedmodel->tflite")
-        src_io = onnx_io(job.source)
+        model = load_onnx(job.source)  # parsed once, for the signature and the checks
+        src_io = onnx_io(job.source, model)
         fixed = _static_sizes(job, src_io)
-        onnx_path, prepared = _prepare_onnx(job.source, fixed, workdir)
+        onnx_path, prepared = _prepare_onnx(job.source, model, fixed, workdir, for_savedmodel=to_savedmodel)
+        del model
         notes += prepared
         if fixed:
             details["fixed_input_shapes"] = fixed

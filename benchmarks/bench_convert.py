@@ -336,7 +336,7 @@ def summary_rows(results: dict) -> list[dict]:
     big = results["big_memory"]
     pair(f"onnx->tflite big MLP {results['big_model_mb']:.0f} MB peak RSS, max process", big, "ru_maxrss_kb", "MB",
          TARGET_MEMORY_RATIO, 1 / 1024)
-    pair(f"onnx->tflite big MLP peak RSS, process tree sum", big, "tree_peak_kb", "MB", TARGET_MEMORY_RATIO, 1 / 1024)
+    pair("onnx->tflite big MLP peak RSS, process tree sum", big, "tree_peak_kb", "MB", TARGET_MEMORY_RATIO, 1 / 1024)
     pair("onnx->tflite big MLP wall", big, "wall_s", "s", None)
     pair("onnx->tflite big MLP CPU", big, "cpu_s", "s", None)
     return rows

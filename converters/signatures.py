@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from modelport.errors import UnavailableError, UsageError
+from modelport.specs import from_tf_spec, from_tflite_detail
 from modelport.types import Format, IOSpec, TensorSpec
 from modelport.converters.formats import Detected, detect
 
@@ -104,14 +105,6 @@ def _tflite_interpreter(path: str):
         raise UsageError(f"{path}: not a loadable TFLite model ({str(e).splitlines()[0]})") from None
 
 
-def _tflite_spec(d: dict, name: str | None = None) -> TensorSpec:
-    import numpy as np
-
-    sig = d.get("shape_signature", d["shape"])
-    shape: list[int | str] = [int(x) if x >= 0 else f"d{i}" for i, x in enumerate(sig)]
-    return TensorSpec(name or d["name"], shape, np.dtype(d["dtype"]).name)
-
-
 def tflite_io(path: str) -> IOSpec:
     it = _tflite_interpreter(path)
     sigs = it.get_signature_list()
@@ -119,8 +112,8 @@ def tflite_io(path: str) -> IOSpec:
         key = "serving_default" if "serving_default" in sigs else next(iter(sigs))
         runner = it.get_signature_runner(key)
         ins, outs = runner.get_input_details(), runner.get_output_details()
-        return IOSpec([_tflite_spec(d, n) for n, d in ins.items()], [_tflite_spec(d, n) for n, d in outs.items()])
-    return IOSpec([_tflite_spec(d) for d in it.get_input_details()], [_tflite_spec(d) for d in it.get_output_details()])
+        return IOSpec([from_tflite_detail(d, n) for n, d in ins.items()], [from_tflite_detail(d, n) for n, d in outs.items()])
+    return IOSpec([from_tflite_detail(d) for d in it.get_input_details()], [from_tflite_detail(d) for d in it.get_output_details()])
 
 
 def _tflite_summary(path: str) -> dict[str, Any]:
@@ -137,19 +130,6 @@ def tflite_custom_ops(path: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- SavedModel
-def _tf_dtype(dt) -> str:
-    return dt.as_numpy_dtype.__name__ if hasattr(dt, "as_numpy_dtype") else str(dt)
-
-
-def _tf_spec(name: str, spec) -> TensorSpec:
-    shape = None
-    if spec.shape.rank is not None:
-        shape = [d if d is not None else f"d{i}" for i, d in enumerate(spec.shape.as_list())]
-    import numpy as np
-
-    return TensorSpec(name, shape, np.dtype(spec.dtype.as_numpy_dtype).name)
-
-
 def load_savedmodel_signature(path: str, signature: str = "serving_default"):
     tf = require("tensorflow", "reading a SavedModel")
     try:
@@ -167,7 +147,7 @@ def savedmodel_io(path: str, signature: str = "serving_default", fn=None) -> IOS
         _, fn = load_savedmodel_signature(path, signature)
     ins = fn.structured_input_signature[1]
     outs = fn.structured_outputs
-    return IOSpec([_tf_spec(k, v) for k, v in sorted(ins.items())], [_tf_spec(k, v) for k, v in sorted(outs.items())])
+    return IOSpec([from_tf_spec(k, v) for k, v in sorted(ins.items())], [from_tf_spec(k, v) for k, v in sorted(outs.items())])
 
 
 # ---------------------------------------------------------------- PyTorch

@@ -20,10 +20,24 @@ NETWORKS = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resn
             "squeezenet", "vgg19", "zfnet512"]
 
 
+# Known failures of onnx2tf 2.6.9's SavedModel writer (the TFLite artifacts of both networks pass):
+# - ShuffleNet: its channel shuffle (a rank-5 reshape) fails with "`input.shape.rank` must be at
+#   least 5"; modelport reports it, exit 3.
+# - SqueezeNet: the SavedModel is written and runs, but its 1000-class softmax output is wrong
+#   (max abs error 0.12 against ONNX Runtime), also when routed through TFLite. Only a parity
+#   check shows it: this is what `modelport validate` (next issue) will turn into exit 1.
+KNOWN_FAILURES = {
+    ("shufflenet", "savedmodel"): "onnx2tf 2.6.9 SavedModel writer: rank-5 channel shuffle (exit 3)",
+    ("squeezenet", "savedmodel"): "onnx2tf 2.6.9 SavedModel writer: wrong softmax output (parity)",
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["tflite", "savedmodel"])
 @pytest.mark.parametrize("network", NETWORKS)
-def test_light_model_zoo_converts_and_matches(network, target, tmp_path):
+def test_light_model_zoo_converts_and_matches(network, target, tmp_path, request):
+    if (network, target) in KNOWN_FAILURES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[(network, target)]))
     source = LIGHT / f"light_{network}.onnx"
     assert source.exists(), f"the pinned onnx package should ship {source}"
     out = tmp_path / (network + (".tflite" if target == "tflite" else "_savedmodel"))

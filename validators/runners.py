@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from modelport.errors import UnavailableError, UsageError
+from modelport.specs import from_tf_spec, from_tflite_detail
 from modelport.types import Format, TensorSpec, default_output_names
 
 
@@ -95,19 +96,15 @@ class TFLiteRunner(Runner):
         if self.signature is None:
             self.interpreter.allocate_tensors()
 
-    def _spec(self, name, d) -> TensorSpec:
-        sig = d.get("shape_signature", d["shape"])
-        return TensorSpec(name, [int(x) if x >= 0 else f"d{i}" for i, x in enumerate(sig)], np.dtype(d["dtype"]).name)
-
     def input_specs(self):
         if self.signature:
-            return [self._spec(n, d) for n, d in self.interpreter.get_signature_runner(self.signature).get_input_details().items()]
-        return [self._spec(d["name"], d) for d in self.interpreter.get_input_details()]
+            return [from_tflite_detail(d, n) for n, d in self.interpreter.get_signature_runner(self.signature).get_input_details().items()]
+        return [from_tflite_detail(d) for d in self.interpreter.get_input_details()]
 
     def output_specs(self):
         if self.signature:
-            return [self._spec(n, d) for n, d in self.interpreter.get_signature_runner(self.signature).get_output_details().items()]
-        return [self._spec(d["name"], d) for d in self.interpreter.get_output_details()]
+            return [from_tflite_detail(d, n) for n, d in self.interpreter.get_signature_runner(self.signature).get_output_details().items()]
+        return [from_tflite_detail(d) for d in self.interpreter.get_output_details()]
 
     def run(self, feed):
         if self.signature:
@@ -139,16 +136,11 @@ class SavedModelRunner(Runner):
             raise UsageError(f"{self.path}: no signature {self.signature!r} (has: {', '.join(self.obj.signatures)})")
         self.fn = self.obj.signatures[self.signature]
 
-    @staticmethod
-    def _spec(name, s) -> TensorSpec:
-        shape = [d if d is not None else f"d{i}" for i, d in enumerate(s.shape.as_list())] if s.shape.rank is not None else None
-        return TensorSpec(name, shape, np.dtype(s.dtype.as_numpy_dtype).name)
-
     def input_specs(self):
-        return [self._spec(k, v) for k, v in sorted(self.fn.structured_input_signature[1].items())]
+        return [from_tf_spec(k, v) for k, v in sorted(self.fn.structured_input_signature[1].items())]
 
     def output_specs(self):
-        return [self._spec(k, v) for k, v in sorted(self.fn.structured_outputs.items())]
+        return [from_tf_spec(k, v) for k, v in sorted(self.fn.structured_outputs.items())]
 
     def run(self, feed):
         out = self.fn(**{k: self.tf.constant(v) for k, v in feed.items()})

@@ -41,6 +41,18 @@ def _foldable_constants(model) -> bool:
     return any(n.op_type == "ConstantOfShape" and n.input and all(i in inits for i in n.input) for n in model.graph.node)
 
 
+_LEGACY_AXIS_OPS = ("Softmax", "LogSoftmax", "Hardmax")
+
+
+def _legacy_softmax(model) -> bool:
+    """Before opset 13, Softmax(axis=1) on (N, C, H, W) meant "softmax over C*H*W flattened".
+    onnx2tf lowers it as a softmax over one axis of its NHWC tensor, which is wrong (SqueezeNet's
+    1000-class output came back all 1.0). onnx's version converter rewrites it into
+    Flatten + Softmax + Reshape at opset 13, which onnx2tf converts correctly."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    return opset < 13 and any(n.op_type in _LEGACY_AXIS_OPS for n in model.graph.node)
+
+
 def _normalise_legacy_inputs(model) -> None:
     """IR < 4 models list weights among graph inputs; onnxsim rejects them. Keep real inputs only."""
     produced = {o for n in model.graph.node for o in n.output}
@@ -66,7 +78,8 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
 
     fold = _foldable_constants(model)
     gelu = for_savedmodel and any(n.op_type == "Gelu" for n in model.graph.node)
-    if not fixed and not fold and not gelu:
+    upgrade = _legacy_softmax(model)
+    if not fixed and not fold and not gelu and not upgrade:
         return path, []
     import onnxsim
 
@@ -79,6 +92,14 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
         done.append("dynamic dims fixed for TensorFlow: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
     if fold:
         done.append("constant weights folded into initializers (onnxsim)")
+    if upgrade:  # before onnxsim, which then folds the Shape ops the converter adds
+        from onnx import version_converter
+
+        try:
+            model = version_converter.convert_version(model, 13)
+            done.append("opset upgraded to 13 (legacy Softmax semantics made explicit)")
+        except Exception as e:
+            raise ConversionError(f"upgrading the opset to 13 for onnx2tf failed: {str(e).splitlines()[0][:200]}") from None
     try:
         simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed or None)
     except Exception as e:

@@ -56,7 +56,7 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
         return
     from rich.markup import escape
 
-    from modelport.converters.signatures import size_on_disk
+    from modelport.manifest import size_on_disk
 
     con.print(f"[bold green]converted[/] {escape(source)} -> [bold]{escape(result.output)}[/] "
               f"({human_size(size_on_disk(result.output))}, {result.seconds:.1f} s)")

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from modelport.errors import UnavailableError, UsageError
+from modelport.manifest import size_on_disk
 from modelport.specs import from_tf_spec, from_tflite_detail
 from modelport.types import Format, IOSpec, TensorSpec
 from modelport.converters.formats import Detected, detect
@@ -27,15 +28,6 @@ def require(module: str, purpose: str):
             f"{purpose} needs the Python module '{module}', which is not importable ({e}); "
             "install the pinned stack with `make venv` or `pip install modelport[all]`"
         ) from None
-
-
-def size_on_disk(path: str) -> int:
-    if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
-    total = os.path.getsize(path) if os.path.exists(path) else 0
-    if path.endswith(".onnx") and os.path.exists(path + ".data"):
-        total += os.path.getsize(path + ".data")
-    return total
 
 
 # ---------------------------------------------------------------- ONNX

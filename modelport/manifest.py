@@ -39,6 +39,16 @@ def sha256_of(path: str) -> str | None:
     return h.hexdigest()
 
 
+def size_on_disk(path: str) -> int:
+    """Bytes of a file, a directory's files, or an ONNX model with its external data file."""
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    total = os.path.getsize(path) if os.path.exists(path) else 0
+    if path.endswith(".onnx") and os.path.exists(path + ".data"):
+        total += os.path.getsize(path + ".data")
+    return total
+
+
 def _feed(h, path: str) -> None:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -3,13 +3,13 @@ validators (runners), which may not import each other's internals."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from modelport.types import TensorSpec
 
 
 def from_tflite_detail(detail: dict, name: str | None = None) -> TensorSpec:
     """A LiteRT input/output detail; -1 in shape_signature is a dynamic dim, named d<axis>."""
+    import numpy as np
+
     sig = detail.get("shape_signature", detail["shape"])
     return TensorSpec(name or detail["name"], [int(x) if x >= 0 else f"d{i}" for i, x in enumerate(sig)],
                       np.dtype(detail["dtype"]).name)
@@ -17,6 +17,8 @@ def from_tflite_detail(detail: dict, name: str | None = None) -> TensorSpec:
 
 def from_tf_spec(name: str, spec) -> TensorSpec:
     """A tf.TensorSpec from a SavedModel signature; None dims are dynamic, named d<axis>."""
+    import numpy as np
+
     shape = None
     if spec.shape.rank is not None:
         shape = [d if d is not None else f"d{i}" for i, d in enumerate(spec.shape.as_list())]

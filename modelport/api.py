@@ -133,7 +133,8 @@ def convert(
         record = manifest.build(
             source={"path": os.path.abspath(source) if os.path.exists(source) else source,
                     "format": detected.format.value, "flavor": detected.flavor,
-                    "sha256": manifest.sha256_of(source.split(":")[0] if detected.flavor == "callable" else source)},
+                    "sha256": manifest.sha256_of(source.split(":")[0] if detected.flavor == "callable" else source),
+                    "weights_sha256": manifest.sha256_of(weights) if weights else None},
             artifact={"path": os.path.abspath(out), "format": target.value, "sha256": manifest.sha256_of(current)},
             route=route_text(route), steps=[vars(s) for s in steps], options=options.to_dict(), io_map=io_map.to_dict(),
         )

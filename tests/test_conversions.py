@@ -110,6 +110,8 @@ def test_weights_loaded_into_callable(tmp_path):
                      "--weights", f"{F}/pytorch/cnn_state_dict.pt", *shape_args("cnn"))
     assert result.code == 0, result.stderr
     assert_parity(f"{MODELS}:cnn", out, "onnx")  # with the weights, untrained_cnn computes cnn
+    source = json.loads(Path(str(out) + ".modelport.json").read_text())["source"]
+    assert source["flavor"] == "callable" and len(source["weights_sha256"]) == 64
 
 
 @pytest.mark.parametrize("mode,extra,min_cos", [

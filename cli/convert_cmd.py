@@ -22,16 +22,26 @@ from modelport.cli.render import console, emit_json, human_size, perm_text
 @click.option("--weights", type=click.Path(), help="state_dict for a file.py:callable source (loaded with weights_only=True).")
 @click.option("--keep-intermediates", is_flag=True, help="Also keep the artifacts of intermediate steps beside the output.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("--validate/--no-validate", default=True, show_default=True,
+              help="Compare the final and every intermediate artifact with the source (exit 1 on a parity failure).")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+              help="Device for the validation runs.")
+@click.option("--atol", multiple=True, metavar="[OUTPUT:]ATOL", help="Validation: absolute tolerance, global or per output.")
+@click.option("--rtol", multiple=True, metavar="[OUTPUT:]RTOL", help="Validation: relative tolerance, global or per output.")
+@click.option("--samples", type=int, default=1, show_default=True, help="Validation: number of generated input samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(ctx, source, to, output, via, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
-            keep_intermediates, force, as_json):
+            keep_intermediates, force, validate, device, atol, rtol, samples, as_json):
     """Convert SOURCE to ONNX, SavedModel or TFLite, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
     ExportedProgram .pt2, or a PyTorch module reference path/to/file.py:callable or
     package.module:callable. Each artifact is loaded and run once in its own runtime before
-    it is called converted, and gets a provenance manifest (ARTIFACT.modelport.json).
+    it is called converted, then compared with the source on the same inputs (the final artifact
+    and every intermediate one; --no-validate skips), and gets a provenance manifest
+    (ARTIFACT.modelport.json) with the route, the I/O map and the parity results. An artifact
+    that fails parity is still written, marked failed, and the exit code is 1.
 
     \b
     Examples:
@@ -40,20 +50,32 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
     """
     from modelport.api import convert
+    from modelport.errors import ParityError
 
     verbose = ctx.obj.get("verbose", False)
-    con = console()
 
     def show_log(edge: str, text: str) -> None:
         if verbose and text.strip():
             click.echo(f"--- {edge} log ---\n{text.rstrip()}\n--- end of {edge} log ---", err=True)
 
-    result = convert(source, to, output, via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
-                     input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, force=force,
-                     keep_intermediates=keep_intermediates, log=show_log if verbose else None)
+    try:
+        result = convert(source, to, output, via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
+                         input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, force=force,
+                         keep_intermediates=keep_intermediates, validate=validate, device=device,
+                         atol=atol, rtol=rtol, samples=samples,
+                         log=show_log if verbose else None)
+    except ParityError as e:
+        if e.result is not None:
+            _render(e.result, source, as_json)
+        raise
+    _render(result, source, as_json)
+
+
+def _render(result, source: str, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
+    con = console()
     from rich.markup import escape
 
     from modelport.manifest import size_on_disk
@@ -74,3 +96,8 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
     for p in result.intermediates:
         con.print(escape(f"  kept intermediate: {p}"))
     con.print(escape(f"  manifest: {result.manifest}"))
+    if result.validation is not None:
+        from modelport.validators import reports
+        from modelport.validators.results import ValidationReport
+
+        reports.render_terminal(ValidationReport.from_dict(result.validation), con)

@@ -11,7 +11,7 @@ import sys
 import click
 
 import modelport
-from modelport.errors import ModelportError
+from modelport.errors import EXIT_CONVERSION, ModelportError
 
 EXIT_INTERRUPTED = 130
 
@@ -33,6 +33,15 @@ class ModelportGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("modelport: interrupted; no partial output was left behind", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as e:  # a bug in modelport: still one line, the traceback on request
+            if (ctx.obj or {}).get("verbose", False):
+                import traceback
+
+                traceback.print_exc()
+            click.echo(f"modelport: internal error: {type(e).__name__}: {e} (run with --verbose for the traceback)", err=True)
+            ctx.exit(EXIT_CONVERSION)
 
 
 @click.group(cls=ModelportGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -66,9 +75,9 @@ def quiet_environment() -> None:
 
 
 def _register() -> None:
-    from modelport.cli import convert_cmd, doctor_cmd, formats_cmd, inspect_cmd
+    from modelport.cli import convert_cmd, doctor_cmd, formats_cmd, inspect_cmd, validate_cmd
 
-    for module in (convert_cmd, inspect_cmd, formats_cmd, doctor_cmd):
+    for module in (convert_cmd, validate_cmd, inspect_cmd, formats_cmd, doctor_cmd):
         cli.add_command(module.command)
 
 

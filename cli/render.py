@@ -8,9 +8,12 @@ from typing import Any
 
 
 def console():
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped into a CI log there is no terminal width to follow; 80 columns would fold every table.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def emit_json(data: Any) -> None:

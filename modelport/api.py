@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelport import manifest
-from modelport.errors import ConversionError, ModelportError, UnavailableError, UsageError
+from modelport.errors import ConversionError, ModelportError, ParityError, UnavailableError, UsageError
 from modelport.placement import check_free, make_scratch, place, write_atomic
 from modelport.quiet import QUIET_ENV
 from modelport.types import Format, IOMap
@@ -55,12 +55,14 @@ class ConvertResult:
     io_map: IOMap
     seconds: float
     intermediates: list[str] = field(default_factory=list)
+    validation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source, "output": self.output, "manifest": self.manifest, "route": self.route,
             "seconds": round(self.seconds, 3), "io_map": self.io_map.to_dict(),
             "steps": [vars(s) for s in self.steps], "intermediates": self.intermediates,
+            "validation": self.validation,
         }
 
 
@@ -99,16 +101,30 @@ def convert(
     weights: str | None = None,
     force: bool = False,
     keep_intermediates: bool = False,
+    validate: bool = True,
+    device: str = "cpu",
+    atol: tuple[str, ...] = (),
+    rtol: tuple[str, ...] = (),
+    samples: int = 1,
     log=None,
 ) -> ConvertResult:
     """Convert `source` to format `to` along the planned route; see the module docstring.
 
+    With `validate` (the default) the final artifact and every intermediate one are compared with
+    the source (modelport.validation); a failing artifact is still written, marked failed in its
+    manifest, and ParityError (exit 1) is raised after it is in place.
     `log`, when given, is called with each converter's captured output (for --verbose).
     """
     t_start = time.perf_counter()
     target = _target(to)
     options = build_options(input_shapes=input_shapes, input_dtypes=input_dtypes, opset=opset, quantize=quantize,
                             calibration_data=calibration_data, weights=weights)
+    if validate:
+        from modelport.validators.tolerances import parse_tolerance_overrides
+
+        parse_tolerance_overrides(tuple(atol), tuple(rtol))  # bad tolerances fail before any work
+        if samples < 1:
+            raise UsageError("--samples must be at least 1")
     detected = detect(source, thorough=False)
     if weights and detected.flavor != "callable":
         raise UsageError("--weights applies to file.py:callable sources only")
@@ -121,6 +137,7 @@ def convert(
         steps: list[StepReport] = []
         io_map: IOMap | None = None
         step_outputs = []
+        step_maps: list[IOMap] = []
         for i, edge in enumerate(route):
             step_out = os.path.join(scratch, f"step{i + 1}_{edge.target.value}{_EXTENSION[edge.target]}")
             step_options = _options_for_step(edge, options, io_map, scratch)
@@ -129,7 +146,19 @@ def convert(
             io_map = result.io_map if io_map is None else io_map.then(result.io_map)
             current, current_fmt, flavor = step_out, edge.target, None
             step_outputs.append(step_out)
+            step_maps.append(io_map)
         assert io_map is not None
+        validation = None
+        if validate:
+            precision = {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8"}.get(quantize or "", "fp32")
+            artifacts = [(p, m, precision if p == current else "fp32") for p, m in zip(step_outputs, step_maps)]
+            tolerances = {"atol": list(atol), "rtol": list(rtol), "samples": samples}
+            validation = _validate_route(_absolute_source(source, detected), options, artifacts, device, tolerances,
+                                         scratch, log)
+            names = {p: (out if p == current else f"{route[i].name} intermediate ({os.path.basename(p)})")
+                     for i, p in enumerate(step_outputs)}
+            for c in validation["candidates"]:
+                c["path"] = names.get(c["path"], c["path"])
         record = manifest.build(
             source={"path": os.path.abspath(source) if os.path.exists(source) else source,
                     "format": detected.format.value, "flavor": detected.flavor,
@@ -138,13 +167,21 @@ def convert(
             artifact={"path": os.path.abspath(out), "format": target.value, "sha256": manifest.sha256_of(current)},
             route=route_text(route), steps=[vars(s) for s in steps], options=options.to_dict(), io_map=io_map.to_dict(),
         )
+        record["validation"] = validation
         intermediates = _keep_intermediates(step_outputs[:-1], out) if keep_intermediates else []
         place(current, out, scratch)
         write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
-                         time.perf_counter() - t_start, intermediates)
+    result = ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
+                           time.perf_counter() - t_start, intermediates, validation)
+    if validation is not None and not validation["passed"]:
+        failed = [c for c in validation["candidates"] if not c["passed"]]
+        worst = failed[0]
+        why = worst.get("error") or next((o["output"] + ": " + o["reason"] for o in worst["outputs"] if not o["passed"]), "")
+        raise ParityError(f"{out} was written but fails parity with the source ({worst['path']}: {why}); "
+                          f"marked failed in {manifest.manifest_path(out)}", result=result)
+    return result
 
 
 def _options_for_step(edge: Edge, options: ConvertOptions, io_map: IOMap | None, scratch: str) -> ConvertOptions:
@@ -204,36 +241,64 @@ def _keep_intermediates(paths: list[str], out: str) -> list[str]:
     return kept
 
 
-def _run_edge(edge: Edge, src: str, src_fmt: Format, flavor: str | None, out: str, options: ConvertOptions,
-              scratch: str, log) -> tuple[EdgeResult, dict | None, float]:
-    job = EdgeJob(edge=edge.name, module=edge.module, source=src, source_format=src_fmt.value, source_flavor=flavor,
-                  target_format=edge.target.value, output=out, options=options)
-    stem = os.path.join(scratch, edge.name.replace("->", "_to_"))
+def _run_worker(module: str, label: str, what: str, job: dict, scratch: str, log) -> tuple[dict, float]:
+    """Run `python -m MODULE JOB RESULT` with its output captured; return its JSON payload.
+
+    A worker that dies (signal, sys.exit) leaves no result: that becomes a ConversionError with the
+    log's tail; an error it reports keeps its kind (bad input 2, unavailable 4, conversion 3).
+    """
+    stem = os.path.join(scratch, label.replace("->", "_to_"))
     job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
     with open(job_path, "w") as f:
-        json.dump(job.to_dict(), f)
+        json.dump(job, f)
     env = {**os.environ, **QUIET_ENV}
     t0 = time.perf_counter()
     with open(log_path, "w") as log_file:
-        proc = subprocess.run([sys.executable, "-m", "modelport.worker", job_path, result_path],
+        proc = subprocess.run([sys.executable, "-m", module, job_path, result_path],
                               stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
     seconds = time.perf_counter() - t0
     with open(log_path, errors="replace") as f:
         log_text = f.read()
     if log:
-        log(edge.name, log_text)
+        log(label, log_text)
     # With a log callback the caller has shown the whole log; otherwise keep its tail for --verbose.
     tail = None if log else "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
     if not os.path.exists(result_path):
         how = f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0 else f"exit status {proc.returncode}"
-        raise ConversionError(f"{edge.name}: the {edge.library} converter process died ({how})", detail=tail)
+        raise ConversionError(f"{label}: the {what} process died ({how})", detail=tail)
     with open(result_path) as f:
         payload = json.load(f)
     if "error" in payload:
         err = payload["error"]
         cls = {"UsageError": UsageError, "UnavailableError": UnavailableError}.get(err["kind"], ConversionError)
-        raise cls(f"{edge.name}: {err['message']}", detail=tail)
+        raise cls(f"{label}: {err['message']}", detail=tail)
+    return payload, seconds
+
+
+def _run_edge(edge: Edge, src: str, src_fmt: Format, flavor: str | None, out: str, options: ConvertOptions,
+              scratch: str, log) -> tuple[EdgeResult, dict | None, float]:
+    job = EdgeJob(edge=edge.name, module=edge.module, source=src, source_format=src_fmt.value, source_flavor=flavor,
+                  target_format=edge.target.value, output=out, options=options)
+    payload, seconds = _run_worker("modelport.worker", edge.name, f"{edge.library} converter", job.to_dict(), scratch, log)
     return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds
+
+
+def _validate_route(source: str, options: ConvertOptions, artifacts: list[tuple[str, IOMap, str]], device: str,
+                    tolerances: dict, scratch: str, log) -> dict:
+    """Validate every artifact of the route against the source, in a worker; return the report dict."""
+    shapes = [f"{o.name}:" + ",".join(str(e if e is not None else (d if isinstance(d, int) else 1))
+                                      for d, e in zip(o.shape, o.example or [None] * len(o.shape)))
+              for o in options.inputs if o.shape]
+    dtypes = [f"{o.name}:{o.dtype}" for o in options.inputs if o.dtype]
+    job = {
+        "reference": source,
+        "candidates": [path for path, _, _ in artifacts],
+        "options": {"device": device, "input_shapes": shapes, "input_dtypes": dtypes, "weights": options.weights,
+                    "io_maps": {path: m.to_dict() for path, m, _ in artifacts},
+                    "precisions": {path: p for path, _, p in artifacts}, **tolerances},
+    }
+    payload, _ = _run_worker("modelport.validate_worker", "validate", "validation", job, scratch, log)
+    return payload["report"]
 
 
 def inspect_model(path: str) -> dict[str, Any]:

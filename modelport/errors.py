@@ -44,6 +44,14 @@ class UnavailableError(ModelportError):
 
 
 class ParityError(ModelportError):
-    """Outputs of an artifact differ from the reference beyond tolerance (validate issue)."""
+    """Outputs of an artifact differ from the reference beyond tolerance.
+
+    `result` carries what was done anyway (convert writes a failing artifact, marked failed), so
+    the CLI can still render it.
+    """
 
     exit_code = EXIT_PARITY
+
+    def __init__(self, message: str, *, detail: str | None = None, result=None):
+        super().__init__(message, detail=detail)
+        self.result = result

@@ -20,7 +20,7 @@ from conftest import BAD, FIXTURES, ROOT
 from modelport import manifest
 from modelport.api import default_output
 from modelport.converters.formats import detect, is_callable_reference
-from modelport.converters.layout import channel_last_perm, infer_perm
+from modelport.layout import channel_last_perm, infer_perm
 from modelport.converters.options import (
     ConvertOptions,
     InputOverride,

@@ -1,35 +1,74 @@
-"""Generate input tensors from TensorSpecs, reproducibly.
+"""Input tensors for validation: generated from TensorSpecs (seeded), or loaded from files.
 
-Integer inputs (token ids, indices) are drawn from a small range [0, 10) so that they are valid
-for any embedding table or gather of at least 10 rows; floats are standard normal.
+Generated floats are standard normal; integers (token ids, indices) are drawn from [0, 10) unless
+`--value-range NAME:LO,HI` says otherwise, so they are valid for any embedding table or gather of
+at least 10 rows; booleans are fair coin flips. Each sample gets its own seed (seed + i), so a
+run is reproducible and a single sample can be re-run on its own.
 """
 
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 
+from modelport.errors import UsageError
 from modelport.types import TensorSpec
 
 DEFAULT_DYNAMIC_SIZE = 1
+DEFAULT_INT_RANGE = (0, 10)
 
 
 def concrete_shape(spec: TensorSpec, sizes: dict[str, int] | None = None) -> list[int]:
     sizes = sizes or {}
     if spec.shape is None:
-        raise ValueError(f"input {spec.name!r} has an unknown shape")
+        raise UsageError(f"input {spec.name!r} has no known shape: pass --input-shape {spec.name}:D1,D2,...")
     return [d if isinstance(d, int) and d >= 0 else sizes.get(str(d), DEFAULT_DYNAMIC_SIZE) for d in spec.shape]
 
 
-def generate(specs: list[TensorSpec], *, seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+def parse_value_range(text: str) -> tuple[str, tuple[float, float]]:
+    m = re.fullmatch(r"(.+):(-?[0-9.eE+-]+),(-?[0-9.eE+-]+)", text.strip())
+    try:
+        lo, hi = float(m.group(2)), float(m.group(3))  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        raise UsageError(f"--value-range {text!r}: expected NAME:LO,HI (e.g. input_ids:0,30000)") from None
+    if not lo < hi:
+        raise UsageError(f"--value-range {text!r}: LO must be below HI")
+    return m.group(1), (lo, hi)  # type: ignore[union-attr]
+
+
+def generate(specs: list[TensorSpec], *, seed: int = 0, sizes: dict[str, int] | None = None,
+             value_ranges: dict[str, tuple[float, float]] | None = None) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
+    ranges = value_ranges or {}
     feed = {}
     for spec in specs:
         shape = concrete_shape(spec, sizes)
         dtype = np.dtype(spec.dtype if spec.dtype != "bfloat16" else "float32")
+        lo_hi = ranges.get(spec.name)
         if dtype.kind == "f":
-            feed[spec.name] = rng.standard_normal(shape).astype(dtype)
+            x = rng.uniform(lo_hi[0], lo_hi[1], shape) if lo_hi else rng.standard_normal(shape)
+            feed[spec.name] = x.astype(dtype)
         elif dtype.kind == "b":
             feed[spec.name] = rng.integers(0, 2, shape).astype(bool)
         else:
-            feed[spec.name] = rng.integers(0, 10, shape).astype(dtype)
+            lo, hi = (int(lo_hi[0]), int(lo_hi[1])) if lo_hi else DEFAULT_INT_RANGE
+            feed[spec.name] = rng.integers(lo, hi, shape).astype(dtype)  # hi exclusive
     return feed
+
+
+def load(path: str) -> dict[str, np.ndarray]:
+    """One sample from FILE.npz (one array per input name) or a folder of NAME.npy files."""
+    if os.path.isdir(path):
+        files = sorted(f for f in os.listdir(path) if f.endswith(".npy"))
+        if not files:
+            raise UsageError(f"--inputs {path}: no .npy files in this folder")
+        return {f[:-4]: np.load(os.path.join(path, f), allow_pickle=False) for f in files}
+    if not os.path.isfile(path):
+        raise UsageError(f"--inputs {path}: no such file or folder")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as e:
+        raise UsageError(f"--inputs {path}: not a readable .npz ({type(e).__name__})") from None

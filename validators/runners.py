@@ -3,7 +3,8 @@
 `load()` builds the session/interpreter (timed separately), `input_specs()` / `output_specs()`
 describe it, `run(feed)` maps names to numpy arrays, `close()` frees it. Each runner imports its
 runtime only in `load()`, so describing a runner is cheap and building it can happen late (in a
-subprocess). The validate issue extends these with devices, threads and signatures.
+subprocess). `device` is "cpu", "cuda" or "auto": a runtime that cannot use CUDA raises
+UnavailableError for "cuda" and falls back to the CPU for "auto", saying so in `device_note`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 from modelport.errors import UnavailableError, UsageError
 from modelport.specs import from_tf_spec, from_tflite_detail
 from modelport.types import Format, TensorSpec, default_output_names
+
+DEVICES = ("cpu", "cuda", "auto")
 
 
 def _require(module: str, runtime: str):
@@ -29,9 +32,24 @@ def _require(module: str, runtime: str):
 class Runner:
     runtime = "?"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, device: str = "cpu"):
+        if device not in DEVICES:
+            raise UsageError(f"--device {device}: expected one of {', '.join(DEVICES)}")
         self.path = path
+        self.device = device  # what was asked
+        self.device_used = "cpu"  # what runs
+        self.device_note: str | None = None
         self.load_seconds: float | None = None
+
+    def _pick_device(self, cuda_available: bool, why_not: str) -> str:
+        if self.device == "cpu":
+            return "cpu"
+        if cuda_available:
+            return "cuda"
+        if self.device == "cuda":
+            raise UnavailableError(f"{self.runtime} cannot run on cuda: {why_not}")
+        self.device_note = f"{self.runtime}: no cuda ({why_not}); ran on cpu"
+        return "cpu"
 
     def load(self) -> "Runner":
         t0 = time.perf_counter()
@@ -60,9 +78,18 @@ class OnnxRuntimeRunner(Runner):
 
     def _load(self):
         ort = _require("onnxruntime", "ONNX Runtime")
+        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        self.device_used = self._pick_device(has_cuda, "this onnxruntime build has no CUDAExecutionProvider")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.device_used == "cuda" else ["CPUExecutionProvider"]
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(self.path, opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(self.path, opts, providers=providers)
+        except Exception as e:
+            raise UsageError(f"{self.path}: ONNX Runtime cannot load it ({str(e).splitlines()[0][:200]})") from None
+        if self.device_used == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
+            self._pick_device(False, "the CUDA provider failed to initialise")
+            self.device_used = "cpu"
 
     def _specs(self, values) -> list[TensorSpec]:
         from modelport.validators.dtypes import ort_type_to_numpy
@@ -84,12 +111,13 @@ class OnnxRuntimeRunner(Runner):
 class TFLiteRunner(Runner):
     runtime = "tflite"
 
-    def __init__(self, path: str, threads: int | None = None):
-        super().__init__(path)
+    def __init__(self, path: str, device: str = "cpu", threads: int | None = None):
+        super().__init__(path, device)
         self.threads = threads
 
     def _load(self):
         litert = _require("ai_edge_litert.interpreter", "the LiteRT (TFLite) interpreter")
+        self.device_used = self._pick_device(False, "the LiteRT Python interpreter has no GPU delegate")
         self.interpreter = litert.Interpreter(model_path=self.path, num_threads=self.threads)
         sigs = self.interpreter.get_signature_list()
         self.signature = ("serving_default" if "serving_default" in sigs else next(iter(sigs))) if sigs else None
@@ -109,7 +137,7 @@ class TFLiteRunner(Runner):
     def run(self, feed):
         if self.signature:
             runner = self.interpreter.get_signature_runner(self.signature)
-            return {k: np.asarray(v) for k, v in runner(**feed).items()}
+            return {k: np.array(v) for k, v in runner(**feed).items()}
         it = self.interpreter
         for d in it.get_input_details():
             if list(d["shape"]) != list(feed[d["name"]].shape):
@@ -124,14 +152,18 @@ class TFLiteRunner(Runner):
 class SavedModelRunner(Runner):
     runtime = "tensorflow"
 
-    def __init__(self, path: str, signature: str = "serving_default"):
-        super().__init__(path)
+    def __init__(self, path: str, device: str = "cpu", signature: str = "serving_default"):
+        super().__init__(path, device)
         self.signature = signature
 
     def _load(self):
         tf = _require("tensorflow", "TensorFlow")
         self.tf = tf
-        self.obj = tf.saved_model.load(self.path)
+        gpus = tf.config.list_physical_devices("GPU") if self.device != "cpu" else []
+        self.device_used = self._pick_device(bool(gpus), "TensorFlow sees no GPU")
+        self.tf_device = "/GPU:0" if self.device_used == "cuda" else "/CPU:0"
+        with tf.device(self.tf_device):
+            self.obj = tf.saved_model.load(self.path)
         if self.signature not in self.obj.signatures:
             raise UsageError(f"{self.path}: no signature {self.signature!r} (has: {', '.join(self.obj.signatures)})")
         self.fn = self.obj.signatures[self.signature]
@@ -143,17 +175,20 @@ class SavedModelRunner(Runner):
         return [from_tf_spec(k, v) for k, v in sorted(self.fn.structured_outputs.items())]
 
     def run(self, feed):
-        out = self.fn(**{k: self.tf.constant(v) for k, v in feed.items()})
+        with self.tf.device(self.tf_device):
+            out = self.fn(**{k: self.tf.constant(v) for k, v in feed.items()})
         return {k: v.numpy() for k, v in out.items()}
 
 
 class TorchRunner(Runner):
-    """TorchScript (.pt), ExportedProgram (.pt2) or a `file.py:callable` module, on CPU."""
+    """An eager module from `file.py:callable` (optionally with --weights), TorchScript (.pt) or an
+    ExportedProgram (.pt2). Outputs are named output / output_0, output_1, ... as the exporter names them."""
 
     runtime = "torch"
 
-    def __init__(self, path: str, flavor: str, input_specs: list[TensorSpec] | None = None, weights: str | None = None):
-        super().__init__(path)
+    def __init__(self, path: str, device: str = "cpu", flavor: str = "callable",
+                 input_specs: list[TensorSpec] | None = None, weights: str | None = None):
+        super().__init__(path, device)
         self.flavor = flavor
         self._inputs = input_specs
         self.weights = weights
@@ -162,7 +197,10 @@ class TorchRunner(Runner):
         from modelport.validators.torch_loading import load_torch_model
 
         self.torch = _require("torch", "PyTorch")
+        self.device_used = self._pick_device(self.torch.cuda.is_available(), "torch sees no CUDA device")
         self.model, names, shapes = load_torch_model(self.path, self.flavor, self.weights)
+        if self.device_used == "cuda":
+            self.model = self.model.to("cuda")
         if self._inputs is None:
             self._inputs = [TensorSpec(n, s) for n, s in zip(names, shapes)]
 
@@ -174,20 +212,20 @@ class TorchRunner(Runner):
 
     def run(self, feed):
         torch = self.torch
-        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])) for s in self.input_specs()]
+        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])).to(self.device_used) for s in self.input_specs()]
         with torch.no_grad():
             out = self.model(*args)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
 
 
-def runner_for(path: str, fmt: Format, flavor: str | None = None, **kwargs) -> Runner:
+def runner_for(path: str, fmt: Format, flavor: str | None = None, *, device: str = "cpu", **kwargs) -> Runner:
     if fmt == Format.ONNX:
-        return OnnxRuntimeRunner(path)
+        return OnnxRuntimeRunner(path, device)
     if fmt == Format.TFLITE:
-        return TFLiteRunner(path, **kwargs)
+        return TFLiteRunner(path, device, **kwargs)
     if fmt == Format.SAVEDMODEL:
-        return SavedModelRunner(path, **kwargs)
+        return SavedModelRunner(path, device, **kwargs)
     if fmt == Format.PYTORCH:
-        return TorchRunner(path, flavor or "callable", **kwargs)
+        return TorchRunner(path, device, flavor or "callable", **kwargs)
     raise UsageError(f"no runner for {fmt.value} models")

@@ -1,8 +1,8 @@
 """Load a PyTorch artifact for running, without importing modelport's converters.
 
 Validators may not reach into converters' internals (ARCHITECTURE.md), so this loader is the
-runner-side twin of converters/pytorch_sources.py for the artifact kinds a runner executes:
-TorchScript and ExportedProgram files, read without unpickling arbitrary objects.
+runner-side twin of converters/pytorch_sources.py: TorchScript and ExportedProgram files, and
+`file.py:callable` modules through the shared modelport.torch_modules.
 """
 
 from __future__ import annotations
@@ -27,4 +27,21 @@ def load_torch_model(path: str, flavor: str, weights: str | None = None):
             val = placeholders[n].meta.get("val")
             shapes.append([int(d) if str(d).isdigit() else str(d) for d in val.shape] if val is not None else None)
         return ep.module(), names, shapes
-    raise UsageError(f"{path}: the torch runner loads .pt and .pt2 files; flavor {flavor!r} is not a file")
+    if flavor == "callable":
+        import inspect
+
+        from modelport.torch_modules import import_callable, load_weights
+
+        factory = import_callable(path)
+        try:
+            model = factory if isinstance(factory, torch.nn.Module) else factory()
+        except Exception as e:
+            raise UsageError(f"{path}: calling it failed: {type(e).__name__}: {e}") from None
+        if not isinstance(model, torch.nn.Module):
+            raise UsageError(f"{path}: returned {type(model).__name__}, not a torch.nn.Module")
+        if weights:
+            load_weights(model, weights)
+        params = inspect.signature(model.forward).parameters.values()
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return model.eval(), names, [None] * len(names)
+    raise UsageError(f"{path}: unknown PyTorch flavor {flavor!r}")

@@ -16,7 +16,7 @@ import shutil
 from modelport.errors import ConversionError, UsageError
 from modelport.types import IOMap, IOSpec, TensorMapping
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.converters.layout import infer_perm
+from modelport.layout import infer_perm
 from modelport.converters.signatures import load_onnx, onnx_io, savedmodel_io, tflite_custom_ops, tflite_io
 
 SAVEDMODEL_PARTS = ("saved_model.pb", "variables", "assets", "fingerprint.pb")

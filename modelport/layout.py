@@ -38,3 +38,12 @@ def infer_perm(src: list | None, dst: list | None, *, prefer_channel_last: bool 
     if fits_id:
         return None, "shape (layout kept)"
     return None, "shapes differ"
+
+
+def inverse_perm(perm: list[int] | None) -> list[int] | None:
+    if perm is None:
+        return None
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv

@@ -1,0 +1,68 @@
+"""Import a `file.py:callable` / `package.module:callable` reference and load a state_dict into it.
+
+Shared by the converters (pytorch -> onnx) and the validators (the eager PyTorch runner), which
+may not import each other's internals. Weights come only through `torch.load(weights_only=True)`:
+a state_dict of tensors; arbitrary pickles are refused, because unpickling runs code. A callable
+reference is code the user names on purpose, so importing it is their decision, as with
+`python file.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from modelport.errors import UsageError
+
+
+def import_callable(ref: str):
+    target, attr = ref.split(":", 1)
+    if target.endswith(".py"):
+        path = os.path.abspath(target)
+        mod_name = "_modelport_src_" + os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{ref}: cannot import {target}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        sys.path.insert(0, os.path.dirname(path))  # let the file import its siblings
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise UsageError(f"{ref}: importing {target} failed: {type(e).__name__}: {e}") from None
+        finally:
+            sys.path.remove(os.path.dirname(path))
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as e:
+            raise UsageError(f"{ref}: cannot import module {target!r} ({e})") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"{ref}: {target} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_weights(model, weights: str) -> None:
+    import torch
+
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UsageError(f"--weights {weights}: not a plain state_dict of tensors (refused to unpickle: {first})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]  # common checkpoint layout
+    if not isinstance(state, dict):
+        raise UsageError(f"--weights {weights}: expected a state_dict (a dict of tensors), got {type(state).__name__}")
+    try:
+        result = model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        raise UsageError(f"--weights {weights}: does not fit the model: {' '.join(lines[1:3])[:300]}") from None
+    del result  # strict=True already raised on missing or unexpected keys

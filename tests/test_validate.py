@@ -1,0 +1,186 @@
+"""`modelport validate` and the validation inside `modelport convert`.
+
+The mutants prove the check can fail: each is a real ONNX model derived from a fixture with one
+deliberate defect, and each must exit 1 with the damaged output named.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from conftest import FIXTURES, run_cli, shape_args
+
+F = str(FIXTURES)
+CNN_ONNX = f"{F}/onnx/cnn.onnx"
+
+
+def _save(model, path: Path) -> str:
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def mutant_perturbed_weight(tmp: Path) -> str:
+    m = onnx.load(CNN_ONNX)
+    init = next(i for i in m.graph.initializer if numpy_helper.to_array(i).ndim == 4)  # a conv weight
+    w = numpy_helper.to_array(init)
+    init.CopyFrom(numpy_helper.from_array((w + 1e-2).astype(w.dtype), init.name))
+    return _save(m, tmp / "perturbed.onnx")
+
+
+def mutant_nan_output(tmp: Path) -> str:
+    m = onnx.load(CNN_ONNX)
+    out = m.graph.output[0].name
+    for n in m.graph.node:
+        n.output[:] = [o + "_pre" if o == out else o for o in n.output]
+    m.graph.initializer.append(numpy_helper.from_array(np.array(np.nan, dtype=np.float32), "nan_const"))
+    m.graph.node.append(helper.make_node("Mul", [out + "_pre", "nan_const"], [out]))
+    return _save(m, tmp / "nan.onnx")
+
+
+def mutant_swapped_outputs(tmp: Path) -> str:
+    m = onnx.load(f"{F}/onnx/two_io.onnx")
+    a, b = m.graph.output[0].name, m.graph.output[1].name
+    for n in m.graph.node:
+        n.output[:] = [{a: "__tmp__", b: a}.get(o, o) for o in n.output]
+        n.output[:] = [b if o == "__tmp__" else o for o in n.output]
+    shapes = [o.type for o in m.graph.output]
+    m.graph.output[0].type.CopyFrom(shapes[1])
+    m.graph.output[1].type.CopyFrom(shapes[0])
+    return _save(m, tmp / "swapped.onnx")
+
+
+def mutant_wrong_layout(tmp: Path) -> str:
+    """Takes NHWC input but reshapes it (instead of transposing) to NCHW: the classic layout bug."""
+    m = onnx.load(CNN_ONNX)
+    inp = m.graph.input[0]
+    for n in m.graph.node:
+        n.input[:] = ["image_nchw" if i == "image" else i for i in n.input]
+    m.graph.initializer.append(numpy_helper.from_array(np.array([-1, 3, 32, 32], dtype=np.int64), "nchw_shape"))
+    m.graph.node.insert(0, helper.make_node("Reshape", ["image", "nchw_shape"], ["image_nchw"]))
+    dims = inp.type.tensor_type.shape.dim
+    dims[1].dim_value, dims[2].dim_value, dims[3].dim_value = 32, 32, 3
+    return _save(m, tmp / "wrong_layout.onnx")
+
+
+def mutant_transposed_output(tmp: Path) -> str:
+    """Output (N, 10) transposed to (10, N): with N = 10 the shapes agree and only the values tell."""
+    m = onnx.load(CNN_ONNX)
+    out = m.graph.output[0].name
+    for n in m.graph.node:
+        n.output[:] = [o + "_pre" if o == out else o for o in n.output]
+    m.graph.node.append(helper.make_node("Transpose", [out + "_pre"], [out], perm=[1, 0]))
+    return _save(m, tmp / "transposed.onnx")
+
+
+@pytest.mark.parametrize("make,output,extra", [
+    (mutant_perturbed_weight, "output", []),
+    (mutant_nan_output, "output", []),
+    (mutant_swapped_outputs, "output_0", []),
+    (mutant_transposed_output, "output", ["--input-shape", "image:10,3,32,32"]),
+], ids=["weight+1e-2", "nan-output", "swapped-outputs", "transposed-output"])
+def test_mutants_fail_and_name_the_output(make, output, extra, tmp_path):
+    mutant = make(tmp_path)
+    reference = f"{F}/onnx/two_io.onnx" if "swapped" in mutant else CNN_ONNX
+    report_path = tmp_path / "report.json"
+    result = run_cli("validate", reference, mutant, "--json", report_path, *extra)
+    assert result.code == 1, result.stdout + result.stderr
+    assert "modelport: error: parity failed" in result.stderr
+    report = json.loads(report_path.read_text())
+    failed = [o["output"] for c in report["candidates"] for o in c["outputs"] if not o["passed"]]
+    assert output in failed, report
+    assert output in result.stdout
+
+
+def test_wrong_layout_mutant_fails(tmp_path):
+    """NHWC data reshaped as NCHW: the matcher maps the layout by shape, the numbers expose the bug."""
+    mutant = mutant_wrong_layout(tmp_path)
+    result = run_cli("validate", CNN_ONNX, mutant)
+    assert result.code == 1, result.stdout + result.stderr
+    assert "output" in result.stdout
+
+
+def test_correct_conversions_pass_at_fp32(artifacts, tmp_path):
+    tfl = artifacts(CNN_ONNX, "tflite", "--no-validate", name="cnn_plain")
+    sm = artifacts(CNN_ONNX, "savedmodel", "--no-validate", name="cnn_plain")
+    junit, md = tmp_path / "parity.xml", tmp_path / "parity.md"
+    result = run_cli("validate", CNN_ONNX, tfl, sm, "--samples", "3", "--junit", junit, "--markdown", md)
+    assert result.code == 0, result.stdout + result.stderr
+    suite = ET.parse(junit).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    assert int(suite.get("tests")) == 2 and int(suite.get("failures")) == 0
+    assert "output" in md.read_text()
+
+
+def test_validate_without_manifest_matches_by_name_and_shape(artifacts, tmp_path):
+    import shutil
+
+    tfl = artifacts(CNN_ONNX, "tflite", "--no-validate", name="cnn_plain")
+    bare = tmp_path / "bare.tflite"
+    shutil.copy(tfl, bare)  # no manifest beside it
+    report = tmp_path / "r.json"
+    result = run_cli("validate", CNN_ONNX, bare, "--json", report)
+    assert result.code == 0, result.stdout + result.stderr
+    mapping = json.loads(report.read_text())["candidates"][0]["input_mapping"][0]
+    assert mapping["perm"] == [0, 2, 3, 1] and "name" in mapping["rule"]
+
+
+def test_golden_outputs_round_trip(tmp_path):
+    golden = tmp_path / "golden.npz"
+    saved = run_cli("validate", CNN_ONNX, CNN_ONNX, "--save-outputs", golden, "--seed", "7")
+    assert saved.code == 0, saved.stderr
+    replay = run_cli("validate", "--load-outputs", golden, CNN_ONNX)
+    assert replay.code == 0, replay.stdout + replay.stderr
+    bad = run_cli("validate", "--load-outputs", golden, mutant_perturbed_weight(tmp_path))
+    assert bad.code == 1
+
+
+def test_pytorch_reference_with_int_inputs(artifacts):
+    onnx_path = artifacts(f"{F}/models.py:encoder", "onnx", *shape_args("encoder"), "--no-validate")
+    result = run_cli("validate", f"{F}/models.py:encoder", onnx_path, "--input-shape", "input_ids:1,12",
+                     "--value-range", "input_ids:0,100")
+    assert result.code == 0, result.stdout + result.stderr
+
+
+def test_cuda_unavailable_is_exit_4_and_auto_falls_back():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    strict = run_cli("validate", f"{F}/pytorch/cnn.pt2", CNN_ONNX, "--device", "cuda")
+    assert strict.code == 4, strict.stderr
+    assert "cuda" in strict.stderr
+    auto = run_cli("validate", f"{F}/pytorch/cnn.pt2", CNN_ONNX, "--device", "auto", "--input-shape", "image:2,3,32,32")
+    assert auto.code == 0, auto.stdout + auto.stderr
+    assert "ran on cpu" in auto.stdout
+
+
+def test_convert_marks_parity_failure_but_writes(tmp_path):
+    """A conversion that fails its parity check (here: a zero tolerance, which the last-bit
+    differences between ONNX Runtime and TFLite exceed) is written, marked failed, exit 1."""
+    out = tmp_path / "cnn.tflite"
+    result = run_cli("convert", CNN_ONNX, "--to", "tflite", "-o", out, "--atol", "0", "--rtol", "0")
+    assert result.code == 1, result.stdout + result.stderr
+    assert out.exists()
+    manifest = json.loads(Path(str(out) + ".modelport.json").read_text())
+    assert manifest["validation"]["passed"] is False
+    assert "output" in result.stderr and "fails parity" in result.stderr
+    ok = run_cli("convert", CNN_ONNX, "--to", "tflite", "-o", tmp_path / "ok.tflite", "--samples", "2")
+    assert ok.code == 0, ok.stdout + ok.stderr
+    assert json.loads((tmp_path / "ok.tflite.modelport.json").read_text())["validation"]["passed"] is True
+
+
+def test_convert_validates_intermediates(tmp_path):
+    out = tmp_path / "cnn.tflite"
+    result = run_cli("convert", f"{F}/models.py:cnn", "--to", "tflite", "-o", out, *shape_args("cnn"), "--json")
+    assert result.code == 0, result.stdout + result.stderr
+    validation = json.loads(result.stdout)["validation"]
+    assert validation["passed"] and len(validation["candidates"]) == 2  # the ONNX step and the TFLite
+    assert "intermediate" in validation["candidates"][0]["path"]

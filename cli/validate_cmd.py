@@ -13,6 +13,8 @@ from modelport.errors import ParityError
 @click.argument("candidates", nargs=-1)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
               help="cuda: fail (exit 4) if a runtime cannot use it; auto: fall back to cpu and say so.")
+@click.option("--reference-device", type=click.Choice(["cpu", "cuda", "auto"]),
+              help="Device for the reference only (default: --device), e.g. a CPU reference for CUDA candidates.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated inputs (recorded).")
 @click.option("--samples", type=int, default=1, show_default=True, help="Number of generated input samples.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:D1,D2,...",
@@ -31,7 +33,7 @@ from modelport.errors import ParityError
 @click.option("--markdown", "markdown_path", type=click.Path(), help="Write a Markdown table (also appended to $GITHUB_STEP_SUMMARY).")
 @click.option("--save-outputs", type=click.Path(), help="Save the inputs and the reference's outputs (.npz) as golden data.")
 @click.option("--load-outputs", type=click.Path(), help="Compare with golden data from --save-outputs instead of running a reference.")
-def command(reference, candidates, device, seed, samples, input_shapes, input_dtypes, value_ranges, inputs_path,
+def command(reference, candidates, device, reference_device, seed, samples, input_shapes, input_dtypes, value_ranges, inputs_path,
             atol, rtol, preset, threads, weights, json_path, junit_path, markdown_path, save_outputs, load_outputs):
     """Run the same inputs through REFERENCE and each CANDIDATE and compare every output.
 
@@ -52,10 +54,14 @@ def command(reference, candidates, device, seed, samples, input_shapes, input_dt
     if load_outputs and reference is not None:
         candidates = (reference,) + tuple(candidates)  # with golden outputs every model is a candidate
         reference = None
-    opts = ValidateOptions(device=device, seed=seed, samples=samples, input_shapes=input_shapes,
+    opts = ValidateOptions(device=device, reference_device=reference_device, seed=seed, samples=samples, input_shapes=input_shapes,
                            input_dtypes=input_dtypes, value_ranges=value_ranges, inputs=inputs_path, atol=atol,
                            rtol=rtol, preset=preset, threads=threads, weights=weights, save_outputs=save_outputs,
                            load_outputs=load_outputs)
+    if not candidates and not load_outputs:
+        from modelport.errors import UsageError
+
+        raise UsageError("nothing to validate: give REFERENCE and at least one CANDIDATE")
     report = validate(reference, list(candidates), opts)
     reports.render_terminal(report, console())
     if json_path:

@@ -84,7 +84,7 @@ def _numel(dims) -> int:
 
 # ---------------------------------------------------------------- TFLite
 def _tflite_interpreter(path: str):
-    from modelport.converters.tflite_ops import verify
+    from modelport.tflite_flatbuffer import verify
 
     litert = require("ai_edge_litert.interpreter", "reading TFLite")
     try:
@@ -116,7 +116,7 @@ def _tflite_summary(path: str) -> dict[str, Any]:
 
 def tflite_custom_ops(path: str) -> list[str]:
     """Custom ops in a .tflite (onnx2tf writes unlowerable ONNX ops as custom `ONNX_*`, trap 9)."""
-    from modelport.converters.tflite_ops import custom_op_names
+    from modelport.tflite_flatbuffer import custom_op_names
 
     return custom_op_names(path)
 

@@ -18,6 +18,7 @@ from modelport.specs import from_tf_spec, from_tflite_detail
 from modelport.types import Format, TensorSpec, default_output_names
 
 DEVICES = ("cpu", "cuda", "auto")
+ANY_DTYPE = "any"  # an input whose dtype the runtime does not declare (eager PyTorch modules)
 
 
 def _require(module: str, runtime: str):
@@ -116,9 +117,18 @@ class TFLiteRunner(Runner):
         self.threads = threads
 
     def _load(self):
+        from modelport.tflite_flatbuffer import verify
+
         litert = _require("ai_edge_litert.interpreter", "the LiteRT (TFLite) interpreter")
         self.device_used = self._pick_device(False, "the LiteRT Python interpreter has no GPU delegate")
-        self.interpreter = litert.Interpreter(model_path=self.path, num_threads=self.threads)
+        try:
+            verify(self.path)  # the interpreter can crash the process on a truncated file
+        except ValueError as e:
+            raise UsageError(f"{self.path}: corrupt or truncated TFLite file ({e})") from None
+        try:
+            self.interpreter = litert.Interpreter(model_path=self.path, num_threads=self.threads)
+        except (ValueError, RuntimeError) as e:
+            raise UsageError(f"{self.path}: not a loadable TFLite model ({str(e).splitlines()[0][:200]})") from None
         sigs = self.interpreter.get_signature_list()
         self.signature = ("serving_default" if "serving_default" in sigs else next(iter(sigs))) if sigs else None
         if self.signature is None:
@@ -202,7 +212,8 @@ class TorchRunner(Runner):
         if self.device_used == "cuda":
             self.model = self.model.to("cuda")
         if self._inputs is None:
-            self._inputs = [TensorSpec(n, s) for n, s in zip(names, shapes)]
+            # A Python module declares no dtypes: "any" tells the feed mapping to keep the source's dtype.
+            self._inputs = [TensorSpec(n, s, ANY_DTYPE) for n, s in zip(names, shapes)]
 
     def input_specs(self):
         return list(self._inputs or [])

@@ -1,4 +1,5 @@
-"""List the custom operators in a .tflite flatbuffer without running it.
+"""Read a .tflite flatbuffer in Python, before any C++ touches it: list its custom operators, and
+verify that it is whole (shared by converters' signatures and validators' TFLite runner).
 
 The interpreter refuses a model with unresolved custom ops only at allocation time, with one
 opaque message; reading the flatbuffer's operator codes names every custom op at once, which is

@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.modelport-installed
 CONSTRAINTS := modelport/constraints.txt
-PYTEST_ARGS ?=
+# The suite is mostly converter processes: spread it over the cores (xdist).
+PYTEST_ARGS ?= -n auto
 DEMO_DIR ?= demo-output
 
 .PHONY: venv demo test test-fast fixtures bench clean
@@ -30,8 +31,8 @@ demo: $(STAMP)
 	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx -o $(DEMO_DIR)/cnn.onnx --input-shape image:batch,3,32,32 --force
 	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to savedmodel -o $(DEMO_DIR)/cnn_savedmodel --input-shape image:batch,3,32,32 --force
 	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to tflite -o $(DEMO_DIR)/cnn.tflite --input-shape image:batch,3,32,32 --force
-	@echo "== what was written =="
-	$(VENV)/bin/modelport inspect $(DEMO_DIR)/cnn.tflite
+	@echo "== the same inputs through all four runtimes: PyTorch (reference), ONNX Runtime, TensorFlow, TFLite =="
+	$(VENV)/bin/modelport validate fixtures/models.py:cnn $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --input-shape image:1,3,32,32 --samples 3
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -44,6 +45,7 @@ fixtures: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_convert.py
+	$(PY) benchmarks/bench_validate.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info

@@ -274,7 +274,8 @@ def bench_onnx_to_tflite(work: str, model: str, repeat: int, warmup: bool, label
     """modelport onnx -> tflite against onnx2tf.convert called directly on the same file."""
     def mp():
         out = os.path.join(fresh_dir(work, "mp_out"), "model.tflite")
-        res = measure(modelport_cmd("convert", model, "--to", "tflite", "-o", out, "--force"), work)
+        # --no-validate: the baseline does not check numbers; the check's cost is measured by bench_validate.py
+        res = measure(modelport_cmd("convert", model, "--to", "tflite", "-o", out, "--force", "--no-validate"), work)
         res["worker_s"] = worker_seconds(out)
         return res
 
@@ -293,7 +294,7 @@ def bench_pytorch_to_onnx(work: str, repeat: int, warmup: bool) -> dict:
     def mp():
         out = os.path.join(fresh_dir(work, "mp_out"), "cnn.onnx")
         res = measure(modelport_cmd("convert", f"{FIXTURE_MODELS_PY}:cnn", "--to", "onnx",
-                                    "--input-shape", "image:1,3,32,32", "-o", out, "--force"), work)
+                                    "--input-shape", "image:1,3,32,32", "-o", out, "--force", "--no-validate"), work)
         res["worker_s"] = worker_seconds(out)
         return res
 

@@ -23,3 +23,13 @@ def from_tf_spec(name: str, spec) -> TensorSpec:
     if spec.shape.rank is not None:
         shape = [d if d is not None else f"d{i}" for i, d in enumerate(spec.shape.as_list())]
     return TensorSpec(name, shape, np.dtype(spec.dtype.as_numpy_dtype).name)
+
+
+def keras_output_names(model) -> list[str]:
+    """Outputs are named by the layer that makes them: Keras' own tensor names ("keras_tensor_23")
+    come from a process-wide counter and change from one load to the next."""
+    names = []
+    for i, t in enumerate(model.outputs):
+        history = getattr(t, "_keras_history", None)
+        names.append(history.operation.name if history is not None else f"output_{i}")
+    return names

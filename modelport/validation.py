@@ -55,8 +55,6 @@ class ValidateOptions:
 def _open(path: str, opts: ValidateOptions, *, is_reference: bool) -> tuple[Runner, str]:
     d = detect(path, thorough=False)  # the runtime parses the model anyway, and rejects a damaged one
     device = (opts.reference_device or opts.device) if is_reference else opts.device
-    if d.format == Format.KERAS:
-        raise UsageError(f"{path}: validate a Keras model through its SavedModel (modelport convert {path} --to savedmodel)")
     kwargs: dict = {}
     if d.format == Format.TFLITE and opts.threads:
         kwargs["threads"] = opts.threads
@@ -74,25 +72,22 @@ def _precision(path: str, cand_manifest: dict | None, opts: ValidateOptions) -> 
     return {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8"}.get(q, "fp32")
 
 
-def _overrides(opts: ValidateOptions) -> dict[str, TensorSpec]:
-    """--input-shape / --input-dtype, in the reference's terms."""
-    out: dict[str, TensorSpec] = {}
+def _overrides(opts: ValidateOptions) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """--input-shape (concrete sizes; a bare dynamic name means 1) and --input-dtype, by input name."""
+    shapes: dict[str, list[int]] = {}
     for text in opts.input_shapes:
         o = parse_input_shape(text)
-        sizes = [e if e is not None else (d if isinstance(d, int) else input_data.DEFAULT_DYNAMIC_SIZE)
-                 for d, e in zip(o.shape or [], o.example or [])]
-        out[o.name] = TensorSpec(o.name, sizes, "float32")
-    for text in opts.input_dtypes:
-        name, dtype = parse_input_dtype(text)
-        out.setdefault(name, TensorSpec(name, None, dtype)).dtype = dtype
-    return out
+        shapes[o.name] = [e if e is not None else (d if isinstance(d, int) else input_data.DEFAULT_DYNAMIC_SIZE)
+                          for d, e in zip(o.shape or [], o.example or [])]
+    dtypes = dict(parse_input_dtype(text) for text in opts.input_dtypes)
+    return shapes, dtypes
 
 
 def _resolve_reference_inputs(ref_specs: list[TensorSpec], cands: list[tuple], opts: ValidateOptions) -> list[TensorSpec]:
     """Concrete shapes and dtypes for the reference's inputs: --input-shape, else the reference's
     own static dims, else what a candidate's fixed shape says (mapped back through its perm)."""
-    overrides = _overrides(opts)
-    unknown = set(overrides) - {s.name for s in ref_specs}
+    shapes, dtypes = _overrides(opts)
+    unknown = (set(shapes) | set(dtypes)) - {s.name for s in ref_specs}
     if unknown and ref_specs:
         raise UsageError(f"--input-shape/--input-dtype name(s) {', '.join(sorted(unknown))} are not inputs of the "
                          f"reference (inputs: {', '.join(s.name for s in ref_specs)})")
@@ -111,11 +106,9 @@ def _resolve_reference_inputs(ref_specs: list[TensorSpec], cands: list[tuple], o
             elif c_shape is not None and len(c_shape) == len(shape):
                 shape = [d if isinstance(d, int) and d >= 0 else (c if isinstance(c, int) and c >= 0 else d)
                          for d, c in zip(shape, c_shape)]
-            dtype = dtype or c_spec.dtype
-        o = overrides.get(spec.name)
-        if o is not None:
-            shape = o.shape if o.shape is not None else shape
-            dtype = o.dtype if any(t == spec.name for t in (x.split(":")[0] for x in opts.input_dtypes)) else dtype
+            dtype = dtype or (c_spec.dtype if c_spec.dtype != ANY_DTYPE else None)
+        shape = shapes.get(spec.name, shape)
+        dtype = dtypes.get(spec.name, dtype)
         resolved.append(TensorSpec(spec.name, shape, dtype or "float32"))
     return resolved
 

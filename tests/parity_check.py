@@ -48,7 +48,7 @@ def run_source(source: str, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray
         model = keras.saving.load_model(source, compile=False)
         out = model([feed[t.name] for t in model.inputs] if len(model.inputs) > 1 else feed[model.inputs[0].name])
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
-        from modelport.converters.edges.keras_to_savedmodel import keras_output_names
+        from modelport.specs import keras_output_names
 
         return {n: np.asarray(o) for n, o in zip(keras_output_names(model), outs)}
     from modelport.converters.formats import detect

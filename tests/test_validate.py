@@ -184,3 +184,35 @@ def test_convert_validates_intermediates(tmp_path):
     validation = json.loads(result.stdout)["validation"]
     assert validation["passed"] and len(validation["candidates"]) == 2  # the ONNX step and the TFLite
     assert "intermediate" in validation["candidates"][0]["path"]
+
+
+def test_real_inputs_from_npy_folder_and_npz(tmp_path):
+    x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    np.save(folder / "image.npy", x)
+    np.savez(tmp_path / "inputs.npz", image=x)
+    for source in (folder, tmp_path / "inputs.npz"):
+        result = run_cli("validate", CNN_ONNX, f"{F}/pytorch/cnn.pt2", "--inputs", source)
+        assert result.code == 0, result.stdout + result.stderr
+    np.savez(tmp_path / "wrong.npz", pixels=x)
+    missing = run_cli("validate", CNN_ONNX, CNN_ONNX, "--inputs", tmp_path / "wrong.npz")
+    assert missing.code == 2 and "image" in missing.stderr
+
+
+@pytest.mark.parametrize("args,fragment", [
+    ((CNN_ONNX,), "nothing to validate"),
+    ((CNN_ONNX, "nosuch.onnx"), "no such file"),
+    ((CNN_ONNX, f"{F}/bad/truncated.onnx"), "truncated.onnx"),
+    ((CNN_ONNX, f"{F}/bad/truncated.tflite"), "truncated"),
+    ((CNN_ONNX, CNN_ONNX, "--atol", "abc"), "--atol"),
+    ((CNN_ONNX, CNN_ONNX, "--atol", "-1"), "--atol"),
+    ((CNN_ONNX, CNN_ONNX, "--value-range", "image:5,1"), "--value-range"),
+    ((CNN_ONNX, CNN_ONNX, "--input-shape", "nosuch:1,2"), "nosuch"),
+    ((CNN_ONNX, CNN_ONNX, "--samples", "0"), "--samples"),
+    (("--load-outputs", f"{F}/bad/random.onnx", CNN_ONNX), "--load-outputs"),
+])
+def test_validate_bad_input_is_one_line_exit_2(args, fragment):
+    from conftest import assert_one_line_error
+
+    assert_one_line_error(run_cli("validate", *args), 2, fragment)

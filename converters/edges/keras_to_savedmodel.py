@@ -12,6 +12,7 @@ from modelport.errors import ConversionError, UsageError
 from modelport.types import IOMap, IOSpec, TensorMapping, TensorSpec
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.signatures import require, savedmodel_io
+from modelport.specs import keras_output_names
 
 
 def _load(path: str):
@@ -34,16 +35,6 @@ def keras_io(path: str) -> IOSpec:
 
     return IOSpec([spec(t.name, t) for t in model.inputs],
                   [spec(n, t) for n, t in zip(keras_output_names(model), model.outputs)])
-
-
-def keras_output_names(model) -> list[str]:
-    """Outputs are named by the layer that makes them: Keras' own tensor names ("keras_tensor_23")
-    come from a process-wide counter and change from one load to the next."""
-    names = []
-    for i, t in enumerate(model.outputs):
-        history = getattr(t, "_keras_history", None)
-        names.append(history.operation.name if history is not None else f"output_{i}")
-    return names
 
 
 def convert(job: EdgeJob) -> EdgeResult:

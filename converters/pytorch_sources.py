@@ -4,12 +4,10 @@ conversion, and describe its inputs. Callables and weights load through modelpor
 
 from __future__ import annotations
 
-import inspect
-
 from modelport.errors import UsageError
 from modelport.types import IOSpec, TensorSpec, default_output_names
 from modelport.converters.signatures import require
-from modelport.torch_modules import import_callable, load_weights
+from modelport.torch_modules import build_module, forward_input_names, load_weights
 
 
 def load_module(src: str, flavor: str, *, weights: str | None = None):
@@ -29,13 +27,7 @@ def load_module(src: str, flavor: str, *, weights: str | None = None):
             raise UsageError("--weights applies to file.py:callable sources, not to an ExportedProgram")
         return model
     else:
-        factory = import_callable(src)
-        try:
-            model = factory() if not isinstance(factory, torch.nn.Module) else factory
-        except Exception as e:
-            raise UsageError(f"{src}: calling it failed: {type(e).__name__}: {e}") from None
-        if not isinstance(model, torch.nn.Module):
-            raise UsageError(f"{src}: returned {type(model).__name__}, not a torch.nn.Module")
+        return build_module(src, weights)
     if weights:
         load_weights(model, weights)
     return model.eval()
@@ -69,6 +61,4 @@ def module_io(model, flavor: str) -> IOSpec:
     if flavor == "torchscript":
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
         return IOSpec([TensorSpec(n, None) for n in names], [])
-    params = list(inspect.signature(model.forward).parameters.values())
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return IOSpec([TensorSpec(n, None) for n in names], [])
+    return IOSpec([TensorSpec(n, None) for n in forward_input_names(model)], [])

@@ -47,15 +47,7 @@ def place(built: str, dest: str, scratch: str) -> None:
 
 
 def write_atomic(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".modelport-tmp-", dir=os.path.dirname(os.path.abspath(path)) or ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic_bytes(path, text.encode("utf-8"))
 
 
 def write_atomic_bytes(path: str, data: bytes) -> None:

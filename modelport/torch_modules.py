@@ -66,3 +66,27 @@ def load_weights(model, weights: str) -> None:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         raise UsageError(f"--weights {weights}: does not fit the model: {' '.join(lines[1:3])[:300]}") from None
     del result  # strict=True already raised on missing or unexpected keys
+
+
+def build_module(ref: str, weights: str | None = None):
+    """Import `ref`, call it (unless it already is a module), load `weights`: an nn.Module in eval mode."""
+    import torch
+
+    factory = import_callable(ref)
+    try:
+        model = factory if isinstance(factory, torch.nn.Module) else factory()
+    except Exception as e:
+        raise UsageError(f"{ref}: calling it failed: {type(e).__name__}: {e}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"{ref}: returned {type(model).__name__}, not a torch.nn.Module")
+    if weights:
+        load_weights(model, weights)
+    return model.eval()
+
+
+def forward_input_names(model) -> list[str]:
+    """The positional parameters of forward(): the names a module's inputs go by."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters.values()
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

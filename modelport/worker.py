@@ -43,49 +43,57 @@ def _smoke_run(path: str, fmt: str, sizes: dict[str, int]) -> dict:
     }
 
 
-def main(job_path: str, result_path: str) -> int:
+def run_job(job_path: str, result_path: str, work) -> int:
+    """The shell every worker shares: go offline, quiet the loggers, call `work(job) -> dict`, and
+    write its result, or the error as {"error": {kind, message}}, to result_path. The parent maps
+    the kind to the exit code (modelport/api.py); a worker that dies writes nothing."""
     from modelport.quiet import block_network, quiet_python_loggers
 
     block_network()
     quiet_python_loggers()
     from modelport.errors import ModelportError
-    from modelport.converters.job import EdgeJob
 
     result: dict = {}
     try:
         with open(job_path) as f:
-            job = EdgeJob.from_dict(json.load(f))
-        edge = importlib.import_module(f"modelport.converters.edges.{job.module}")
-        t0 = time.perf_counter()
-        edge_result = edge.convert(job)
-        result["edge"] = edge_result.to_dict()
-        result["convert_seconds"] = time.perf_counter() - t0
-        sizes = {}
-        for o in job.options.inputs:
-            for d, e in zip(o.shape or [], o.example or []):
-                if isinstance(d, str) and e:
-                    sizes[d] = e
-        try:
-            result["smoke"] = _smoke_run(job.output, job.target_format, sizes)
-        except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            result["error"] = {"kind": "ConversionError",
-                               "message": f"the {job.target_format} artifact was written but does not run in its runtime: {first[:300]}"}
+            job = json.load(f)
+        result = work(job)
     except ModelportError as e:
         result["error"] = {"kind": type(e).__name__, "message": e.message}
-    except ImportError as e:  # an edge imports its library at module level: missing library, exit 4
+    except ImportError as e:  # a library imported at module level is missing: exit 4
         result["error"] = {"kind": "UnavailableError",
                            "message": f"needs the Python module '{e.name or e}', which is not importable ({e}); "
                                       "install the pinned stack with `make venv`"}
     except SystemExit as e:
         result["error"] = {"kind": "ConversionError", "message": f"the converter exited the process (status {e.code})"}
-    except BaseException as e:  # anything else is a converter bug: report it, with the traceback in the log
+    except BaseException as e:  # anything else is a bug: report it, with the traceback in the log
         traceback.print_exc()
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         result["error"] = {"kind": "ConversionError", "message": f"{type(e).__name__}: {first[:300]}"}
     with open(result_path, "w") as f:
         json.dump(result, f)
     return 0
+
+
+def convert_edge(job_dict: dict) -> dict:
+    from modelport.converters.job import EdgeJob
+
+    job = EdgeJob.from_dict(job_dict)
+    edge = importlib.import_module(f"modelport.converters.edges.{job.module}")
+    t0 = time.perf_counter()
+    result: dict = {"edge": edge.convert(job).to_dict(), "convert_seconds": time.perf_counter() - t0}
+    sizes = {d: e for o in job.options.inputs for d, e in zip(o.shape or [], o.example or []) if isinstance(d, str) and e}
+    try:
+        result["smoke"] = _smoke_run(job.output, job.target_format, sizes)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        result["error"] = {"kind": "ConversionError",
+                           "message": f"the {job.target_format} artifact was written but does not run in its runtime: {first[:300]}"}
+    return result
+
+
+def main(job_path: str, result_path: str) -> int:
+    return run_job(job_path, result_path, convert_edge)
 
 
 if __name__ == "__main__":

@@ -28,20 +28,9 @@ def load_torch_model(path: str, flavor: str, weights: str | None = None):
             shapes.append([int(d) if str(d).isdigit() else str(d) for d in val.shape] if val is not None else None)
         return ep.module(), names, shapes
     if flavor == "callable":
-        import inspect
+        from modelport.torch_modules import build_module, forward_input_names
 
-        from modelport.torch_modules import import_callable, load_weights
-
-        factory = import_callable(path)
-        try:
-            model = factory if isinstance(factory, torch.nn.Module) else factory()
-        except Exception as e:
-            raise UsageError(f"{path}: calling it failed: {type(e).__name__}: {e}") from None
-        if not isinstance(model, torch.nn.Module):
-            raise UsageError(f"{path}: returned {type(model).__name__}, not a torch.nn.Module")
-        if weights:
-            load_weights(model, weights)
-        params = inspect.signature(model.forward).parameters.values()
-        names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        return model.eval(), names, [None] * len(names)
+        model = build_module(path, weights)
+        names = forward_input_names(model)
+        return model, names, [None] * len(names)
     raise UsageError(f"{path}: unknown PyTorch flavor {flavor!r}")

@@ -98,6 +98,26 @@ def quiet_python_loggers() -> None:
 NOISY_IMPORTS = ("tensorflow", "keras", "tf2onnx", "onnx2tf", "tf_keras")
 
 
+class native_stderr_silenced:
+    """Send fd 2 to /dev/null for a block: LiteRT prints "INFO: Created TensorFlow Lite XNNPACK
+    delegate" from C++ on first use. Failures still surface as Python exceptions."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        self.devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(self.devnull, 2)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        os.close(self.devnull)
+        return False
+
+
 def import_quietly(module: str):
     """Import a module with the process's stderr (fd 2) sent to /dev/null during the import.
 
@@ -109,13 +129,5 @@ def import_quietly(module: str):
 
     if module in sys.modules or module.split(".")[0] not in NOISY_IMPORTS:
         return importlib.import_module(module)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with native_stderr_silenced():
         return importlib.import_module(module)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

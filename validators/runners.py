@@ -145,6 +145,12 @@ class TFLiteRunner(Runner):
         return [from_tflite_detail(d) for d in self.interpreter.get_output_details()]
 
     def run(self, feed):
+        from modelport.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():  # the XNNPACK delegate announces itself on the first run
+            return self._run(feed)
+
+    def _run(self, feed):
         if self.signature:
             runner = self.interpreter.get_signature_runner(self.signature)
             return {k: np.array(v) for k, v in runner(**feed).items()}

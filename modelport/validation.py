@@ -128,7 +128,7 @@ def _map_feed(feed: dict[str, np.ndarray], io_map: IOMap, specs: list[TensorSpec
     return out
 
 
-def _compare(ref_out: dict, got: dict, io_map: IOMap | None, precision: str, tol_overrides) -> tuple[list[OutputResult], IOMap]:
+def _compare(ref_out: dict, got: dict, io_map: IOMap | None, precision: str, tol_overrides) -> list[OutputResult]:
     ref_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in ref_out.items()]
     got_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in got.items()]
     outputs = io_map.outputs if io_map is not None and io_map.outputs else matching.by_signature(ref_specs, got_specs)
@@ -144,7 +144,7 @@ def _compare(ref_out: dict, got: dict, io_map: IOMap | None, precision: str, tol
         if m.perm is not None and g.ndim == len(m.perm):
             g = g.transpose(inverse_perm(m.perm))
         results.append(compare_output(np.asarray(ref), g, tol, output=name, candidate_output=m.artifact, mapping=m.rule))
-    return results, IOMap(io_map.inputs if io_map else [], outputs)
+    return results
 
 
 def _load_golden(path: str) -> tuple[list[dict], list[dict]]:
@@ -249,7 +249,7 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
             t0 = time.perf_counter()
             for feed, ref_out in zip(feeds, ref_outs):
                 got = runner.run(_map_feed(feed, io_map, specs))
-                sample_results, _ = _compare(ref_out, got, io_map, precision, tol_overrides)
+                sample_results = _compare(ref_out, got, io_map, precision, tol_overrides)
                 for r in sample_results:
                     per_output.setdefault(r.output, []).append(r)
             result.run_seconds = (time.perf_counter() - t0) / len(feeds)

@@ -35,13 +35,18 @@ def mutant_perturbed_weight(tmp: Path) -> str:
     return _save(m, tmp / "perturbed.onnx")
 
 
-def mutant_nan_output(tmp: Path) -> str:
-    m = onnx.load(CNN_ONNX)
+def _append_to_output(m, op: str, extra_inputs: list[str] = (), **attrs) -> None:
+    """Rename the graph output's producer and feed it through one more node named like the output."""
     out = m.graph.output[0].name
     for n in m.graph.node:
         n.output[:] = [o + "_pre" if o == out else o for o in n.output]
+    m.graph.node.append(helper.make_node(op, [out + "_pre", *extra_inputs], [out], **attrs))
+
+
+def mutant_nan_output(tmp: Path) -> str:
+    m = onnx.load(CNN_ONNX)
     m.graph.initializer.append(numpy_helper.from_array(np.array(np.nan, dtype=np.float32), "nan_const"))
-    m.graph.node.append(helper.make_node("Mul", [out + "_pre", "nan_const"], [out]))
+    _append_to_output(m, "Mul", ["nan_const"])
     return _save(m, tmp / "nan.onnx")
 
 
@@ -73,10 +78,7 @@ def mutant_wrong_layout(tmp: Path) -> str:
 def mutant_transposed_output(tmp: Path) -> str:
     """Output (N, 10) transposed to (10, N): with N = 10 the shapes agree and only the values tell."""
     m = onnx.load(CNN_ONNX)
-    out = m.graph.output[0].name
-    for n in m.graph.node:
-        n.output[:] = [o + "_pre" if o == out else o for o in n.output]
-    m.graph.node.append(helper.make_node("Transpose", [out + "_pre"], [out], perm=[1, 0]))
+    _append_to_output(m, "Transpose", perm=[1, 0])
     return _save(m, tmp / "transposed.onnx")
 
 

@@ -131,6 +131,9 @@ def convert(
     route = plan(detected.format, target, via=_target(via) if via else None, quantize=quantize)
     out = output or default_output(source, target, quantize)
     check_free(out, force)
+    if keep_intermediates:  # refuse before the work, not after it
+        for i, edge in enumerate(route[:-1]):
+            check_free(_kept_name(out, _step_name(i, edge)), force)
     scratch = make_scratch(out)
     try:
         current, current_fmt, flavor = _absolute_source(source, detected), detected.format, detected.flavor
@@ -139,7 +142,7 @@ def convert(
         step_outputs = []
         step_maps: list[IOMap] = []
         for i, edge in enumerate(route):
-            step_out = os.path.join(scratch, f"step{i + 1}_{edge.target.value}{_EXTENSION[edge.target]}")
+            step_out = os.path.join(scratch, _step_name(i, edge))
             step_options = _options_for_step(edge, options, io_map, scratch)
             result, smoke, seconds = _run_edge(edge, current, current_fmt, flavor, step_out, step_options, scratch, log)
             steps.append(StepReport(edge.name, result.converter, round(seconds, 3), result.details, result.notes, smoke))
@@ -168,7 +171,7 @@ def convert(
             route=route_text(route), steps=[vars(s) for s in steps], options=options.to_dict(), io_map=io_map.to_dict(),
         )
         record["validation"] = validation
-        intermediates = _keep_intermediates(step_outputs[:-1], out) if keep_intermediates else []
+        intermediates = _keep_intermediates(step_outputs[:-1], out, force) if keep_intermediates else []
         place(current, out, scratch)
         write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
     finally:
@@ -230,12 +233,20 @@ def _absolute_source(source: str, detected: Detected) -> str:
     return os.path.abspath(source)
 
 
-def _keep_intermediates(paths: list[str], out: str) -> list[str]:
+def _step_name(i: int, edge: Edge) -> str:
+    return f"step{i + 1}_{edge.target.value}{_EXTENSION[edge.target]}"
+
+
+def _kept_name(out: str, step_name: str) -> str:
+    """Where --keep-intermediates puts a step's artifact: beside the output, e.g. cnn.step1_onnx.onnx."""
+    return f"{os.path.splitext(out.rstrip('/'))[0]}.{step_name}"
+
+
+def _keep_intermediates(paths: list[str], out: str, force: bool) -> list[str]:
     kept = []
-    stem = os.path.splitext(out.rstrip("/"))[0]
     for p in paths:
-        dest = f"{stem}.{os.path.basename(p)}"
-        check_free(dest, force=True)
+        dest = _kept_name(out, os.path.basename(p))
+        check_free(dest, force)
         place(p, dest, os.path.dirname(p))
         kept.append(dest)
     return kept

@@ -157,6 +157,11 @@ def test_keep_intermediates(tmp_path):
     assert result.code == 0, result.stderr
     kept = json.loads(result.stdout)["intermediates"]
     assert len(kept) == 1 and kept[0].endswith(".onnx") and Path(kept[0]).exists()
+    out.unlink()
+    again = run_cli("convert", f"{MODELS}:two_io", "--to", "tflite", "-o", out, "--keep-intermediates",
+                    *shape_args("two_io"))
+    assert again.code == 2 and Path(kept[0]).name in again.stderr  # an intermediate is never overwritten silently
+    assert not out.exists()
 
 
 def test_python_api_matches_cli(tmp_path):

@@ -10,24 +10,12 @@ import collections
 import os
 from typing import Any
 
-from modelport.errors import UnavailableError, UsageError
+from modelport.errors import UsageError
 from modelport.manifest import size_on_disk
+from modelport.quiet import require  # noqa: F401  (re-exported for the edges)
 from modelport.specs import from_tf_spec, from_tflite_detail
 from modelport.types import Format, IOSpec, TensorSpec
 from modelport.converters.formats import Detected, detect
-
-
-def require(module: str, purpose: str):
-    """Import a library or fail with exit 4 and what to install."""
-    from modelport.quiet import import_quietly
-
-    try:
-        return import_quietly(module)
-    except ImportError as e:
-        raise UnavailableError(
-            f"{purpose} needs the Python module '{module}', which is not importable ({e}); "
-            "install the pinned stack with `make venv` or `pip install modelport[all]`"
-        ) from None
 
 
 # ---------------------------------------------------------------- ONNX

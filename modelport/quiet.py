@@ -131,3 +131,17 @@ def import_quietly(module: str):
         return importlib.import_module(module)
     with native_stderr_silenced():
         return importlib.import_module(module)
+
+
+def require(module: str, purpose: str):
+    """Import a library (quietly) or fail with exit 4 saying what needs it and what to install.
+    Shared by converters and validators, which may not import each other's internals."""
+    from modelport.errors import UnavailableError
+
+    try:
+        return import_quietly(module)
+    except ImportError as e:
+        raise UnavailableError(
+            f"{purpose} needs the Python module '{module}', which is not importable ({e}); "
+            "install the pinned stack with `make venv` or `pip install modelport[all]`"
+        ) from None

@@ -14,20 +14,12 @@ import time
 import numpy as np
 
 from modelport.errors import UnavailableError, UsageError
+from modelport.quiet import require
 from modelport.specs import from_tf_spec, from_tflite_detail
 from modelport.types import Format, TensorSpec, default_output_names
 
 DEVICES = ("cpu", "cuda", "auto")
 ANY_DTYPE = "any"  # an input whose dtype the runtime does not declare (eager PyTorch modules)
-
-
-def _require(module: str, runtime: str):
-    from modelport.quiet import import_quietly
-
-    try:
-        return import_quietly(module)
-    except ImportError as e:
-        raise UnavailableError(f"{runtime} is not available ({e}); install the pinned stack with `make venv`") from None
 
 
 class Runner:
@@ -78,7 +70,7 @@ class OnnxRuntimeRunner(Runner):
     runtime = "onnxruntime"
 
     def _load(self):
-        ort = _require("onnxruntime", "ONNX Runtime")
+        ort = require("onnxruntime", "running ONNX Runtime")
         has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
         self.device_used = self._pick_device(has_cuda, "this onnxruntime build has no CUDAExecutionProvider")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.device_used == "cuda" else ["CPUExecutionProvider"]
@@ -119,7 +111,7 @@ class TFLiteRunner(Runner):
     def _load(self):
         from modelport.tflite_flatbuffer import verify
 
-        litert = _require("ai_edge_litert.interpreter", "the LiteRT (TFLite) interpreter")
+        litert = require("ai_edge_litert.interpreter", "running the LiteRT (TFLite) interpreter")
         self.device_used = self._pick_device(False, "the LiteRT Python interpreter has no GPU delegate")
         try:
             verify(self.path)  # the interpreter can crash the process on a truncated file
@@ -173,7 +165,7 @@ class SavedModelRunner(Runner):
         self.signature = signature
 
     def _load(self):
-        tf = _require("tensorflow", "TensorFlow")
+        tf = require("tensorflow", "running TensorFlow")
         self.tf = tf
         gpus = tf.config.list_physical_devices("GPU") if self.device != "cpu" else []
         self.device_used = self._pick_device(bool(gpus), "TensorFlow sees no GPU")
@@ -212,7 +204,7 @@ class TorchRunner(Runner):
     def _load(self):
         from modelport.validators.torch_loading import load_torch_model
 
-        self.torch = _require("torch", "PyTorch")
+        self.torch = require("torch", "running PyTorch")
         self.device_used = self._pick_device(self.torch.cuda.is_available(), "torch sees no CUDA device")
         self.model, names, shapes = load_torch_model(self.path, self.flavor, self.weights)
         if self.device_used == "cuda":
@@ -245,8 +237,8 @@ class KerasRunner(Runner):
         import os
 
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        tf = _require("tensorflow", "TensorFlow")
-        keras = _require("keras", "Keras")
+        tf = require("tensorflow", "running TensorFlow")
+        keras = require("keras", "running Keras")
         gpus = tf.config.list_physical_devices("GPU") if self.device != "cpu" else []
         self.device_used = self._pick_device(bool(gpus), "TensorFlow sees no GPU")
         try:

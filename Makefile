@@ -46,6 +46,7 @@ fixtures: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_convert.py
 	$(PY) benchmarks/bench_validate.py
+	$(PY) benchmarks/bench_harness.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from modelport.cli.render import console, emit_json, human_size, perm_text
+from modelport.cli.render import console, emit_json, perm_text
+from modelport.manifest import human_size, size_on_disk
 
 
 @click.command("convert")
@@ -29,10 +32,12 @@ from modelport.cli.render import console, emit_json, human_size, perm_text
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]ATOL", help="Validation: absolute tolerance, global or per output.")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]RTOL", help="Validation: relative tolerance, global or per output.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Validation: number of generated input samples.")
+@click.option("--bench", "run_bench", is_flag=True,
+              help="Then benchmark the source and everything written (as `modelport bench`, default method).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(ctx, source, to, output, via, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
-            keep_intermediates, force, validate, device, atol, rtol, samples, as_json):
+            keep_intermediates, force, validate, device, atol, rtol, samples, run_bench, as_json):
     """Convert SOURCE to ONNX, SavedModel or TFLite, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
@@ -48,6 +53,7 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
       modelport convert fixtures/models.py:cnn --to tflite --input-shape image:batch,3,32,32
       modelport convert model.onnx --to savedmodel -o exported/
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
+      modelport convert cnn.onnx --to tflite --keep-intermediates --bench
     """
     from modelport.api import convert
     from modelport.errors import ParityError
@@ -68,7 +74,19 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
         if e.result is not None:
             _render(e.result, source, as_json)
         raise
-    _render(result, source, as_json)
+    if not run_bench:
+        return _render(result, source, as_json)
+    from modelport.benchmark import BenchOptions
+    from modelport.cli.bench_cmd import raise_for, run_and_report
+
+    if not as_json:
+        _render(result, source, as_json)
+    opts = BenchOptions(device=device, input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
+                        labels={source: f"{os.path.basename(source)} (source)"})
+    report = run_and_report([source, *result.intermediates, result.output], opts, quiet=as_json, verbose=verbose)
+    if as_json:
+        emit_json({**result.to_dict(), "bench": report.to_dict()})
+    raise_for(report)
 
 
 def _render(result, source: str, as_json: bool) -> None:
@@ -78,7 +96,6 @@ def _render(result, source: str, as_json: bool) -> None:
     con = console()
     from rich.markup import escape
 
-    from modelport.manifest import size_on_disk
 
     con.print(f"[bold green]converted[/] {escape(source)} -> [bold]{escape(result.output)}[/] "
               f"({human_size(size_on_disk(result.output))}, {result.seconds:.1f} s)")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from modelport.cli.render import console, emit_json, human_size
+from modelport.cli.render import console, emit_json
+from modelport.manifest import human_size
 
 
 @click.command("inspect")

@@ -52,7 +52,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """Convert models between PyTorch, ONNX, TensorFlow SavedModel and TFLite, and prove it.
 
     \b
-    Exit codes: 0 ok, 1 parity failure, 2 usage or bad input,
+    Exit codes: 0 ok, 1 parity failure or bench regression, 2 usage or bad input,
                 3 conversion failed, 4 runtime or library unavailable.
     """
     ctx.ensure_object(dict)["verbose"] = verbose
@@ -75,9 +75,9 @@ def quiet_environment() -> None:
 
 
 def _register() -> None:
-    from modelport.cli import convert_cmd, doctor_cmd, formats_cmd, inspect_cmd, validate_cmd
+    from modelport.cli import bench_cmd, convert_cmd, doctor_cmd, formats_cmd, inspect_cmd, validate_cmd
 
-    for module in (convert_cmd, validate_cmd, inspect_cmd, formats_cmd, doctor_cmd):
+    for module in (convert_cmd, validate_cmd, bench_cmd, inspect_cmd, formats_cmd, doctor_cmd):
         cli.add_command(module.command)
 
 

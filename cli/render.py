@@ -1,4 +1,4 @@
-"""Rendering helpers shared by the commands: a console on stdout, JSON output, size formatting."""
+"""Rendering helpers shared by the commands: a console on stdout, JSON output, layout names."""
 
 from __future__ import annotations
 
@@ -19,17 +19,6 @@ def console():
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def perm_text(perm: list[int] | None) -> str:

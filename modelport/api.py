@@ -24,7 +24,7 @@ from typing import Any
 from modelport import manifest
 from modelport.errors import ConversionError, ModelportError, ParityError, UnavailableError, UsageError
 from modelport.placement import check_free, make_scratch, place, write_atomic
-from modelport.quiet import QUIET_ENV
+from modelport.quiet import worker_env
 from modelport.types import Format, IOMap
 from modelport.converters.formats import Detected, detect
 from modelport.converters.job import EdgeJob, EdgeResult
@@ -252,7 +252,7 @@ def _keep_intermediates(paths: list[str], out: str, force: bool) -> list[str]:
     return kept
 
 
-def _run_worker(module: str, label: str, what: str, job: dict, scratch: str, log) -> tuple[dict, float]:
+def _run_worker(module: str, label: str, what: str, job: dict, scratch: str, log, gpu: bool = False) -> tuple[dict, float]:
     """Run `python -m MODULE JOB RESULT` with its output captured; return its JSON payload.
 
     A worker that dies (signal, sys.exit) leaves no result: that becomes a ConversionError with the
@@ -262,7 +262,7 @@ def _run_worker(module: str, label: str, what: str, job: dict, scratch: str, log
     job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
     with open(job_path, "w") as f:
         json.dump(job, f)
-    env = {**os.environ, **QUIET_ENV}
+    env = worker_env(gpu)
     t0 = time.perf_counter()
     with open(log_path, "w") as log_file:
         proc = subprocess.run([sys.executable, "-m", module, job_path, result_path],
@@ -308,7 +308,8 @@ def _validate_route(source: str, options: ConvertOptions, artifacts: list[tuple[
                     "io_maps": {path: m.to_dict() for path, m, _ in artifacts},
                     "precisions": {path: p for path, _, p in artifacts}, **tolerances},
     }
-    payload, _ = _run_worker("modelport.validate_worker", "validate", "validation", job, scratch, log)
+    payload, _ = _run_worker("modelport.validate_worker", "validate", "validation", job, scratch, log,
+                             gpu=device != "cpu")
     return payload["report"]
 
 

@@ -24,6 +24,7 @@ COMPONENTS = [
     ("keras", "keras", "Keras sources"),
     ("tf2onnx", "tf2onnx", "savedmodel/tflite->onnx"),
     ("ai-edge-litert", "ai_edge_litert.interpreter", "TFLite (LiteRT) runtime"),
+    ("matplotlib", "matplotlib", "bench --plot"),
 ]
 
 

@@ -55,3 +55,10 @@ class ParityError(ModelportError):
     def __init__(self, message: str, *, detail: str | None = None, result=None):
         super().__init__(message, detail=detail)
         self.result = result
+
+
+class RegressionError(ModelportError):
+    """`modelport bench --baseline`: an artifact got slower than the baseline allows (exit 1, as a
+    parity failure: the gate a CI job keys on)."""
+
+    exit_code = EXIT_PARITY

@@ -49,6 +49,18 @@ def size_on_disk(path: str) -> int:
     return total
 
 
+def human_size(n: int | None) -> str:
+    """Bytes for people: 7.7 KB, 59.4 MB (sizes on disk, memory)."""
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
 def _feed(h, path: str) -> None:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -55,8 +55,17 @@ def write_atomic_bytes(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        usual_file_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def usual_file_mode(path: str) -> None:
+    """mkstemp creates files 0600; a report or manifest should get what open() would give (0666
+    less the umask), so the team and CI can read it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

@@ -27,6 +27,18 @@ QUIET_ENV = {
 }
 
 
+def worker_env(gpu: bool = False) -> dict[str, str]:
+    """The environment of a worker process: quiet and offline. A converter sees no GPU; a worker
+    that runs models on the user's --device (validation, bench) keeps the GPUs it was given."""
+    env = {**os.environ, **QUIET_ENV}
+    if gpu:
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        else:
+            env.pop("CUDA_VISIBLE_DEVICES", None)
+    return env
+
+
 class NetworkBlocked(ConnectionError):
     """Raised when a library inside modelport tries to open a network connection."""
 

@@ -51,28 +51,33 @@ def run_job(job_path: str, result_path: str, work) -> int:
 
     block_network()
     quiet_python_loggers()
-    from modelport.errors import ModelportError
-
     result: dict = {}
     try:
         with open(job_path) as f:
             job = json.load(f)
         result = work(job)
-    except ModelportError as e:
-        result["error"] = {"kind": type(e).__name__, "message": e.message}
-    except ImportError as e:  # a library imported at module level is missing: exit 4
-        result["error"] = {"kind": "UnavailableError",
-                           "message": f"needs the Python module '{e.name or e}', which is not importable ({e}); "
-                                      "install the pinned stack with `make venv`"}
-    except SystemExit as e:
-        result["error"] = {"kind": "ConversionError", "message": f"the converter exited the process (status {e.code})"}
-    except BaseException as e:  # anything else is a bug: report it, with the traceback in the log
-        traceback.print_exc()
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        result["error"] = {"kind": "ConversionError", "message": f"{type(e).__name__}: {first[:300]}"}
+    except BaseException as e:
+        result["error"] = error_payload(e)
     with open(result_path, "w") as f:
         json.dump(result, f)
     return 0
+
+
+def error_payload(e: BaseException) -> dict:
+    """An exception raised in a worker as {kind, message}, the kind naming its exit code."""
+    from modelport.errors import ModelportError
+
+    if isinstance(e, ModelportError):
+        return {"kind": type(e).__name__, "message": e.message}
+    if isinstance(e, ImportError):  # a library imported at module level is missing: exit 4
+        return {"kind": "UnavailableError",
+                "message": f"needs the Python module '{e.name or e}', which is not importable ({e}); "
+                           "install the pinned stack with `make venv`"}
+    if isinstance(e, SystemExit):
+        return {"kind": "ConversionError", "message": f"the library exited the process (status {e.code})"}
+    traceback.print_exc()  # anything else is a bug: report it, with the traceback in the log
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return {"kind": "ConversionError", "message": f"{type(e).__name__}: {first[:300]}"}
 
 
 def convert_edge(job_dict: dict) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import UsageError
+from modelport.placement import usual_file_mode
 from modelport.validators.results import CandidateResult, OutputResult, ValidationReport
 from modelport.validators.tolerances import describe, fmt_num
 
@@ -116,6 +117,7 @@ def _atomic_write(path: str | os.PathLike, text: str) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
+            usual_file_mode(tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

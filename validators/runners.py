@@ -5,11 +5,15 @@ describe it, `run(feed)` maps names to numpy arrays, `close()` frees it. Each ru
 runtime only in `load()`, so describing a runner is cheap and building it can happen late (in a
 subprocess). `device` is "cpu", "cuda" or "auto": a runtime that cannot use CUDA raises
 UnavailableError for "cuda" and falls back to the CPU for "auto", saying so in `device_note`.
+`threads` (None: the runtime's own default) sets the intra-op thread count, so a benchmark can
+give every runtime the same number. `prepare(feed)` returns the cheapest call that runs one
+inference with the inputs already in place: what `modelport bench` times.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -25,11 +29,12 @@ ANY_DTYPE = "any"  # an input whose dtype the runtime does not declare (eager Py
 class Runner:
     runtime = "?"
 
-    def __init__(self, path: str, device: str = "cpu"):
+    def __init__(self, path: str, device: str = "cpu", threads: int | None = None):
         if device not in DEVICES:
             raise UsageError(f"--device {device}: expected one of {', '.join(DEVICES)}")
         self.path = path
         self.device = device  # what was asked
+        self.threads = threads
         self.device_used = "cpu"  # what runs
         self.device_note: str | None = None
         self.load_seconds: float | None = None
@@ -62,6 +67,11 @@ class Runner:
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def prepare(self, feed: dict[str, np.ndarray]) -> Callable[[], object]:
+        """One inference on `feed`, as a call with nothing left to convert or copy beforehand.
+        The default is run(); runners override it with their runtime's raw call."""
+        return lambda: self.run(feed)
+
     def close(self) -> None:
         pass
 
@@ -76,6 +86,9 @@ class OnnxRuntimeRunner(Runner):
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self.device_used == "cuda" else ["CPUExecutionProvider"]
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+            opts.inter_op_num_threads = 1  # the default sequential executor uses only intra-op threads
         try:
             self.session = ort.InferenceSession(self.path, opts, providers=providers)
         except Exception as e:
@@ -100,13 +113,13 @@ class OnnxRuntimeRunner(Runner):
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, feed)))
 
+    def prepare(self, feed):
+        session, names = self.session, [o.name for o in self.session.get_outputs()]
+        return lambda: session.run(names, feed)
+
 
 class TFLiteRunner(Runner):
     runtime = "tflite"
-
-    def __init__(self, path: str, device: str = "cpu", threads: int | None = None):
-        super().__init__(path, device)
-        self.threads = threads
 
     def _load(self):
         from modelport.tflite_flatbuffer import verify
@@ -156,17 +169,35 @@ class TFLiteRunner(Runner):
         it.invoke()
         return {d["name"]: it.get_tensor(d["index"]).copy() for d in it.get_output_details()}
 
+    def prepare(self, feed):
+        """Inputs set once, then invoke() alone, as TFLite's benchmark_model times it. A model with
+        several signatures keeps the signature runner (invoke() runs only the first subgraph)."""
+        it = self.interpreter
+        if len(self.interpreter.get_signature_list()) > 1:
+            runner = it.get_signature_runner(self.signature)
+            return lambda: runner(**feed)
+        details = (it.get_signature_runner(self.signature).get_input_details() if self.signature
+                   else {d["name"]: d for d in it.get_input_details()})
+        for name, d in details.items():
+            if list(d["shape"]) != list(feed[name].shape):
+                it.resize_tensor_input(d["index"], feed[name].shape)
+        it.allocate_tensors()
+        for name, d in details.items():
+            it.set_tensor(d["index"], feed[name])
+        return it.invoke
+
 
 class SavedModelRunner(Runner):
     runtime = "tensorflow"
 
-    def __init__(self, path: str, device: str = "cpu", signature: str = "serving_default"):
-        super().__init__(path, device)
+    def __init__(self, path: str, device: str = "cpu", threads: int | None = None, signature: str = "serving_default"):
+        super().__init__(path, device, threads)
         self.signature = signature
 
     def _load(self):
         tf = require("tensorflow", "running TensorFlow")
         self.tf = tf
+        _set_tf_threads(tf, self.threads)
         gpus = tf.config.list_physical_devices("GPU") if self.device != "cpu" else []
         self.device_used = self._pick_device(bool(gpus), "TensorFlow sees no GPU")
         self.tf_device = "/GPU:0" if self.device_used == "cuda" else "/CPU:0"
@@ -187,6 +218,31 @@ class SavedModelRunner(Runner):
             out = self.fn(**{k: self.tf.constant(v) for k, v in feed.items()})
         return {k: v.numpy() for k, v in out.items()}
 
+    def prepare(self, feed):
+        tf, fn = self.tf, self.fn
+        with tf.device(self.tf_device):
+            tensors = {k: tf.constant(v) for k, v in feed.items()}
+        if self.device_used == "cpu":
+            return lambda: fn(**tensors)  # eager CPU execution returns when the outputs are computed
+
+        def call():
+            out = fn(**tensors)
+            tf.test.experimental.sync_devices()  # GPU kernels run asynchronously
+            return out
+
+        return call
+
+
+def _set_tf_threads(tf, threads: int | None) -> None:
+    """Intra-op threads for TensorFlow; possible only before its runtime starts (first op)."""
+    if not threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised in this process (validate runs runners side by side)
+        pass
+
 
 class TorchRunner(Runner):
     """An eager module from `file.py:callable` (optionally with --weights), TorchScript (.pt) or an
@@ -194,9 +250,9 @@ class TorchRunner(Runner):
 
     runtime = "torch"
 
-    def __init__(self, path: str, device: str = "cpu", flavor: str = "callable",
+    def __init__(self, path: str, device: str = "cpu", flavor: str = "callable", threads: int | None = None,
                  input_specs: list[TensorSpec] | None = None, weights: str | None = None):
-        super().__init__(path, device)
+        super().__init__(path, device, threads)
         self.flavor = flavor
         self._inputs = input_specs
         self.weights = weights
@@ -205,6 +261,8 @@ class TorchRunner(Runner):
         from modelport.validators.torch_loading import load_torch_model
 
         self.torch = require("torch", "running PyTorch")
+        if self.threads:
+            self.torch.set_num_threads(self.threads)
         self.device_used = self._pick_device(self.torch.cuda.is_available(), "torch sees no CUDA device")
         self.model, names, shapes = load_torch_model(self.path, self.flavor, self.weights)
         if self.device_used == "cuda":
@@ -227,6 +285,20 @@ class TorchRunner(Runner):
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
 
+    def prepare(self, feed):
+        torch, model = self.torch, self.model
+        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])).to(self.device_used) for s in self.input_specs()]
+        sync = torch.cuda.synchronize if self.device_used == "cuda" else None
+
+        def call():
+            with torch.no_grad():
+                out = model(*args)
+            if sync is not None:
+                sync()  # CUDA kernels run asynchronously
+            return out
+
+        return call
+
 
 class KerasRunner(Runner):
     """A Keras 3 `.keras` file, run by Keras on the TensorFlow backend (a conversion source)."""
@@ -238,6 +310,7 @@ class KerasRunner(Runner):
 
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         tf = require("tensorflow", "running TensorFlow")
+        _set_tf_threads(tf, self.threads)
         keras = require("keras", "running Keras")
         gpus = tf.config.list_physical_devices("GPU") if self.device != "cpu" else []
         self.device_used = self._pick_device(bool(gpus), "TensorFlow sees no GPU")
@@ -272,5 +345,5 @@ def runner_for(path: str, fmt: Format, flavor: str | None = None, *, device: str
     if fmt == Format.PYTORCH:
         return TorchRunner(path, device, flavor or "callable", **kwargs)
     if fmt == Format.KERAS:
-        return KerasRunner(path, device)
+        return KerasRunner(path, device, **kwargs)
     raise UsageError(f"no runner for {fmt.value} models")

@@ -89,7 +89,7 @@ def _check_plot(path: str) -> None:
 
     if not path.lower().endswith(".png"):
         raise UsageError(f"--plot {path}: expected a .png file")
-    require("matplotlib", "--plot")
+    require("matplotlib", "--plot", extra="bench")
 
 
 def run_and_report(models: list[str], opts, *, old=None, baseline_path=None, max_regression=0.10, json_path=None,

@@ -145,7 +145,7 @@ def import_quietly(module: str):
         return importlib.import_module(module)
 
 
-def require(module: str, purpose: str):
+def require(module: str, purpose: str, extra: str = "all"):
     """Import a library (quietly) or fail with exit 4 saying what needs it and what to install.
     Shared by converters and validators, which may not import each other's internals."""
     from modelport.errors import UnavailableError
@@ -155,5 +155,5 @@ def require(module: str, purpose: str):
     except ImportError as e:
         raise UnavailableError(
             f"{purpose} needs the Python module '{module}', which is not importable ({e}); "
-            "install the pinned stack with `make venv` or `pip install modelport[all]`"
+            f"install the pinned stack with `make venv` or `pip install 'modelport[{extra}]'`"
         ) from None

@@ -57,7 +57,7 @@ def write_plot(report: BenchReport, path: str) -> None:
     results = _measured(report)
     if not results:
         raise UsageError("--plot: nothing was measured")
-    matplotlib = require("matplotlib", "writing --plot")
+    matplotlib = require("matplotlib", "writing --plot", extra="bench")
     matplotlib.use("Agg")  # before pyplot: no display on a CI runner
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullLocator

@@ -313,8 +313,10 @@ def markdown(report: BenchReport) -> str:
     return "\n".join(out)
 
 
-def write_markdown(report: BenchReport, path: str | os.PathLike) -> None:
-    """Write the Markdown to path (atomically), and also append it to $GITHUB_STEP_SUMMARY if set."""
+def write_markdown(report: BenchReport, path: str | os.PathLike, step_summary: bool = True) -> None:
+    """Write the Markdown to path (atomically), and also append it to $GITHUB_STEP_SUMMARY if set
+    (unless step_summary is False: `modelport batch` summarises its jobs' benches itself)."""
     text = markdown(report)
     _atomic_write(path, text)
-    append_step_summary(report, text)  # given the text, it only appends (never renders a validate report)
+    if step_summary:
+        append_step_summary(report, text)  # given the text, it only appends (never renders a validate report)

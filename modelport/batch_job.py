@@ -1,0 +1,105 @@
+"""One `modelport batch` job in a process of its own: every target of one model, then its bench.
+
+`modelport batch` starts `python -m modelport.batch_job JOB RESULT` in a new session (process
+group) with a timeout, its output going to the job's log. A crash, a hang or an out-of-memory
+kill ends this process (and the converter workers under it) without touching the other jobs; the
+parent reports it from the missing RESULT. Each target is converted and validated by the same
+code as `modelport convert` (modelport.api.convert), into the job's output folder, atomically.
+A failure of one target does not stop the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def _target_result(target: str, result, status: str, message: str, seconds: float) -> dict:
+    validation = (result.validation or {}) if result is not None else {}
+    worst = None
+    for c in validation.get("candidates", []):
+        for o in c.get("outputs", []):
+            if worst is None or (o.get("severity") or 0) > (worst.get("severity") or 0):
+                worst = {"artifact": c.get("path"), "output": o.get("output"), "passed": o.get("passed"),
+                         "reason": o.get("reason"), "max_abs": o.get("max_abs"), "severity": o.get("severity")}
+    return {"target": target, "status": status, "message": message,
+            "output": result.output if result is not None else None,
+            "manifest": result.manifest if result is not None else None, "seconds": round(seconds, 3),
+            "route": result.route if result is not None else None,
+            "validation": {"passed": validation.get("passed"), "worst": worst} if validation else None}
+
+
+def convert_target(spec, target: str) -> dict:
+    from modelport.api import convert
+    from modelport.batch_results import CONVERSION_FAILED, CONVERTED, PARITY_FAILED, VALID
+    from modelport.errors import ModelportError, ParityError
+
+    t0 = time.perf_counter()
+    try:
+        result = convert(spec.source, target, spec.output_for(target), via=spec.via, opset=spec.opset,
+                         quantize=spec.quantize if target == "tflite" else None,
+                         calibration_data=spec.calibration_data if target == "tflite" else None,
+                         input_shapes=spec.input_shapes, input_dtypes=spec.input_dtypes, weights=spec.weights,
+                         force=True, validate=spec.validate, device=spec.device, atol=tuple(spec.atol),
+                         rtol=tuple(spec.rtol), samples=spec.samples)
+    except ParityError as e:
+        return _target_result(target, e.result, PARITY_FAILED, e.message, time.perf_counter() - t0)
+    except ModelportError as e:
+        print(f"{target}: {type(e).__name__}: {e.message}\n{e.detail or ''}", flush=True)
+        return _target_result(target, None, CONVERSION_FAILED, e.message, time.perf_counter() - t0)
+    status = VALID if spec.validate else CONVERTED
+    return _target_result(target, result, status, f"route {result.route}", time.perf_counter() - t0)
+
+
+def bench_outputs(spec, outputs: list[str], report_dir: str) -> dict:
+    """`modelport bench` of the source and the written artifacts; files in <report_dir>/bench/."""
+    from modelport.benchmark import BenchOptions, bench
+    from modelport.validators import bench_reports
+
+    opts = BenchOptions(**spec.bench, device=spec.device, input_shapes=tuple(spec.input_shapes),
+                        input_dtypes=tuple(spec.input_dtypes), weights=spec.weights,
+                        labels={spec.source: f"{spec.name} source"})
+    report = bench([spec.source, *outputs], opts)
+    folder = os.path.join(report_dir, "bench")
+    os.makedirs(folder, exist_ok=True)
+    files = {"json": os.path.join(folder, f"{spec.name}.json"), "markdown": os.path.join(folder, f"{spec.name}.md")}
+    bench_reports.write_json(report, files["json"])
+    bench_reports.write_markdown(report, files["markdown"], step_summary=False)
+    if any(r.status == "ok" for r in report.results):
+        from modelport.validators.bench_plots import write_plot
+
+        files["plot"] = os.path.join(folder, f"{spec.name}.png")
+        write_plot(report, files["plot"])
+    rows = [{"label": r.label, "batch_size": r.batch_size, "status": r.status, "reason": r.reason,
+             "runtime": r.runtime, "p50_ms": r.latency_ms.p50 if r.latency_ms else None,
+             "samples_per_second": r.samples_per_second, "peak_rss_bytes": r.peak_rss_bytes} for r in report.results]
+    return {**files, "results": rows}
+
+
+def run(job: dict) -> dict:
+    from modelport.batch_manifest import JobSpec
+    from modelport.batch_results import CONVERTED, VALID
+    from modelport.errors import ModelportError
+
+    spec = JobSpec.from_dict(job["spec"])
+    os.makedirs(spec.output_dir, exist_ok=True)
+    targets = [convert_target(spec, t) for t in spec.targets]
+    out: dict = {"targets": targets}
+    outputs = [t["output"] for t in targets if t["status"] in (VALID, CONVERTED) and t["output"]]
+    if spec.bench is not None and outputs:
+        try:
+            out["bench"] = bench_outputs(spec, outputs, job["report_dir"])
+        except ModelportError as e:  # a bench that cannot run is a note on a job whose conversions stand
+            out["bench"] = {"error": e.message}
+    return out
+
+
+def main(job_path: str, result_path: str) -> int:
+    from modelport.worker import run_job
+
+    return run_job(job_path, result_path, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

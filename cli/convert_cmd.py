@@ -13,7 +13,7 @@ from modelport.manifest import human_size, size_on_disk
 @click.command("convert")
 @click.argument("source")
 @click.option("--to", "to", required=True, type=click.Choice(["onnx", "savedmodel", "tflite", "pytorch"]),
-              help="Target format (pytorch: not yet, see `modelport formats`).")
+              help="Target format (pytorch: an ExportedProgram .pt2 by default, see --pytorch-format).")
 @click.option("-o", "--output", help="Output path (default: beside the source, e.g. cnn.onnx -> cnn.tflite).")
 @click.option("--via", type=click.Choice(["onnx", "savedmodel", "tflite"]), help="Force the route through this format.")
 @click.option("--opset", type=int, help="ONNX opset for ONNX outputs (default 18).")
@@ -32,12 +32,14 @@ from modelport.manifest import human_size, size_on_disk
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]ATOL", help="Validation: absolute tolerance, global or per output.")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]RTOL", help="Validation: relative tolerance, global or per output.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Validation: number of generated input samples.")
+@click.option("--pytorch-format", type=click.Choice(["exported_program", "torchscript"]),
+              help="With --to pytorch: exported_program (.pt2, torch.export.load) or torchscript (.pt, torch.jit.load).")
 @click.option("--bench", "run_bench", is_flag=True,
               help="Then benchmark the source and everything written (as `modelport bench`, default method).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(ctx, source, to, output, via, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
-            keep_intermediates, force, validate, device, atol, rtol, samples, run_bench, as_json):
+            keep_intermediates, force, validate, device, atol, rtol, samples, pytorch_format, run_bench, as_json):
     """Convert SOURCE to ONNX, SavedModel or TFLite, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
@@ -68,7 +70,7 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
         result = convert(source, to, output, via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
                          input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, force=force,
                          keep_intermediates=keep_intermediates, validate=validate, device=device,
-                         atol=atol, rtol=rtol, samples=samples,
+                         atol=atol, rtol=rtol, samples=samples, pytorch_format=pytorch_format,
                          log=show_log if verbose else None)
     except ParityError as e:
         if e.result is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from modelport.errors import UsageError
 
+PYTORCH_FORMATS = ("exported_program", "torchscript")
 QUANTIZE_MODES = ("fp16", "dynamic-int8", "int8")
 _DTYPES = ("float32", "float16", "float64", "bfloat16", "int8", "uint8", "int16", "int32", "int64", "bool")
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
@@ -38,6 +39,7 @@ class ConvertOptions:
     weights: str | None = None
     inputs: list[InputOverride] = field(default_factory=list)
     output_names: list[str] | None = None
+    pytorch_format: str | None = None  # onnx->pytorch: exported_program (default) or torchscript
 
     def input(self, name: str) -> InputOverride | None:
         return next((i for i in self.inputs if i.name == name), None)
@@ -94,6 +96,7 @@ def build_options(
     calibration_data: str | None = None,
     weights: str | None = None,
     output_names: list[str] | None = None,
+    pytorch_format: str | None = None,
 ) -> ConvertOptions:
     """Validate and merge the CLI's loose strings into ConvertOptions (UsageError on any mistake)."""
     import os
@@ -124,6 +127,8 @@ def build_options(
             "--quantize int8 needs --calibration-data FILE.npz (representative inputs, one array per input name); "
             "use --quantize dynamic-int8 to quantize weights only"
         )
+    if pytorch_format is not None and pytorch_format not in PYTORCH_FORMATS:
+        raise UsageError(f"--pytorch-format {pytorch_format}: expected one of {', '.join(PYTORCH_FORMATS)}")
     if weights is not None and not os.path.isfile(weights):
         raise UsageError(f"--weights {weights}: no such file")
     return ConvertOptions(
@@ -133,4 +138,5 @@ def build_options(
         weights=os.path.abspath(weights) if weights else None,
         inputs=list(by_name.values()),
         output_names=output_names,
+        pytorch_format=pytorch_format,
     )

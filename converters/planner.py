@@ -46,6 +46,8 @@ EDGES: tuple[Edge, ...] = (
          "tf2onnx; layout kept; custom TFLite ops unsupported; int8 models dequantized"),
     Edge(Format.TFLITE, Format.SAVEDMODEL, "onnx2tf", "onnx_to_tf",
          "onnx2tf reads the TFLite flatbuffer directly; layout kept"),
+    Edge(Format.ONNX, Format.PYTORCH, "modelport", "onnx_to_pytorch",
+         "modelport's own converter (torch.fx); ExportedProgram .pt2, or TorchScript; dynamic dims fixed to example sizes"),
     Edge(Format.KERAS, Format.SAVEDMODEL, "keras", "keras_to_savedmodel",
          "Keras 3 model.export(); serving signature from the model's inputs"),
 )
@@ -83,8 +85,8 @@ def plan(src: Format, dst: Format, *, via: Format | None = None, quantize: str |
     """The route from src to dst, or UsageError saying why there is none."""
     if dst == Format.KERAS:
         raise UsageError("keras is a source format only; convert to savedmodel instead")
-    if src == dst:
-        raise UsageError(f"the source is already {dst.value}; nothing to convert")
+    if src == dst and via is None:
+        raise UsageError(f"the source is already {dst.value}; nothing to convert (--via FORMAT for a round trip)")
     if not any(e.target == dst for e in EDGES):
         raise UsageError(f"no converter writes {dst.value} yet (see `modelport formats`)")
     need_q = quantize is not None

@@ -31,7 +31,7 @@ from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.options import ConvertOptions, build_options
 from modelport.converters.planner import Edge, plan, route_text
 
-_EXTENSION = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.SAVEDMODEL: "_savedmodel"}
+_EXTENSION = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.SAVEDMODEL: "_savedmodel", Format.PYTORCH: ".pt2"}
 LOG_TAIL_LINES = 25
 
 
@@ -66,7 +66,7 @@ class ConvertResult:
         }
 
 
-def default_output(source: str, target: Format, quantize: str | None = None) -> str:
+def default_output(source: str, target: Format, quantize: str | None = None, pytorch_format: str | None = None) -> str:
     """Beside the source: cnn.onnx -> cnn.tflite; models.py:cnn -> cnn.onnx next to models.py."""
     if ":" in source and not os.path.exists(source):
         file_part, attr = source.split(":", 1)
@@ -76,6 +76,8 @@ def default_output(source: str, target: Format, quantize: str | None = None) -> 
         stem = os.path.splitext(source.rstrip("/"))[0]
     if quantize:
         stem += "_" + quantize.replace("-", "_")
+    if target == Format.PYTORCH and pytorch_format == "torchscript":
+        return stem + ".pt"
     return stem + _EXTENSION[target]
 
 
@@ -106,6 +108,7 @@ def convert(
     atol: tuple[str, ...] = (),
     rtol: tuple[str, ...] = (),
     samples: int = 1,
+    pytorch_format: str | None = None,
     log=None,
 ) -> ConvertResult:
     """Convert `source` to format `to` along the planned route; see the module docstring.
@@ -118,7 +121,7 @@ def convert(
     t_start = time.perf_counter()
     target = _target(to)
     options = build_options(input_shapes=input_shapes, input_dtypes=input_dtypes, opset=opset, quantize=quantize,
-                            calibration_data=calibration_data, weights=weights)
+                            calibration_data=calibration_data, weights=weights, pytorch_format=pytorch_format)
     if validate:
         from modelport.validators.tolerances import parse_tolerance_overrides
 
@@ -129,7 +132,9 @@ def convert(
     if weights and detected.flavor != "callable":
         raise UsageError("--weights applies to file.py:callable sources only")
     route = plan(detected.format, target, via=_target(via) if via else None, quantize=quantize)
-    out = output or default_output(source, target, quantize)
+    if pytorch_format and target != Format.PYTORCH:
+        raise UsageError("--pytorch-format applies to --to pytorch only")
+    out = output or default_output(source, target, quantize, pytorch_format)
     check_free(out, force)
     if keep_intermediates:  # refuse before the work, not after it
         for i, edge in enumerate(route[:-1]):

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from modelport.errors import UsageError
 
-TARGETS = ("onnx", "savedmodel", "tflite")
+TARGETS = ("onnx", "savedmodel", "tflite", "pytorch")
 QUANTIZE = ("fp16", "dynamic-int8", "int8")
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool")
@@ -59,9 +59,12 @@ class JobSpec:
 
     def output_for(self, target: str) -> str:
         """Where a target's artifact goes, named as `modelport convert` names it: <output_dir>/<name>.onnx,
-        <name>.tflite (quantized: <name>_fp16.tflite, <name>_dynamic_int8.tflite), <name>_savedmodel/."""
+        <name>.tflite (quantized: <name>_fp16.tflite, <name>_dynamic_int8.tflite), <name>_savedmodel/,
+        <name>.pt2 (an ExportedProgram)."""
         if target == "savedmodel":
             return os.path.join(self.output_dir, f"{self.name}_savedmodel")
+        if target == "pytorch":
+            return os.path.join(self.output_dir, f"{self.name}.pt2")
         if target == "tflite" and self.quantize:
             return os.path.join(self.output_dir, f"{self.name}_{self.quantize.replace('-', '_')}.tflite")
         return os.path.join(self.output_dir, f"{self.name}.{target}")
@@ -127,8 +130,6 @@ def _targets(v, key, where):
     if not isinstance(items, list) or not items:
         raise where.fail(key, f"expected a list of formats ({', '.join(TARGETS)}), got {v!r}")
     for t in items:
-        if t == "pytorch":
-            raise where.fail(key, "'pytorch' is not a target yet (see `modelport formats`)")
         if t not in TARGETS:
             raise where.fail(key, f"{t!r} is not one of {', '.join(TARGETS)}")
     return list(dict.fromkeys(items))

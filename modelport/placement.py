@@ -51,16 +51,11 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def write_atomic_bytes(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".modelport-tmp-", dir=os.path.dirname(os.path.abspath(path)) or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             f.write(data)
-        usual_file_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    write_via_temp(path, write, "file")
 
 
 def usual_file_mode(path: str) -> None:
@@ -69,3 +64,25 @@ def usual_file_mode(path: str) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def write_via_temp(path: str | os.PathLike, write, what: str = "report") -> None:
+    """Write a report file all at once: `write(tmp_path)` fills a temp file in the same folder, which
+    then replaces `path` (a CI step never reads half a file). A folder that cannot be written is
+    bad input: UsageError naming `what` and the path."""
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            write(tmp)
+            usual_file_mode(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as e:
+        raise UsageError(f"cannot write {what} {target!r}: {e.strerror or e}") from e

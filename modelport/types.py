@@ -28,7 +28,7 @@ class Format(str, enum.Enum):
 
 
 # Formats a user may ask for with `--to`.
-TARGET_FORMATS = (Format.ONNX, Format.SAVEDMODEL, Format.TFLITE)
+TARGET_FORMATS = (Format.ONNX, Format.SAVEDMODEL, Format.TFLITE, Format.PYTORCH)
 
 
 @dataclass

@@ -11,6 +11,7 @@ write a .tflite that no interpreter accepts, and only running it shows that.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import sys
@@ -18,16 +19,21 @@ import time
 import traceback
 
 
-def _smoke_run(path: str, fmt: str, sizes: dict[str, int]) -> dict:
+def _smoke_run(path: str, fmt: str, sizes: dict[str, int], examples: dict[str, dict] | None = None) -> dict:
     import numpy as np
 
     from modelport.types import Format
     from modelport.validators.inputs import generate
     from modelport.validators.runners import runner_for
 
-    runner = runner_for(path, Format(fmt)).load()
+    from modelport.converters.formats import detect
+
+    flavor = detect(path, thorough=False).flavor if fmt == Format.PYTORCH.value else None  # .pt2 or TorchScript
+    runner = runner_for(path, Format(fmt), flavor).load()
     try:
-        feed = generate(runner.input_specs(), seed=0, sizes=sizes)
+        # A TorchScript file records no input shapes or dtypes: the edge reports what it traced with.
+        specs = [_filled(sp, (examples or {}).get(sp.name)) for sp in runner.input_specs()]
+        feed = generate(specs, seed=0, sizes=sizes)
         t0 = time.perf_counter()
         out = runner.run(feed)
         seconds = time.perf_counter() - t0
@@ -41,6 +47,15 @@ def _smoke_run(path: str, fmt: str, sizes: dict[str, int]) -> dict:
         "outputs": {k: list(np.asarray(v).shape) for k, v in out.items()},
         "non_finite_outputs": bad,
     }
+
+
+def _filled(spec, example: dict | None):
+    from modelport.validators.runners import ANY_DTYPE
+
+    if example is None:
+        return spec
+    return dataclasses.replace(spec, shape=spec.shape if spec.shape is not None else example["shape"],
+                               dtype=spec.dtype if spec.dtype != ANY_DTYPE else example["dtype"])
 
 
 def run_job(job_path: str, result_path: str, work) -> int:
@@ -89,7 +104,7 @@ def convert_edge(job_dict: dict) -> dict:
     result: dict = {"edge": edge.convert(job).to_dict(), "convert_seconds": time.perf_counter() - t0}
     sizes = {d: e for o in job.options.inputs for d, e in zip(o.shape or [], o.example or []) if isinstance(d, str) and e}
     try:
-        result["smoke"] = _smoke_run(job.output, job.target_format, sizes)
+        result["smoke"] = _smoke_run(job.output, job.target_format, sizes, result["edge"]["details"].get("example_inputs"))
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         result["error"] = {"kind": "ConversionError",

@@ -103,8 +103,13 @@ def test_wrong_extension_is_detected_by_content():
 
 
 # ------------------------------------------------------------------ option errors
-def test_to_pytorch_is_refused(tmp_path):
-    convert_fails(tmp_path, 2, FIXTURES / "onnx" / "cnn.onnx", to="pytorch", fragments=("pytorch",))
+def test_pytorch_format_needs_pytorch_target(tmp_path):
+    convert_fails(tmp_path, 2, FIXTURES / "onnx" / "cnn.onnx", "--pytorch-format", "torchscript", to="tflite",
+                  fragments=("--pytorch-format",))
+
+
+def test_same_format_without_via_is_refused(tmp_path):
+    convert_fails(tmp_path, 2, FIXTURES / "onnx" / "cnn.onnx", to="onnx", fragments=("already onnx", "--via"))
 
 
 def test_quantize_needs_tflite_target(tmp_path):

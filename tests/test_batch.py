@@ -25,6 +25,7 @@ defaults:
 models:
   - name: mlp
     source: src/mlp.onnx
+    bench: {{runs: 5, warmup: 1, min_warmup_seconds: 0, batch_sizes: [1, 2]}}
   - name: cnn
     source: {fixtures}/onnx/cnn.onnx
     targets: [tflite, savedmodel]
@@ -101,6 +102,11 @@ def test_batch_isolates_failures_reports_them_and_resumes(tmp_path, monkeypatch)
     assert "| strict | tflite | ✗ parity failed" in md and "timed out" in md and "Legend" in md
     assert summary.read_text() == md + "\n"
     assert (tmp_path / "modelport-report" / "logs" / "crash.log").is_file()
+    bench = jobs["mlp"]["bench"]  # the source (ONNX Runtime) and its TFLite, at batch 1 and 2
+    assert [(r["label"], r["batch_size"], r["status"]) for r in bench["results"]] == [
+        ("mlp source", 1, "ok"), ("mlp source", 2, "ok"), ("mlp.tflite", 1, "ok"), ("mlp.tflite", 2, "skipped")]
+    assert Path(bench["plot"]).read_bytes().startswith(b"\x89PNG") and Path(bench["json"]).is_file()
+    assert "mlp bench: mlp source bs1 p50" in md
 
     # Second run: the valid jobs are skipped; a failed one is redone.
     res = run_cli("batch", manifest, "--only", "mlp", "--only", "cnn", "--only", "strict")
@@ -178,7 +184,7 @@ models:
     ("[1, 2]", ["expected a mapping"]),
     ("models:\n  - {name: a, source: x.onnx}", ["models[0] (a): targets: missing"]),
     ("models:\n  - {name: a, source: x.onnx, targets: [tflit]}", ["models[0] (a): targets: 'tflit' is not one of"]),
-    ("models:\n  - {name: a, source: x.onnx, targets: [pytorch]}", ["'pytorch' is not a target yet"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: [keras]}", ["'keras' is not one of onnx, savedmodel, tflite, pytorch"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, input_shape: {x: [1]}}", ["models[0] (a): input_shape: unknown key",
                                                                                       "did you mean input_shapes"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, input_shapes: {x: [1, 0]}}", ["input_shapes.x: bad dim 0"]),

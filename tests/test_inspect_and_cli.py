@@ -58,8 +58,9 @@ def test_formats_json():
         assert steps[0] == p["source"] and steps[-1] == p["target"]
         assert len(p["libraries"]) == len(steps) - 1 and p["direct"] == (len(steps) == 2)
     assert {p["route"] for p in routed if p["source"] == "pytorch"} >= {"pytorch -> onnx -> tflite"}
-    to_pytorch = [p for p in pairs if p["target"] == "pytorch"]
-    assert to_pytorch and all(p["route"] is None and "pytorch" in p["reason"] for p in to_pytorch)
+    to_pytorch = {p["source"]: p["route"] for p in pairs if p["target"] == "pytorch"}
+    assert to_pytorch == {"onnx": "onnx -> pytorch", "savedmodel": "savedmodel -> onnx -> pytorch",
+                          "tflite": "tflite -> onnx -> pytorch", "keras": "keras -> savedmodel -> onnx -> pytorch"}
     keras = {p["target"]: p["route"] for p in pairs if p["source"] == "keras"}
     assert keras["tflite"] == "keras -> savedmodel -> tflite"
     assert all(p["source"] != p["target"] for p in pairs)

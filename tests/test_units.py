@@ -209,9 +209,15 @@ def test_plan_same_source_and_target(fmt):
     assert "already" in _usage(plan, fmt, fmt)
 
 
-@pytest.mark.parametrize("src", [O, S, T, K])
-def test_plan_to_pytorch_is_refused(src):
-    assert "pytorch" in _usage(plan, src, P)
+@pytest.mark.parametrize("src,route", [(O, "onnx -> pytorch"), (S, "savedmodel -> onnx -> pytorch"),
+                                       (T, "tflite -> onnx -> pytorch"), (K, "keras -> savedmodel -> onnx -> pytorch")])
+def test_plan_to_pytorch_goes_through_onnx(src, route):
+    assert route_text(plan(src, P)) == route
+
+
+def test_same_format_needs_via_for_a_round_trip():
+    assert "--via" in _usage(plan, P, P)
+    assert route_text(plan(P, P, via=O)) == "pytorch -> onnx -> pytorch"
 
 
 def test_plan_to_keras_is_refused():
@@ -225,14 +231,11 @@ def test_matrix_covers_all_pairs():
     assert pairs == {(s.value, t.value) for s in sources for t in targets if s != t}
     assert len(rows) == len(pairs) == 16
     for r in rows:
-        if r["target"] == "pytorch":
-            assert r["route"] is None and "pytorch" in r["reason"] and r["libraries"] == []
-        else:
-            route = plan(Format(r["source"]), Format(r["target"]))
-            assert r["route"] == route_text(route)
-            assert r["direct"] == (len(route) == 1)
-            assert r["libraries"] == [e.library for e in route]
-    assert sum(1 for r in rows if r["route"] and r["source"] != "keras") == 9
+        route = plan(Format(r["source"]), Format(r["target"]))
+        assert r["route"] == route_text(route)
+        assert r["direct"] == (len(route) == 1)
+        assert r["libraries"] == [e.library for e in route]
+    assert sum(1 for r in rows if r["route"] and r["source"] != "keras") == 12
 
 
 # ------------------------------------------------------------------ layout
@@ -472,7 +475,7 @@ def test_write_atomic(tmp_path):
     assert os.listdir(tmp_path) == [path.name]
     (tmp_path / "adir").mkdir()
     (tmp_path / "adir" / "f").write_text("x")
-    with pytest.raises(OSError):
+    with pytest.raises(UsageError, match="cannot write file"):
         write_atomic(str(tmp_path / "adir"), "text")  # cannot replace a directory
     assert _tmp_leftovers(tmp_path) == []
     assert (tmp_path / "adir" / "f").read_text() == "x"

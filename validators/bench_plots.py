@@ -10,12 +10,10 @@ no display is needed; the file is written atomically like the other reports.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from modelport.errors import UsageError
-from modelport.placement import usual_file_mode
+from modelport.placement import write_via_temp
 from modelport.quiet import require
 from modelport.validators.bench_results import OK, BenchReport, BenchResult
 
@@ -120,16 +118,5 @@ def write_plot(report: BenchReport, path: str) -> None:
 
 
 def _save(fig, target: Path) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp.png")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")  # keeps a long title whole
-            usual_file_mode(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise UsageError(f"cannot write plot {str(target)!r}: {e.strerror or e}") from e
+    # bbox_inches="tight" keeps a long title whole
+    write_via_temp(target, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"), "plot")

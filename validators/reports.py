@@ -11,12 +11,10 @@ import json
 import math
 import os
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from modelport.errors import UsageError
-from modelport.placement import usual_file_mode
+from modelport.placement import write_via_temp
 from modelport.validators.results import CandidateResult, OutputResult, ValidationReport
 from modelport.validators.tolerances import describe, fmt_num
 
@@ -110,20 +108,11 @@ def render_terminal(report: ValidationReport, console: Any = None) -> None:
 
 
 def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            usual_file_mode(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise UsageError(f"cannot write report {str(target)!r}: {e.strerror or e}") from e
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    write_via_temp(path, write, "report")
 
 
 def _finite_or_none(value: Any) -> Any:

@@ -264,12 +264,13 @@ class TorchRunner(Runner):
         if self.threads:
             self.torch.set_num_threads(self.threads)
         self.device_used = self._pick_device(self.torch.cuda.is_available(), "torch sees no CUDA device")
-        self.model, names, shapes = load_torch_model(self.path, self.flavor, self.weights)
+        self.model, names, shapes, dtypes = load_torch_model(self.path, self.flavor, self.weights)
         if self.device_used == "cuda":
             self.model = self.model.to("cuda")
         if self._inputs is None:
             # A Python module declares no dtypes: "any" tells the feed mapping to keep the source's dtype.
-            self._inputs = [TensorSpec(n, s, ANY_DTYPE) for n, s in zip(names, shapes)]
+            self._inputs = [TensorSpec(n, s, d if d not in (None, "bfloat16") else ANY_DTYPE)
+                            for n, s, d in zip(names, shapes, dtypes)]
 
     def input_specs(self):
         return list(self._inputs or [])

@@ -11,26 +11,28 @@ from modelport.errors import UsageError
 
 
 def load_torch_model(path: str, flavor: str, weights: str | None = None):
-    """Return (callable model, input names, input shapes or None each)."""
+    """Return (callable model, input names, input shapes or None each, input dtypes (numpy names) or
+    None each). Only an ExportedProgram records dtypes; the others take whatever they are fed."""
     import torch
 
     if flavor == "torchscript":
         model = torch.jit.load(path, map_location="cpu").eval()
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
-        return model, names, [None] * len(names)
+        return model, names, [None] * len(names), [None] * len(names)
     if flavor == "exported_program":
         ep = torch.export.load(path)
         placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
         names = list(ep.graph_signature.user_inputs)
-        shapes = []
+        shapes, dtypes = [], []
         for n in names:
             val = placeholders[n].meta.get("val")
             shapes.append([int(d) if str(d).isdigit() else str(d) for d in val.shape] if val is not None else None)
-        return ep.module(), names, shapes
+            dtypes.append(str(val.dtype).removeprefix("torch.") if val is not None else None)
+        return ep.module(), names, shapes, dtypes
     if flavor == "callable":
         from modelport.torch_modules import build_module, forward_input_names
 
         model = build_module(path, weights)
         names = forward_input_names(model)
-        return model, names, [None] * len(names)
+        return model, names, [None] * len(names), [None] * len(names)
     raise UsageError(f"{path}: unknown PyTorch flavor {flavor!r}")

@@ -1,0 +1,122 @@
+"""onnx -> pytorch with modelport's own converter (converters/onnx_torch): an editable torch module.
+
+The ONNX graph becomes a torch.fx GraphModule (initializers as named parameters and buffers),
+which is then written as the user asked (--pytorch-format):
+  exported_program (default, .pt2): torch.export.export + torch.export.save, loadable with
+      torch.export.load(path).module();
+  torchscript (.pt): torch.jit.trace of the module, loadable with torch.jit.load(path).
+Inputs keep their ONNX names; outputs are named output / output_0, output_1, ... as modelport names
+a PyTorch model's outputs, mapped to the ONNX output names in the I/O map. Dynamic dims are fixed
+to the example sizes (--input-shape, else 1). A readable Python package (model code + state_dict)
+is the next output format (issue 6); torch.fx's GraphModule.to_folder is the starting point.
+"""
+
+from __future__ import annotations
+
+from modelport.errors import ConversionError, UsageError
+from modelport.types import IOMap, TensorMapping, default_output_names
+from modelport.converters.job import EdgeJob, EdgeResult
+from modelport.converters.signatures import load_onnx, onnx_io
+
+from modelport.converters.options import PYTORCH_FORMATS as FLAVORS
+
+
+def _example_inputs(job: EdgeJob, src_io):
+    import numpy as np
+    import torch
+
+    sizes = {o.name: o for o in job.options.inputs}
+    out = []
+    for spec in src_io.inputs:
+        override = sizes.get(spec.name)
+        shape = []
+        for i, d in enumerate(spec.shape or []):
+            if isinstance(d, int) and d >= 0:
+                shape.append(d)
+                continue
+            ex = None
+            if override is not None and override.example and i < len(override.example):
+                ex = override.example[i] if override.example[i] is not None else None
+                if ex is None and isinstance(override.shape[i], int):
+                    ex = override.shape[i]
+            shape.append(ex or 1)
+        dtype = np.dtype(spec.dtype if spec.dtype != "bfloat16" else "float32")
+        out.append(torch.from_numpy(np.zeros(shape, dtype=dtype) if dtype.kind != "f"
+                                    else np.random.default_rng(0).standard_normal(shape).astype(dtype)))
+    return tuple(out)
+
+
+def _write(gm, flavor: str, examples, output: str, torch) -> str:
+    if flavor == "exported_program":
+        try:
+            ep = torch.export.export(gm, examples, strict=False)
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConversionError(f"torch.export could not trace the converted module ({first[:300]}); "
+                                  "try --pytorch-format torchscript") from None
+        torch.export.save(ep, output)
+        return f"torch.export {torch.__version__}"
+    with torch.no_grad():
+        traced = torch.jit.trace(gm, examples, check_trace=False)
+    torch.jit.save(traced, output)
+    return f"torch.jit.trace {torch.__version__}"
+
+
+def _folded(path: str, examples, src_io, notes: list[str]):
+    """The model with its shape arithmetic (Shape -> Gather -> Concat -> Reshape, as exporters write
+    it) folded into constants for the example sizes, by onnxsim: torch.export cannot trace a shape
+    read from a tensor's values. The original model when onnxsim cannot run on it."""
+    import onnx
+
+    from modelport.converters.edges.onnx_to_tf import _normalise_legacy_inputs
+
+    model = onnx.load(path)
+    try:
+        import onnxsim
+
+        _normalise_legacy_inputs(model)
+        fixed = {s.name: list(t.shape) for s, t in zip(src_io.inputs, examples)}
+        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed)
+    except Exception as e:  # onnxsim runs the model in ONNX Runtime, which may not know every op
+        notes.append(f"shape arithmetic not folded (onnxsim: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
+        return onnx.load(path)
+    if not ok:
+        notes.append("shape arithmetic not folded (onnxsim could not validate its result)")
+        return onnx.load(path)
+    return simplified
+
+
+def convert(job: EdgeJob) -> EdgeResult:
+    import torch
+
+    from modelport.converters.onnx_torch import to_fx
+
+    flavor = job.options.pytorch_format or "exported_program"
+    if flavor not in FLAVORS:
+        raise UsageError(f"--pytorch-format {flavor}: expected one of {', '.join(FLAVORS)}")
+    load_onnx(job.source)  # a clear error for a file that is not a readable ONNX model
+    src_io = onnx_io(job.source)
+    examples = _example_inputs(job, src_io)
+    notes: list[str] = []
+    gm = to_fx(_folded(job.source, examples, src_io, notes)).eval()
+    with torch.no_grad():
+        out = gm(*examples)
+    n_out = len(out) if isinstance(out, (tuple, list)) else 1
+    library = _write(gm, flavor, examples, job.output, torch)
+    names = default_output_names(n_out)
+    # Placeholders are the ONNX input names made Python identifiers ('serving_default_image:0' ->
+    # 'serving_default_image_0'): the names the artifact's inputs have.
+    arg_names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+    io_map = IOMap(inputs=[TensorMapping(s.name, a, None, "name" if a == s.name else "name (made an identifier)")
+                           for s, a in zip(src_io.inputs, arg_names)],
+                   outputs=[TensorMapping(s.name, n, None, "position") for s, n in zip(src_io.outputs, names)])
+    params = sum(p.numel() for p in gm.parameters())
+    notes.insert(0, f"{len(list(gm.graph.nodes))} fx nodes, {params} parameters; written as {flavor}")
+    if any(isinstance(d, str) for s in src_io.inputs for d in (s.shape or [])):
+        notes.append("dynamic dims fixed to the example sizes: " +
+                     ", ".join(f"{s.name}={list(t.shape)}" for s, t in zip(src_io.inputs, examples)))
+    return EdgeResult(io_map=io_map, converter=f"modelport onnx->torch ({library})",
+                      details={"flavor": flavor, "parameters": params,
+                               "example_inputs": {a: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+                                                  for a, t in zip(arg_names, examples)}},
+                      notes=notes)

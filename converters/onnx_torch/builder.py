@@ -1,0 +1,182 @@
+"""Walk an ONNX graph and build a torch.fx GraphModule, one registered converter per node.
+
+The builder owns what every converter needs and should not re-implement: the map from ONNX value
+names to fx nodes, the module whose parameters and buffers hold the initializers, and static
+values (initializers and Constant outputs known at conversion time). Converters ask for static
+values where ONNX moved an attribute into an input (Reshape's shape, Reduce*-18's axes, Pad's
+pads, Slice's starts...): a static value becomes a Python constant in the graph, which keeps the
+module exportable with torch.export; a computed one stays a tensor.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import ConversionError
+from modelport.converters.onnx_torch.registry import _load_all, lookup
+
+
+class UnsupportedOperators(ConversionError):
+    """Every operator of the model without a converter, named with its opset, in one message."""
+
+
+def _attrs(node) -> dict[str, Any]:
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode("utf-8")
+        elif isinstance(v, list) and v and isinstance(v[0], bytes):
+            v = [x.decode("utf-8") for x in v]
+        out[a.name] = v
+    return out
+
+
+def _ident(name: str, taken: set[str]) -> str:
+    """A Python identifier for an ONNX name (parameters and placeholders need one), unique."""
+    base = re.sub(r"\W", "_", name) or "v"
+    if base[0].isdigit():
+        base = "v_" + base
+    ident, i = base, 1
+    while ident in taken:
+        ident, i = f"{base}_{i}", i + 1
+    taken.add(ident)
+    return ident
+
+
+class Builder:
+    def __init__(self, model):
+        import torch
+        import torch.fx as fx
+
+        self.torch = torch
+        self.model = model
+        self.graph = fx.Graph()
+        self.root = torch.nn.Module()
+        self.opsets = {("" if d.domain in ("", "ai.onnx") else d.domain): d.version for d in model.opset_import}
+        self.values: dict[str, Any] = {}  # ONNX name -> fx node
+        self.statics: dict[str, np.ndarray] = {}  # ONNX name -> value known at conversion time
+        self._names: set[str] = set()
+        self._attr_nodes: dict[str, Any] = {}
+
+    # -- what converters use ------------------------------------------------------------------------
+    def call(self, fn, *args, **kwargs):
+        """Emit `fn(*args, **kwargs)` (a torch function or a helper of an ops module)."""
+        return self.graph.call_function(fn, tuple(args), kwargs)
+
+    def method(self, name: str, *args, **kwargs):
+        return self.graph.call_method(name, tuple(args), kwargs)
+
+    def static(self, node, index: int) -> np.ndarray | None:
+        """The value of the node's input `index` if known now (initializer or Constant), else None."""
+        if index >= len(node.input) or not node.input[index]:
+            return None
+        return self.statics.get(node.input[index])
+
+    def constant(self, value, name: str = "const"):
+        """A tensor constant as a buffer of the module (floats too: a constant is not a weight)."""
+        tensor = self.torch.as_tensor(np.array(value))
+        ident = _ident(name, self._names)
+        self.root.register_buffer(ident, tensor)
+        return self.graph.get_attr(ident)
+
+    def opset(self, domain: str = "") -> int:
+        return self.opsets.get(domain, 1)
+
+    # -- the walk -----------------------------------------------------------------------------------
+    def _value(self, name: str):
+        if not name:
+            return None
+        if name not in self.values:
+            if name in self.statics:  # a Constant's output used as a tensor
+                self.values[name] = self.constant(self.statics[name], name)
+            else:
+                raise ConversionError(f"ONNX value {name!r} is used before it is produced (not a topologically sorted graph)")
+        return self.values[name]
+
+    def build(self):
+        import torch.fx as fx
+        from onnx import numpy_helper
+
+        g = self.model.graph
+        init_names = {t.name for t in g.initializer}
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        for t in g.initializer:
+            arr = numpy_helper.to_array(t)
+            self.statics[t.name] = arr
+            if t.name not in used:
+                continue
+            ident = _ident(t.name, self._names)
+            tensor = self.torch.as_tensor(np.array(arr))  # a writable copy: the module owns its weights
+            if tensor.is_floating_point():
+                self.root.register_parameter(ident, self.torch.nn.Parameter(tensor))
+            else:
+                self.root.register_buffer(ident, tensor)
+            self.values[t.name] = self.graph.get_attr(ident)
+        for inp in g.input:
+            if inp.name in init_names:
+                continue
+            self.values[inp.name] = self.graph.placeholder(_ident(inp.name, self._names))
+        for node in g.node:
+            self._convert(node)
+        outs = [self._value(o.name) for o in g.output]
+        self.graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+        return fx.GraphModule(self.root, self.graph, class_name="ConvertedFromOnnx")
+
+    def _convert(self, node) -> None:
+        from onnx import numpy_helper
+
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        if node.op_type == "Constant" and domain == "":
+            self.statics[node.output[0]] = _constant_value(node, numpy_helper)
+            return
+        fn = lookup(domain, node.op_type, self.opset(domain))
+        inputs = [self._value(name) for name in node.input]
+        out = fn(self, node, inputs, _attrs(node))
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        for name, value in zip(node.output, outs):
+            if name:
+                self.values[name] = value
+
+
+def _constant_value(node, numpy_helper) -> np.ndarray:
+    a = node.attribute[0]
+    if a.name == "value":
+        return numpy_helper.to_array(a.t)
+    simple = {"value_float": np.float32(a.f), "value_int": np.int64(a.i),
+              "value_floats": np.array(list(a.floats), np.float32), "value_ints": np.array(list(a.ints), np.int64)}
+    if a.name in simple:
+        return np.asarray(simple[a.name])
+    raise ConversionError(f"Constant with attribute {a.name!r} is not supported")
+
+
+def unsupported(model) -> list[str]:
+    """'Op (domain, opset N)' for every node type that has no converter, once each, in order."""
+    _load_all()
+    opsets = {("" if d.domain in ("", "ai.onnx") else d.domain): d.version for d in model.opset_import}
+    missing: dict[str, None] = {}
+
+    def walk(graph):
+        for node in graph.node:
+            domain = "" if node.domain in ("", "ai.onnx") else node.domain
+            if not (node.op_type == "Constant" and domain == "") and lookup(domain, node.op_type,
+                                                                          opsets.get(domain, 1)) is None:
+                missing[f"{node.op_type} ({domain or 'ai.onnx'} opset {opsets.get(domain, 1)})"] = None
+            for a in node.attribute:  # subgraphs of If / Loop / Scan
+                if a.g.node:
+                    walk(a.g)
+    walk(model.graph)
+    return list(missing)
+
+
+def to_fx(model):
+    """An onnx.ModelProto as a torch.fx.GraphModule; UnsupportedOperators names every missing op."""
+    missing = unsupported(model)
+    if missing:
+        raise UnsupportedOperators(f"{len(missing)} operator(s) have no PyTorch converter: {', '.join(missing)}")
+    return Builder(model).build()

@@ -1,0 +1,161 @@
+"""Run ONNX backend node tests through the ONNX -> PyTorch converter (the coverage script and the
+test suite share this).
+
+The onnx package ships `onnx/backend/test/data/node/<test>/model.onnx` with input and expected
+output `.pb` files. A test passes when the converted module's outputs match: allclose with atol
+1e-4 and rtol 1e-3 for floats (same dtype), exact for integers and booleans, shapes equal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+MUST_PASS = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid",
+             "Tanh", "Gelu", "Erf", "Softmax", "LogSoftmax", "BatchNormalization", "LayerNormalization",
+             "InstanceNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape", "Flatten", "Transpose",
+             "Concat", "Split", "Slice", "Gather", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "Pad",
+             "Resize", "Clip", "Cast", "Shape", "Expand", "Where", "Pow", "Sqrt", "Identity", "Dropout"]
+
+
+def node_tests_dir() -> str:
+    import onnx
+
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
+
+
+def _snake(op: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower()
+
+
+def operator_of(name: str, model, known_ops: list[str]) -> str:
+    ops = {n.op_type for n in model.graph.node}
+    if len(ops) == 1:
+        return next(iter(ops))
+    stem = name[len("test_"):]
+    best = max((op for op in known_ops if stem.startswith(_snake(op))), key=lambda op: len(_snake(op)), default=None)
+    return best or "(multi-node)"
+
+
+# numpy (ml_dtypes) dtypes that torch.from_numpy cannot take: moved as raw bits, then viewed.
+_BIT_VIEWS = {"bfloat16": ("uint16", "bfloat16"), "float8_e4m3fn": ("uint8", "float8_e4m3fn"),
+              "float8_e4m3fnuz": ("uint8", "float8_e4m3fnuz"), "float8_e5m2": ("uint8", "float8_e5m2"),
+              "float8_e5m2fnuz": ("uint8", "float8_e5m2fnuz")}
+
+
+def _load_pb(path: str, type_proto=None):
+    """A tensor (numpy), a sequence (list) or an optional (value or None) from a test's .pb file,
+    read as the graph declares the value (the bytes alone do not say which message they hold)."""
+    import onnx
+    from onnx import numpy_helper
+
+    with open(path, "rb") as f:
+        data = f.read()
+    kind = type_proto.WhichOneof("value") if type_proto is not None else "tensor_type"
+    if kind == "sequence_type":
+        seq = onnx.SequenceProto()
+        seq.ParseFromString(data)
+        return numpy_helper.to_list(seq)
+    if kind == "optional_type":
+        opt = onnx.OptionalProto()
+        opt.ParseFromString(data)
+        return numpy_helper.to_optional(opt)
+    if kind != "tensor_type":
+        raise TypeError(f"a {kind} value")
+    t = onnx.TensorProto()
+    t.ParseFromString(data)
+    return numpy_helper.to_array(t)
+
+
+def _to_torch(value):
+    import numpy as np
+    import torch
+
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_to_torch(v) for v in value]
+    arr = np.asarray(value)
+    if arr.dtype.name in _BIT_VIEWS:
+        raw, view = _BIT_VIEWS[arr.dtype.name]
+        return torch.from_numpy(arr.view(raw).copy()).view(getattr(torch, view))
+    return torch.from_numpy(np.array(arr))
+
+
+def _compare(got, want, where: str) -> str | None:
+    """None when equal under the rule of the module docstring, else why not."""
+    import numpy as np
+    import torch
+
+    if want is None or isinstance(want, list):
+        if isinstance(want, list) != isinstance(got, (list, tuple)) or (want is None) != (got is None):
+            return f"{where}: expected {'a sequence' if isinstance(want, list) else 'no value'}, got {type(got).__name__}"
+        if want is None:
+            return None
+        if len(got) != len(want):
+            return f"{where}: sequence of {len(got)}, expected {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            why = _compare(g, w, f"{where}[{i}]")
+            if why:
+                return why
+        return None
+    if isinstance(got, torch.Tensor):
+        got = got.detach()
+        got = got.float().numpy() if got.dtype in (torch.bfloat16, *[getattr(torch, v) for _, v in _BIT_VIEWS.values()]) \
+            else got.numpy()
+    got = np.asarray(got)
+    want = np.asarray(want)
+    if want.dtype.name in _BIT_VIEWS:  # compared as float32 values, as ONNX defines their meaning
+        want = want.astype(np.float32)
+        got = got.astype(np.float32)
+    if got.shape != want.shape:
+        return f"{where}: shape {list(got.shape)} != {list(want.shape)}"
+    if want.dtype.kind in "fc":
+        if got.dtype != want.dtype:
+            return f"{where}: dtype {got.dtype} != {want.dtype}"
+        if not np.allclose(got, want, atol=1e-4, rtol=1e-3, equal_nan=True):
+            return f"{where}: max abs {np.nanmax(np.abs(got.astype(np.float64) - want)):.3g}"
+        return None
+    if got.dtype.kind != want.dtype.kind or not np.array_equal(got.astype(want.dtype), want):
+        return f"{where}: values or dtype differ ({got.dtype} vs {want.dtype})"
+    return None
+
+
+def run_test(folder: str) -> tuple[str, str]:
+    """(status, detail): status is pass, unsupported, convert, run, mismatch or io."""
+    import onnx
+    import torch
+
+    from modelport.converters.onnx_torch import UnsupportedOperators, to_fx
+
+    model = onnx.load(os.path.join(folder, "model.onnx"))
+    data = os.path.join(folder, "test_data_set_0")
+    try:
+        init = {t.name for t in model.graph.initializer}
+        in_types = [v.type for v in model.graph.input if v.name not in init]
+        out_types = [v.type for v in model.graph.output]
+        files = sorted(os.listdir(data), key=lambda f: (f.split("_")[0], int(re.sub(r"\D", "", f) or 0)))
+        inputs = [_load_pb(os.path.join(data, f), t) for f, t in zip([f for f in files if f.startswith("input_")], in_types)]
+        expected = [_load_pb(os.path.join(data, f), t)
+                    for f, t in zip([f for f in files if f.startswith("output_")], out_types)]
+    except Exception as e:  # a map, or a value numpy cannot hold (4-bit types)
+        return "io", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    try:
+        gm = to_fx(model)
+    except UnsupportedOperators as e:
+        return "unsupported", e.message
+    except Exception as e:
+        return "convert", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    try:
+        with torch.no_grad():
+            out = gm(*[_to_torch(x) for x in inputs])
+    except Exception as e:
+        return "run", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    outs = list(out) if isinstance(out, tuple) or (len(expected) > 1 and isinstance(out, list)) else [out]
+    if len(outs) != len(expected):
+        return "mismatch", f"{len(outs)} outputs, expected {len(expected)}"
+    for i, (got, want) in enumerate(zip(outs, expected)):
+        why = _compare(got, want, f"output {i}")
+        if why:
+            return "mismatch", why
+    return "pass", ""

@@ -1,0 +1,1 @@
+"""Operator converters, one module per family; each registers itself with registry.register."""

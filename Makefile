@@ -33,6 +33,8 @@ demo: $(STAMP)
 	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to tflite -o $(DEMO_DIR)/cnn.tflite --input-shape image:batch,3,32,32 --force
 	@echo "== the same inputs through all four runtimes: PyTorch (reference), ONNX Runtime, TensorFlow, TFLite =="
 	$(VENV)/bin/modelport validate fixtures/models.py:cnn $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --input-shape image:1,3,32,32 --samples 3
+	@echo "== the same artifacts side by side: latency, throughput, memory (each runtime in its own process) =="
+	$(VENV)/bin/modelport bench $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --runs 200 --plot $(DEMO_DIR)/bench.png
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

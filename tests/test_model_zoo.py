@@ -44,3 +44,18 @@ def test_light_model_zoo_converts_and_matches(network, target, tmp_path, request
     result = run_cli("convert", source, "--to", target, "-o", out, timeout=1200)
     assert result.code == 0, result.stdout + result.stderr
     assert_parity(str(source), out, target, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("network", NETWORKS)
+def test_light_model_zoo_to_pytorch(network, tmp_path):
+    """modelport's own ONNX -> PyTorch converter on real networks, validated on 2 input samples."""
+    import json
+
+    source = LIGHT / f"light_{network}.onnx"
+    result = run_cli("convert", source, "--to", "pytorch", "-o", tmp_path / f"{network}.pt2", "--samples", "2",
+                     "--json", timeout=1200)
+    assert result.code == 0, result.stdout + result.stderr
+    validation = json.loads(result.stdout)["validation"]
+    assert validation["passed"] and validation["samples"] == 2
+    assert all(o["passed"] for c in validation["candidates"] for o in c["outputs"])

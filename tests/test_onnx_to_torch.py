@@ -132,3 +132,19 @@ def test_tflite_routes_through_onnx_to_torchscript(tmp_path):
     assert report["route"] == "tflite -> onnx -> pytorch" and report["validation"]["passed"]
     assert report["io_map"]["inputs"][0]["artifact"] == "serving_default_image_0"
     assert isinstance(torch.jit.load(str(tmp_path / "kc.pt")), torch.jit.ScriptModule)
+
+
+def test_batchnorm_statistics_are_buffers_and_the_module_exports():
+    """Running mean/variance are state (buffers), as in torch.nn.BatchNorm2d; as parameters they
+    would stop torch.export (DenseNet-121 from the ONNX model zoo failed that way)."""
+    rng = np.random.default_rng(0)
+    inits = [onnx.numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), n) for n in ("scale", "bias", "mean")]
+    inits.append(onnx.numpy_helper.from_array(rng.uniform(0.5, 2, 3).astype(np.float32), "var"))
+    node = helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["y"])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])
+    model = helper.make_model(helper.make_graph([node], "bn", [x], [y], inits), opset_imports=[helper.make_opsetid("", 15)])
+    gm = to_fx(model)
+    assert set(dict(gm.named_parameters())) == {"scale", "bias"} and {"mean", "var"} <= set(dict(gm.named_buffers()))
+    ep = torch.export.export(gm.eval(), (torch.randn(1, 3, 4, 4),))
+    assert isinstance(ep.module(), torch.nn.Module)

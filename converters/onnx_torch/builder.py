@@ -106,6 +106,10 @@ class Builder:
         g = self.model.graph
         init_names = {t.name for t in g.initializer}
         used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        # Running statistics are state, not weights: buffers, as in torch.nn.BatchNorm (a parameter
+        # there would also stop torch.export, which refuses gradients for them).
+        statistics = {n.input[i] for n in g.node if n.op_type == "BatchNormalization" for i in (3, 4)
+                      if len(n.input) > i}
         for t in g.initializer:
             arr = numpy_helper.to_array(t)
             self.statics[t.name] = arr
@@ -113,7 +117,7 @@ class Builder:
                 continue
             ident = _ident(t.name, self._names)
             tensor = self.torch.as_tensor(np.array(arr))  # a writable copy: the module owns its weights
-            if tensor.is_floating_point():
+            if tensor.is_floating_point() and t.name not in statistics:
                 self.root.register_parameter(ident, self.torch.nn.Parameter(tensor))
             else:
                 self.root.register_buffer(ident, tensor)

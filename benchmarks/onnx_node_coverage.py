@@ -1,12 +1,16 @@
 """Coverage of modelport's ONNX -> PyTorch converter on the ONNX backend operator tests.
 
 Run:  .venv/bin/python benchmarks/onnx_node_coverage.py [--filter conv] [--failures] [--json OUT]
+                                                         [--form fx|package] [--device cpu|cuda]
 
 The onnx package ships `onnx/backend/test/data/node/<test>/model.onnx` with input and expected
 output `.pb` files. Each test is converted (modelport.converters.onnx_torch.to_fx), run on its
 inputs with torch, and compared with the expected outputs: allclose with atol 1e-4 and rtol 1e-3
 for floats, exact for integers and booleans, shapes equal. Prints pass / total overall, per
 operator, for the operators modelport must cover fully (MUST_PASS), and failures by reason.
+`--form package` runs the Python package written from each converted module instead (model.py
+with its copied helpers, imported back), to show that output format passes the same tests.
+`--device cuda` runs each converted module on the GPU (inputs moved there, outputs compared on the CPU).
 
 A test's operator is its single node's op type; a multi-node test (an `_expanded` function body)
 counts for the operator its name starts with.
@@ -31,6 +35,9 @@ def main() -> int:
     ap.add_argument("--filter", help="only tests whose name contains this")
     ap.add_argument("--failures", action="store_true", help="list every failing test with its reason")
     ap.add_argument("--json", help="write every result to this file")
+    ap.add_argument("--form", choices=["fx", "package"], default="fx",
+                    help="run the converted fx module (default) or the Python package written from it")
+    ap.add_argument("--device", default="cpu", help="torch device to run the converted modules on (cpu, cuda)")
     args = ap.parse_args()
     root = node_tests_dir()
     known_ops = sorted({s.name for s in onnx.defs.get_all_schemas()})
@@ -41,7 +48,7 @@ def main() -> int:
             continue
         folder = os.path.join(root, name)
         try:
-            status, detail = run_test(folder)
+            status, detail = run_test(folder, args.form, args.device)
         except Exception as e:  # a bug in the harness or the converter: count it, keep going
             status, detail = "convert", f"{type(e).__name__}: {e}"
             traceback.print_exc(file=sys.stderr)
@@ -51,7 +58,7 @@ def main() -> int:
     total = len(results)
     passed = sum(r["status"] == "pass" for r in results.values())
     print(f"ONNX node tests passed: {passed} / {total} ({passed / max(total, 1):.1%}), onnx {onnx.__version__}, "
-          f"opset {onnx.defs.onnx_opset_version()}\n")
+          f"opset {onnx.defs.onnx_opset_version()}, form {args.form}, device {args.device}\n")
     print("must-pass operators (fixtures, common vision and transformer models):")
     must_total = must_pass = 0
     for op in MUST_PASS:

@@ -7,6 +7,7 @@ import os
 import click
 
 from modelport.cli.render import console, emit_json, perm_text
+from modelport.converters.options import PYTORCH_FORMATS
 from modelport.manifest import human_size, size_on_disk
 
 
@@ -32,18 +33,20 @@ from modelport.manifest import human_size, size_on_disk
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]ATOL", help="Validation: absolute tolerance, global or per output.")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]RTOL", help="Validation: relative tolerance, global or per output.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Validation: number of generated input samples.")
-@click.option("--pytorch-format", type=click.Choice(["exported_program", "torchscript"]),
-              help="With --to pytorch: exported_program (.pt2, torch.export.load) or torchscript (.pt, torch.jit.load).")
+@click.option("--pytorch-format", type=click.Choice(PYTORCH_FORMATS),
+              help="With --to pytorch: exported_program (.pt2, torch.export.load), torchscript (.pt, torch.jit.load) "
+                   "or package (a folder with a readable, trainable model.py and its weights).")
 @click.option("--bench", "run_bench", is_flag=True,
               help="Then benchmark the source and everything written (as `modelport bench`, default method).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(ctx, source, to, output, via, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
             keep_intermediates, force, validate, device, atol, rtol, samples, pytorch_format, run_bench, as_json):
-    """Convert SOURCE to ONNX, SavedModel or TFLite, directly or through a planned route.
+    """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
-    ExportedProgram .pt2, or a PyTorch module reference path/to/file.py:callable or
+    ExportedProgram .pt2, a PyTorch package folder (model.py + weights.pt, as --pytorch-format
+    package writes it), or a PyTorch module reference path/to/file.py:callable or
     package.module:callable. Each artifact is loaded and run once in its own runtime before
     it is called converted, then compared with the source on the same inputs (the final artifact
     and every intermediate one; --no-validate skips), and gets a provenance manifest
@@ -56,6 +59,7 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
       modelport convert model.onnx --to savedmodel -o exported/
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
+      modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/
     """
     from modelport.api import convert
     from modelport.errors import ParityError

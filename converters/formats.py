@@ -22,7 +22,7 @@ _CALLABLE_REF = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*
 @dataclass
 class Detected:
     format: Format
-    flavor: str | None = None  # pytorch: torchscript | exported_program | callable
+    flavor: str | None = None  # pytorch: torchscript | exported_program | callable | package
     note: str | None = None  # e.g. "extension says .onnx but content is TFLite"
 
 
@@ -73,9 +73,14 @@ def detect(src: str, *, thorough: bool = True) -> Detected:
 
 
 def _detect_dir(src: str) -> Detected:
+    from modelport.torch_modules import is_package
+
     if os.path.isfile(os.path.join(src, "saved_model.pb")) or os.path.isfile(os.path.join(src, "saved_model.pbtxt")):
         return Detected(Format.SAVEDMODEL)
-    raise UsageError(f"{src}: directory is not a TensorFlow SavedModel (no saved_model.pb in it)")
+    if is_package(src):
+        return Detected(Format.PYTORCH, "package")
+    raise UsageError(f"{src}: directory is neither a TensorFlow SavedModel (no saved_model.pb in it) "
+                     "nor a PyTorch package (model.py + weights.pt)")
 
 
 def _detect_file(src: str, thorough: bool = True) -> Detected:

@@ -13,7 +13,7 @@ from typing import Any
 
 from modelport.errors import UsageError
 
-PYTORCH_FORMATS = ("exported_program", "torchscript")
+PYTORCH_FORMATS = ("exported_program", "torchscript", "package")
 QUANTIZE_MODES = ("fp16", "dynamic-int8", "int8")
 _DTYPES = ("float32", "float16", "float64", "bfloat16", "int8", "uint8", "int16", "int32", "int64", "bool")
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
@@ -39,7 +39,7 @@ class ConvertOptions:
     weights: str | None = None
     inputs: list[InputOverride] = field(default_factory=list)
     output_names: list[str] | None = None
-    pytorch_format: str | None = None  # onnx->pytorch: exported_program (default) or torchscript
+    pytorch_format: str | None = None  # onnx->pytorch: exported_program (default), torchscript or package
 
     def input(self, name: str) -> InputOverride | None:
         return next((i for i in self.inputs if i.name == name), None)

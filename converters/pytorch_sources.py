@@ -1,13 +1,15 @@
-"""Load a PyTorch source (TorchScript, ExportedProgram, or a `file.py:callable` reference) for
+"""Load a PyTorch source (TorchScript, ExportedProgram, a package folder, or a `file.py:callable` reference) for
 conversion, and describe its inputs. Callables and weights load through modelport.torch_modules
 (weights only as a state_dict of tensors, never an arbitrary pickle)."""
 
 from __future__ import annotations
 
+import sys
+
 from modelport.errors import UsageError
 from modelport.types import IOSpec, TensorSpec, default_output_names
 from modelport.converters.signatures import require
-from modelport.torch_modules import build_module, forward_input_names, load_weights
+from modelport.torch_modules import build_module, forward_input_names, load_package, load_weights
 
 
 def load_module(src: str, flavor: str, *, weights: str | None = None):
@@ -26,6 +28,8 @@ def load_module(src: str, flavor: str, *, weights: str | None = None):
         if weights:
             raise UsageError("--weights applies to file.py:callable sources, not to an ExportedProgram")
         return model
+    elif flavor == "package":
+        return load_package(src, weights)[0]
     else:
         return build_module(src, weights)
     if weights:
@@ -58,6 +62,10 @@ def module_io(model, flavor: str) -> IOSpec:
             for n, v in zip(default_output_names(len(vals)), vals)
         ]
         return IOSpec(inputs, outputs)
+    if flavor == "package":
+        inputs = sys.modules[type(model).__module__].INPUTS
+        return IOSpec([TensorSpec(n, [d if isinstance(d, int) else str(d) for d in shape] or None, dtype or "float32")
+                       for n, (shape, dtype) in inputs.items()], [])
     if flavor == "torchscript":
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
         return IOSpec([TensorSpec(n, None) for n in names], [])

@@ -78,6 +78,8 @@ def default_output(source: str, target: Format, quantize: str | None = None, pyt
         stem += "_" + quantize.replace("-", "_")
     if target == Format.PYTORCH and pytorch_format == "torchscript":
         return stem + ".pt"
+    if target == Format.PYTORCH and pytorch_format == "package":
+        return stem + "_pytorch"
     return stem + _EXTENSION[target]
 
 
@@ -85,7 +87,7 @@ def _target(to: str | Format) -> Format:
     try:
         fmt = Format(to)
     except ValueError:
-        raise UsageError(f"unknown format {to!r} (choose from onnx, savedmodel, tflite)") from None
+        raise UsageError(f"unknown format {to!r} (choose from onnx, savedmodel, tflite, pytorch)") from None
     return fmt
 
 
@@ -129,8 +131,8 @@ def convert(
         if samples < 1:
             raise UsageError("--samples must be at least 1")
     detected = detect(source, thorough=False)
-    if weights and detected.flavor != "callable":
-        raise UsageError("--weights applies to file.py:callable sources only")
+    if weights and detected.flavor not in ("callable", "package"):
+        raise UsageError("--weights applies to file.py:callable sources and PyTorch packages only")
     route = plan(detected.format, target, via=_target(via) if via else None, quantize=quantize)
     if pytorch_format and target != Format.PYTORCH:
         raise UsageError("--pytorch-format applies to --to pytorch only")

@@ -42,7 +42,8 @@ def convert_target(spec, target: str) -> dict:
                          calibration_data=spec.calibration_data if target == "tflite" else None,
                          input_shapes=spec.input_shapes, input_dtypes=spec.input_dtypes, weights=spec.weights,
                          force=True, validate=spec.validate, device=spec.device, atol=tuple(spec.atol),
-                         rtol=tuple(spec.rtol), samples=spec.samples)
+                         rtol=tuple(spec.rtol), samples=spec.samples,
+                         pytorch_format=spec.pytorch_format if target == "pytorch" else None)
     except ParityError as e:
         return _target_result(target, e.result, PARITY_FAILED, e.message, time.perf_counter() - t0)
     except ModelportError as e:

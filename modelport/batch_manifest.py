@@ -17,6 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from modelport.converters.options import PYTORCH_FORMATS
 from modelport.errors import UsageError
 
 TARGETS = ("onnx", "savedmodel", "tflite", "pytorch")
@@ -42,6 +43,7 @@ class JobSpec:
     calibration_data: str | None = None
     weights: str | None = None
     via: str | None = None
+    pytorch_format: str | None = None  # the pytorch target: exported_program (default), torchscript, package
     validate: bool = True
     samples: int = 1
     device: str = "cpu"
@@ -60,11 +62,12 @@ class JobSpec:
     def output_for(self, target: str) -> str:
         """Where a target's artifact goes, named as `modelport convert` names it: <output_dir>/<name>.onnx,
         <name>.tflite (quantized: <name>_fp16.tflite, <name>_dynamic_int8.tflite), <name>_savedmodel/,
-        <name>.pt2 (an ExportedProgram)."""
+        <name>.pt2 (an ExportedProgram; <name>.pt for TorchScript, <name>_pytorch/ for a package)."""
         if target == "savedmodel":
             return os.path.join(self.output_dir, f"{self.name}_savedmodel")
         if target == "pytorch":
-            return os.path.join(self.output_dir, f"{self.name}.pt2")
+            suffix = {"torchscript": ".pt", "package": "_pytorch"}.get(self.pytorch_format or "", ".pt2")
+            return os.path.join(self.output_dir, f"{self.name}{suffix}")
         if target == "tflite" and self.quantize:
             return os.path.join(self.output_dir, f"{self.name}_{self.quantize.replace('-', '_')}.tflite")
         return os.path.join(self.output_dir, f"{self.name}.{target}")
@@ -229,6 +232,7 @@ FIELDS: dict[str, tuple[Callable, str]] = {
     "calibration_data": (_str, "calibration_data"),
     "weights": (_str, "weights"),
     "via": (_choice(TARGETS), "via"),
+    "pytorch_format": (_choice(PYTORCH_FORMATS), "pytorch_format"),
     "validate": (_bool, "validate"),
     "samples": (_positive(int), "samples"),
     "device": (_choice(DEVICES), "device"),

@@ -29,7 +29,8 @@ def sha256_of(path: str) -> str | None:
     h = hashlib.sha256()
     if os.path.isdir(path):
         for root, dirs, files in os.walk(path):
-            dirs.sort()
+            # Python's bytecode cache appears when a PyTorch package is imported: not the artifact.
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in sorted(files):
                 full = os.path.join(root, name)
                 h.update(os.path.relpath(full, path).encode())

@@ -22,19 +22,25 @@ def import_callable(ref: str):
     target, attr = ref.split(":", 1)
     if target.endswith(".py"):
         path = os.path.abspath(target)
-        mod_name = "_modelport_src_" + os.path.splitext(os.path.basename(path))[0]
+        import hashlib
+
+        # Unique per file: two packages' model.py must not replace each other in sys.modules.
+        mod_name = (f"_modelport_src_{os.path.splitext(os.path.basename(path))[0]}_"
+                    f"{hashlib.sha1(path.encode()).hexdigest()[:8]}")
         spec = importlib.util.spec_from_file_location(mod_name, path)
         if spec is None or spec.loader is None:
             raise UsageError(f"{ref}: cannot import {target}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
         sys.path.insert(0, os.path.dirname(path))  # let the file import its siblings
+        no_cache, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside an artifact
         try:
             spec.loader.exec_module(module)
         except Exception as e:
             raise UsageError(f"{ref}: importing {target} failed: {type(e).__name__}: {e}") from None
         finally:
             sys.path.remove(os.path.dirname(path))
+            sys.dont_write_bytecode = no_cache
     else:
         try:
             module = importlib.import_module(target)
@@ -90,3 +96,31 @@ def forward_input_names(model) -> list[str]:
 
     params = inspect.signature(model.forward).parameters.values()
     return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+PACKAGE_FILES = ("model.py", "weights.pt")
+
+
+def is_package(folder: str) -> bool:
+    """A PyTorch package as `convert --pytorch-format package` writes it: model.py + weights.pt."""
+    return all(os.path.isfile(os.path.join(folder, f)) for f in PACKAGE_FILES)
+
+
+def load_package(folder: str, weights: str | None = None):
+    """(module in eval mode, INPUTS, OUTPUTS) of a package folder: its model.py's load(), with
+    weights.pt beside it unless `weights` names another state_dict."""
+    model_py = os.path.join(folder, "model.py")
+    try:
+        loader = import_callable(f"{model_py}:load")
+    except UsageError as e:
+        raise UsageError(f"{folder}: not a loadable PyTorch package ({e})") from None
+    module = sys.modules[loader.__module__]
+    inputs, outputs = getattr(module, "INPUTS", None), getattr(module, "OUTPUTS", None)
+    if not isinstance(inputs, dict) or not isinstance(outputs, (list, tuple)):
+        raise UsageError(f"{model_py}: defines no INPUTS dict and OUTPUTS list (not a modelport package)")
+    try:
+        model = loader(weights) if weights else loader()
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{folder}: loading the package's weights failed: {first}") from None
+    return model, inputs, list(outputs)

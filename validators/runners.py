@@ -264,9 +264,7 @@ class TorchRunner(Runner):
         if self.threads:
             self.torch.set_num_threads(self.threads)
         self.device_used = self._pick_device(self.torch.cuda.is_available(), "torch sees no CUDA device")
-        self.model, names, shapes, dtypes = load_torch_model(self.path, self.flavor, self.weights)
-        if self.device_used == "cuda":
-            self.model = self.model.to("cuda")
+        self.model, names, shapes, dtypes = load_torch_model(self.path, self.flavor, self.weights, self.device_used)
         if self._inputs is None:
             # A Python module declares no dtypes: "any" tells the feed mapping to keep the source's dtype.
             self._inputs = [TensorSpec(n, s, d if d not in (None, "bfloat16") else ANY_DTYPE)

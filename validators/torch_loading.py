@@ -2,7 +2,7 @@
 
 Validators may not reach into converters' internals (ARCHITECTURE.md), so this loader is the
 runner-side twin of converters/pytorch_sources.py: TorchScript and ExportedProgram files, and
-`file.py:callable` modules through the shared modelport.torch_modules.
+package folders and `file.py:callable` modules through the shared modelport.torch_modules.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 from modelport.errors import UsageError
 
 
-def load_torch_model(path: str, flavor: str, weights: str | None = None):
-    """Return (callable model, input names, input shapes or None each, input dtypes (numpy names) or
-    None each). Only an ExportedProgram records dtypes; the others take whatever they are fed."""
+def load_torch_model(path: str, flavor: str, weights: str | None = None, device: str = "cpu"):
+    """Return (callable model on `device`, input names, input shapes or None each, input dtypes (numpy
+    names) or None each). Only an ExportedProgram and a package record dtypes; the others take
+    whatever they are fed."""
     import torch
 
     if flavor == "torchscript":
-        model = torch.jit.load(path, map_location="cpu").eval()
+        model = torch.jit.load(path, map_location=device).eval()
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
         return model, names, [None] * len(names), [None] * len(names)
     if flavor == "exported_program":
@@ -28,11 +29,25 @@ def load_torch_model(path: str, flavor: str, weights: str | None = None):
             val = placeholders[n].meta.get("val")
             shapes.append([int(d) if str(d).isdigit() else str(d) for d in val.shape] if val is not None else None)
             dtypes.append(str(val.dtype).removeprefix("torch.") if val is not None else None)
+        if device != "cpu":
+            # torch.export specialises on the device it traced on: `.to("cuda")` on its module leaves
+            # device checks and constants on the CPU (pytorch#121761). The export pass moves them.
+            from torch.export.passes import move_to_device_pass
+
+            ep = move_to_device_pass(ep, device)
         return ep.module(), names, shapes, dtypes
+    if flavor == "package":
+        from modelport.torch_modules import load_package
+
+        model, inputs, _ = load_package(path, weights)
+        model = model.to(device)
+        names = list(inputs)
+        shapes = [[d if isinstance(d, int) else str(d) for d in shape] or None for shape, _ in inputs.values()]
+        return model, names, shapes, [dtype or None for _, dtype in inputs.values()]
     if flavor == "callable":
         from modelport.torch_modules import build_module, forward_input_names
 
-        model = build_module(path, weights)
+        model = build_module(path, weights).to(device)
         names = forward_input_names(model)
         return model, names, [None] * len(names), [None] * len(names)
     raise UsageError(f"{path}: unknown PyTorch flavor {flavor!r}")

@@ -4,15 +4,19 @@ The ONNX graph becomes a torch.fx GraphModule (initializers as named parameters 
 which is then written as the user asked (--pytorch-format):
   exported_program (default, .pt2): torch.export.export + torch.export.save, loadable with
       torch.export.load(path).module();
-  torchscript (.pt): torch.jit.trace of the module, loadable with torch.jit.load(path).
+  torchscript (.pt): torch.jit.trace of the module, loadable with torch.jit.load(path);
+  package (a folder): readable model.py + weights.pt, needing torch only (onnx_torch/package.py).
 Inputs keep their ONNX names; outputs are named output / output_0, output_1, ... as modelport names
-a PyTorch model's outputs, mapped to the ONNX output names in the I/O map. Dynamic dims are fixed
-to the example sizes (--input-shape, else 1). A readable Python package (model code + state_dict)
-is the next output format (issue 6); torch.fx's GraphModule.to_folder is the starting point.
+a PyTorch model's outputs, mapped to the ONNX output names in the I/O map. For the two traced
+formats dynamic dims are fixed to the example sizes (--input-shape, else 1); the package keeps
+them dynamic, as its code computes shapes at run time.
 """
 
 from __future__ import annotations
 
+import os
+
+from modelport import __version__
 from modelport.errors import ConversionError, UsageError
 from modelport.types import IOMap, TensorMapping, default_output_names
 from modelport.converters.job import EdgeJob, EdgeResult
@@ -46,26 +50,54 @@ def _example_inputs(job: EdgeJob, src_io):
     return tuple(out)
 
 
-def _write(gm, flavor: str, examples, output: str, torch) -> str:
+def _control_flow(model) -> list[str]:
+    """If / Loop / Scan anywhere in the model (subgraphs included), once each."""
+    from modelport.converters.onnx_torch.ops.control_flow import CONTROL_FLOW
+
+    found: dict[str, None] = {}
+
+    def walk(graph):
+        for node in graph.node:
+            if node.op_type in CONTROL_FLOW and node.domain in ("", "ai.onnx"):
+                found[node.op_type] = None
+            for a in node.attribute:
+                if a.g.node:
+                    walk(a.g)
+    walk(model.graph)
+    return list(found)
+
+
+def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, control_flow: list[str]) -> str:
+    if flavor == "package":
+        from modelport.converters.onnx_torch import package
+
+        package.write(gm, output, **package_info)
+        return f"torch.fx code generation, torch {torch.__version__}"
     if flavor == "exported_program":
         try:
             ep = torch.export.export(gm, examples, strict=False)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            instead = "package" if control_flow else "package or torchscript"
             raise ConversionError(f"torch.export could not trace the converted module ({first[:300]}); "
-                                  "try --pytorch-format torchscript") from None
+                                  f"try --pytorch-format {instead}") from None
         torch.export.save(ep, output)
         return f"torch.export {torch.__version__}"
+    if control_flow:
+        raise ConversionError(f"the model has control flow ({', '.join(control_flow)}): TorchScript tracing would "
+                              "keep only the branch and trip count of the example inputs; use --pytorch-format "
+                              "package (or exported_program)")
     with torch.no_grad():
         traced = torch.jit.trace(gm, examples, check_trace=False)
     torch.jit.save(traced, output)
     return f"torch.jit.trace {torch.__version__}"
 
 
-def _folded(path: str, examples, src_io, notes: list[str]):
+def _folded(path: str, examples, src_io, notes: list[str], fix_shapes: bool = True):
     """The model with its shape arithmetic (Shape -> Gather -> Concat -> Reshape, as exporters write
     it) folded into constants for the example sizes, by onnxsim: torch.export cannot trace a shape
-    read from a tensor's values. The original model when onnxsim cannot run on it."""
+    read from a tensor's values. With `fix_shapes` False (the package, which runs eagerly) dynamic
+    dims stay dynamic and only constants are folded. The original model when onnxsim cannot run on it."""
     import onnx
 
     from modelport.converters.edges.onnx_to_tf import _normalise_legacy_inputs
@@ -75,7 +107,7 @@ def _folded(path: str, examples, src_io, notes: list[str]):
         import onnxsim
 
         _normalise_legacy_inputs(model)
-        fixed = {s.name: list(t.shape) for s, t in zip(src_io.inputs, examples)}
+        fixed = {s.name: list(t.shape) for s, t in zip(src_io.inputs, examples)} if fix_shapes else None
         simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed)
     except Exception as e:  # onnxsim runs the model in ONNX Runtime, which may not know every op
         notes.append(f"shape arithmetic not folded (onnxsim: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
@@ -98,21 +130,27 @@ def convert(job: EdgeJob) -> EdgeResult:
     src_io = onnx_io(job.source)
     examples = _example_inputs(job, src_io)
     notes: list[str] = []
-    gm = to_fx(_folded(job.source, examples, src_io, notes)).eval()
+    model = _folded(job.source, examples, src_io, notes, fix_shapes=flavor != "package")
+    gm = to_fx(model).eval()
     with torch.no_grad():
         out = gm(*examples)
     n_out = len(out) if isinstance(out, (tuple, list)) else 1
-    library = _write(gm, flavor, examples, job.output, torch)
-    names = default_output_names(n_out)
     # Placeholders are the ONNX input names made Python identifiers ('serving_default_image:0' ->
     # 'serving_default_image_0'): the names the artifact's inputs have.
     arg_names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    package_info = {"source": job.source, "outputs": [o.name for o in src_io.outputs],
+                    "inputs": [(a, list(s.shape or []), s.dtype) for a, s in zip(arg_names, src_io.inputs)],
+                    "doc": f"{os.path.basename(job.source)} (ONNX opset {opset}) as PyTorch code, converted by "
+                           f"modelport {__version__}."}
+    library = _write(gm, flavor, examples, job.output, torch, package_info, _control_flow(model))
+    names = default_output_names(n_out)
     io_map = IOMap(inputs=[TensorMapping(s.name, a, None, "name" if a == s.name else "name (made an identifier)")
                            for s, a in zip(src_io.inputs, arg_names)],
                    outputs=[TensorMapping(s.name, n, None, "position") for s, n in zip(src_io.outputs, names)])
     params = sum(p.numel() for p in gm.parameters())
     notes.insert(0, f"{len(list(gm.graph.nodes))} fx nodes, {params} parameters; written as {flavor}")
-    if any(isinstance(d, str) for s in src_io.inputs for d in (s.shape or [])):
+    if flavor != "package" and any(isinstance(d, str) for s in src_io.inputs for d in (s.shape or [])):
         notes.append("dynamic dims fixed to the example sizes: " +
                      ", ".join(f"{s.name}={list(t.shape)}" for s, t in zip(src_io.inputs, examples)))
     return EdgeResult(io_map=io_map, converter=f"modelport onnx->torch ({library})",

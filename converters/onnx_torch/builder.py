@@ -50,19 +50,26 @@ def _ident(name: str, taken: set[str]) -> str:
 
 
 class Builder:
-    def __init__(self, model):
+    """Builds one graph: the model's, or (with `parent`) a subgraph of If / Loop / Scan, which may
+    read values of the graphs around it. Those become extra inputs of the subgraph's module, after
+    its own, in the order first read (`captured`), and the parent passes them in."""
+
+    def __init__(self, model, graph=None, parent: "Builder | None" = None):
         import torch
         import torch.fx as fx
 
         self.torch = torch
         self.model = model
+        self.onnx_graph = graph if graph is not None else model.graph
+        self.parent = parent
         self.graph = fx.Graph()
         self.root = torch.nn.Module()
-        self.opsets = {("" if d.domain in ("", "ai.onnx") else d.domain): d.version for d in model.opset_import}
+        self.opsets = parent.opsets if parent is not None else \
+            {("" if d.domain in ("", "ai.onnx") else d.domain): d.version for d in model.opset_import}
         self.values: dict[str, Any] = {}  # ONNX name -> fx node
         self.statics: dict[str, np.ndarray] = {}  # ONNX name -> value known at conversion time
+        self.captured: list[str] = []  # outer names this subgraph reads, in the order of its extra inputs
         self._names: set[str] = set()
-        self._attr_nodes: dict[str, Any] = {}
 
     # -- what converters use ------------------------------------------------------------------------
     def call(self, fn, *args, **kwargs):
@@ -76,7 +83,23 @@ class Builder:
         """The value of the node's input `index` if known now (initializer or Constant), else None."""
         if index >= len(node.input) or not node.input[index]:
             return None
-        return self.statics.get(node.input[index])
+        return self._static(node.input[index])
+
+    def _static(self, name: str) -> np.ndarray | None:
+        if name in self.values and name not in self.statics:  # computed here, even if an outer name matches
+            return None
+        if name in self.statics:
+            return self.statics[name]
+        return self.parent._static(name) if self.parent is not None else None
+
+    def subgraph(self, graph, name: str):
+        """(fx node of the subgraph's module, fx nodes of the outer values it reads): the module is a
+        submodule of this one, called with its own inputs followed by those values."""
+        sub = Builder(self.model, graph, parent=self)
+        gm = sub.build()
+        ident = _ident(name, self._names)
+        self.root.add_module(ident, gm)
+        return self.graph.get_attr(ident), [self._value(n) for n in sub.captured]
 
     def constant(self, value, name: str = "const"):
         """A tensor constant as a buffer of the module (floats too: a constant is not a weight)."""
@@ -95,15 +118,21 @@ class Builder:
         if name not in self.values:
             if name in self.statics:  # a Constant's output used as a tensor
                 self.values[name] = self.constant(self.statics[name], name)
+            elif self.parent is not None and self.parent._knows(name):  # read from an outer graph
+                self.captured.append(name)
+                self.values[name] = self.graph.placeholder(_ident(name, self._names))
             else:
                 raise ConversionError(f"ONNX value {name!r} is used before it is produced (not a topologically sorted graph)")
         return self.values[name]
+
+    def _knows(self, name: str) -> bool:
+        return name in self.values or name in self.statics or (self.parent is not None and self.parent._knows(name))
 
     def build(self):
         import torch.fx as fx
         from onnx import numpy_helper
 
-        g = self.model.graph
+        g = self.onnx_graph
         init_names = {t.name for t in g.initializer}
         used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
         # Running statistics are state, not weights: buffers, as in torch.nn.BatchNorm (a parameter
@@ -129,8 +158,20 @@ class Builder:
         for node in g.node:
             self._convert(node)
         outs = [self._value(o.name) for o in g.output]
-        self.graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+        # A subgraph always returns a tuple: its caller (If, Loop, Scan) unpacks it by position.
+        self.graph.output(outs[0] if len(outs) == 1 and self.parent is None else tuple(outs))
+        self._drop_dead()
         return fx.GraphModule(self.root, self.graph, class_name="ConvertedFromOnnx")
+
+    def _drop_dead(self) -> None:
+        """Remove nodes nothing uses, and the weights only they read: an initializer a converter took
+        as a static value (Reshape's shape, Pad's pads) need not be a buffer of the module."""
+        self.graph.eliminate_dead_code()
+        used = {n.target for n in self.graph.nodes if n.op == "get_attr"}
+        for name in [n for n, _ in self.root.named_parameters(recurse=False) if n not in used]:
+            delattr(self.root, name)
+        for name in [n for n, _ in self.root.named_buffers(recurse=False) if n not in used]:
+            delattr(self.root, name)
 
     def _convert(self, node) -> None:
         from onnx import numpy_helper

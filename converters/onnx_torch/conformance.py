@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 
 MUST_PASS = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid",
              "Tanh", "Gelu", "Erf", "Softmax", "LogSoftmax", "BatchNormalization", "LayerNormalization",
@@ -19,9 +20,12 @@ MUST_PASS = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Di
 
 
 def node_tests_dir() -> str:
+    """The onnx package's node tests, or $MODELPORT_ONNX_NODE_TESTS (for an onnx install that lacks
+    its test data, as on the GPU machine: scripts/gpu_check.sh carries them there)."""
     import onnx
 
-    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
+    return os.environ.get("MODELPORT_ONNX_NODE_TESTS") or \
+        os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
 
 
 def _snake(op: str) -> str:
@@ -82,6 +86,20 @@ def _to_torch(value):
     return torch.from_numpy(np.array(arr))
 
 
+def _to_device(value, device: str):
+    if isinstance(value, list):
+        return [_to_device(v, device) for v in value]
+    return value.to(device) if value is not None and device != "cpu" else value
+
+
+def _to_cpu(value):
+    import torch
+
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value.cpu() if isinstance(value, torch.Tensor) else value
+
+
 def _compare(got, want, where: str) -> str | None:
     """None when equal under the rule of the module docstring, else why not."""
     import numpy as np
@@ -121,8 +139,24 @@ def _compare(got, want, where: str) -> str | None:
     return None
 
 
-def run_test(folder: str) -> tuple[str, str]:
-    """(status, detail): status is pass, unsupported, convert, run, mismatch or io."""
+def _as_package(gm, model, scratch: str):
+    """The module as the package output writes it, loaded back from its folder (form='package')."""
+    from modelport.converters.onnx_torch.package import write
+    from modelport.torch_modules import load_package
+
+    init = {t.name for t in model.graph.initializer}
+    placeholders = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+    inputs = [(p, [], "") for p, v in zip(placeholders, [v for v in model.graph.input if v.name not in init])]
+    folder = os.path.join(scratch, "pkg")
+    write(gm, folder, source="model.onnx", doc="A node test.", inputs=inputs,
+          outputs=[o.name for o in model.graph.output])
+    return load_package(folder)[0]
+
+
+def run_test(folder: str, form: str = "fx", device: str = "cpu") -> tuple[str, str]:
+    """(status, detail): status is pass, unsupported, convert, run, mismatch or io. `form` is what
+    runs: the fx GraphModule, or the Python package written from it and imported back; `device`
+    where it runs (inputs are moved there, outputs back to the CPU)."""
     import onnx
     import torch
 
@@ -142,13 +176,17 @@ def run_test(folder: str) -> tuple[str, str]:
         return "io", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
     try:
         gm = to_fx(model)
+        if form == "package":
+            with tempfile.TemporaryDirectory() as scratch:
+                gm = _as_package(gm, model, scratch)
     except UnsupportedOperators as e:
         return "unsupported", e.message
     except Exception as e:
         return "convert", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
     try:
+        gm = gm.to(device)
         with torch.no_grad():
-            out = gm(*[_to_torch(x) for x in inputs])
+            out = _to_cpu(gm(*[_to_device(_to_torch(x), device) for x in inputs]))
     except Exception as e:
         return "run", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
     outs = list(out) if isinstance(out, tuple) or (len(expected) > 1 and isinstance(out, list)) else [out]

@@ -15,7 +15,8 @@ from modelport.converters.onnx_torch.registry import register
 
 # -- ConstantOfShape, Range, EyeLike ----------------------------------------------------------------
 def constant_of_shape(shape, value, dtype):
-    return torch.full(tuple(_ints(shape)), value, dtype=dtype)
+    device = shape.device if isinstance(shape, torch.Tensor) else None  # the model's device, as its input
+    return torch.full(tuple(_ints(shape)), value, dtype=dtype, device=device)
 
 
 @register("ConstantOfShape", since=9)
@@ -33,7 +34,8 @@ def range_(start, limit, delta):
     dtype = start.dtype
     s, l, d = _scalar(start), _scalar(limit), _scalar(delta)
     n = max(int(math.ceil((l - s) / d)), 0)
-    return (torch.arange(n, dtype=torch.float64 if dtype.is_floating_point else torch.int64) * d + s).to(dtype)
+    wide = torch.float64 if dtype.is_floating_point else torch.int64
+    return (torch.arange(n, dtype=wide, device=start.device) * d + s).to(dtype)
 
 
 @register("Range", since=11)
@@ -46,8 +48,8 @@ def _range(b, node, x, attrs):
 
 def eye_like(x, k=0, dtype=None):
     n, m = x.shape
-    i = torch.arange(n).reshape(n, 1)
-    j = torch.arange(m).reshape(1, m)
+    i = torch.arange(n, device=x.device).reshape(n, 1)
+    j = torch.arange(m, device=x.device).reshape(1, m)
     return (j - i == k).to(dtype or x.dtype)
 
 
@@ -97,10 +99,10 @@ def dropout(x, ratio=0.5, training=False, with_mask=False, mask_dtype=torch.bool
     training = bool(_scalar(training)) if training is not None else False
     ratio = float(_scalar(ratio)) if ratio is not None else 0.5
     if training and ratio > 0:
-        mask = torch.rand(x.shape) >= ratio
+        mask = torch.rand(x.shape, device=x.device) >= ratio
         out = torch.where(mask, x / (1 - ratio), torch.zeros_like(x))
     else:
-        mask, out = torch.ones(x.shape, dtype=torch.bool), x
+        mask, out = torch.ones(x.shape, dtype=torch.bool, device=x.device), x
     return (out, mask.to(mask_dtype)) if with_mask else out
 
 

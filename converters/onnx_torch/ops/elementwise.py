@@ -14,6 +14,7 @@ from modelport.converters.onnx_torch.registry import register
 
 _UNSIGNED_WIDE = {torch.uint16: torch.int32, torch.uint32: torch.int64, torch.uint64: torch.int64}
 _SIGN64 = -(2 ** 63)
+_SIGNED_VIEW = {torch.uint16: torch.int16, torch.uint32: torch.int32, torch.uint64: torch.int64}
 
 
 def _is_wide_unsigned(t) -> bool:
@@ -47,41 +48,79 @@ def udivmod64(a, b):
     return q, a - q * b
 
 
-def _wrapping(fn):
+# Plain module-level functions, not closures: the package output copies each helper's source.
+def _widened(fn, a, b):
     """An arithmetic op (add, sub, mul) that computes unsigned types torch lacks kernels for widened."""
-    def apply(a, b):
-        if a.dtype == b.dtype and _is_wide_unsigned(a):
-            wide = _UNSIGNED_WIDE[a.dtype]
-            return fn(a.to(wide), b.to(wide)).to(a.dtype)
-        return fn(a, b)
-    apply.__name__ = fn.__name__
-    return apply
+    if a.dtype == b.dtype and _is_wide_unsigned(a):
+        wide = _UNSIGNED_WIDE[a.dtype]
+        return fn(a.to(wide), b.to(wide)).to(a.dtype)
+    return fn(a, b)
 
 
-def _comparing(fn):
+def _compared(fn, a, b):
     """A comparison that compares unsigned types torch lacks kernels for in an order-preserving form."""
-    def apply(a, b):
-        if a.dtype == b.dtype and _is_wide_unsigned(a):
-            return fn(_ordered(a), _ordered(b))
-        return fn(a, b)
-    apply.__name__ = fn.__name__
-    return apply
+    if a.dtype == b.dtype and _is_wide_unsigned(a):
+        return fn(_ordered(a), _ordered(b))
+    return fn(a, b)
 
 
-add = _wrapping(torch.add)
-sub = _wrapping(torch.sub)
-mul = _wrapping(torch.mul)
-eq = _comparing(torch.eq)
-lt = _comparing(torch.lt)
-gt = _comparing(torch.gt)
-le = _comparing(torch.le)
-ge = _comparing(torch.ge)
+def add(a, b):
+    return _widened(torch.add, a, b)
+
+
+def sub(a, b):
+    return _widened(torch.sub, a, b)
+
+
+def mul(a, b):
+    return _widened(torch.mul, a, b)
+
+
+def eq(a, b):
+    return _compared(torch.eq, a, b)
+
+
+def lt(a, b):
+    return _compared(torch.lt, a, b)
+
+
+def gt(a, b):
+    return _compared(torch.gt, a, b)
+
+
+def le(a, b):
+    return _compared(torch.le, a, b)
+
+
+def ge(a, b):
+    return _compared(torch.ge, a, b)
 
 
 def bitwise_not(x):
-    if _is_wide_unsigned(x):
-        return torch.bitwise_not(x.to(torch.int64)).to(x.dtype)
+    if x.dtype in _SIGNED_VIEW:
+        return torch.bitwise_not(x.view(_SIGNED_VIEW[x.dtype])).view(x.dtype)
     return torch.bitwise_not(x)
+
+
+def _bitwise(fn, a, b):
+    """Bit operations on uint16/32/64 through a signed view of the same bits: CUDA has no kernels
+    for those unsigned types, and the bits are what these operators work on."""
+    if a.dtype == b.dtype and a.dtype in _SIGNED_VIEW:
+        signed = _SIGNED_VIEW[a.dtype]
+        return fn(a.view(signed), b.view(signed)).view(a.dtype)
+    return fn(a, b)
+
+
+def bitwise_and(a, b):
+    return _bitwise(torch.bitwise_and, a, b)
+
+
+def bitwise_or(a, b):
+    return _bitwise(torch.bitwise_or, a, b)
+
+
+def bitwise_xor(a, b):
+    return _bitwise(torch.bitwise_xor, a, b)
 
 
 def pow_(a, b):
@@ -93,8 +132,8 @@ def pow_(a, b):
 _BINARY = {"Add": add, "Sub": sub, "Mul": mul, "Pow": pow_,
            "Equal": eq, "Less": lt, "Greater": gt, "LessOrEqual": le,
            "GreaterOrEqual": ge, "And": torch.logical_and, "Or": torch.logical_or,
-           "Xor": torch.logical_xor, "BitwiseAnd": torch.bitwise_and, "BitwiseOr": torch.bitwise_or,
-           "BitwiseXor": torch.bitwise_xor}
+           "Xor": torch.logical_xor, "BitwiseAnd": bitwise_and, "BitwiseOr": bitwise_or,
+           "BitwiseXor": bitwise_xor}
 _UNARY = {"Relu": torch.relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh, "Abs": torch.abs, "Neg": torch.neg,
           "Exp": torch.exp, "Log": torch.log, "Sqrt": torch.sqrt, "Reciprocal": torch.reciprocal, "Floor": torch.floor,
           "Ceil": torch.ceil, "Erf": torch.erf, "Sin": torch.sin, "Cos": torch.cos, "Tan": torch.tan,

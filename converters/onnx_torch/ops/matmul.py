@@ -39,6 +39,8 @@ def matmul_integer(a, b_, a_zero, b_zero):
         a = a - (a_zero.to(torch.int32).reshape(-1, 1) if a_zero.dim() == 1 else a_zero.to(torch.int32))
     if b_zero is not None:
         b_ = b_ - b_zero.to(torch.int32)
+    if a.device.type != "cpu":  # CUDA has no integer matmul; float64 is exact for 8-bit products
+        return torch.matmul(a.double(), b_.double()).round().to(torch.int32)
     return torch.matmul(a, b_)
 
 

@@ -168,7 +168,7 @@ def _slice_10(b, node, x, attrs):
 
 # -- Shape, Size, Expand, Tile ---------------------------------------------------------------------
 def shape(x, start=0, end=None):
-    return torch.tensor(tuple(x.shape)[start:end], dtype=torch.int64)
+    return torch.tensor(tuple(x.shape)[start:end], dtype=torch.int64, device=x.device)
 
 
 @register("Shape", since=1)
@@ -177,7 +177,7 @@ def _shape(b, node, x, attrs):
 
 
 def size(x):
-    return torch.tensor(x.numel(), dtype=torch.int64)
+    return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
 
 
 @register("Size", since=1)

@@ -7,9 +7,10 @@ which is then written as the user asked (--pytorch-format):
   torchscript (.pt): torch.jit.trace of the module, loadable with torch.jit.load(path);
   package (a folder): readable model.py + weights.pt, needing torch only (onnx_torch/package.py).
 Inputs keep their ONNX names; outputs are named output / output_0, output_1, ... as modelport names
-a PyTorch model's outputs, mapped to the ONNX output names in the I/O map. For the two traced
-formats dynamic dims are fixed to the example sizes (--input-shape, else 1); the package keeps
-them dynamic, as its code computes shapes at run time.
+a PyTorch model's outputs, mapped to the ONNX output names in the I/O map. Dynamic dims: the
+package keeps them (its code computes shapes at run time); the ExportedProgram keeps them where
+torch.export can (Dim.AUTO, without folding the shape arithmetic), else, like TorchScript, it
+fixes them to the example sizes (--input-shape, else 1) with the shape arithmetic folded.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from modelport.converters.signatures import load_onnx, onnx_io
 from modelport.converters.options import PYTORCH_FORMATS as FLAVORS
 
 
-def _example_inputs(job: EdgeJob, src_io):
+def _example_inputs(job: EdgeJob, src_io, open_dim: int = 1):
+    """Example tensors: fixed dims as the model says, open ones from --input-shape, else `open_dim`."""
     import numpy as np
     import torch
 
@@ -43,7 +45,7 @@ def _example_inputs(job: EdgeJob, src_io):
                 ex = override.example[i] if override.example[i] is not None else None
                 if ex is None and isinstance(override.shape[i], int):
                     ex = override.shape[i]
-            shape.append(ex or 1)
+            shape.append(ex or open_dim)
         dtype = np.dtype(spec.dtype if spec.dtype != "bfloat16" else "float32")
         out.append(torch.from_numpy(np.zeros(shape, dtype=dtype) if dtype.kind != "f"
                                     else np.random.default_rng(0).standard_normal(shape).astype(dtype)))
@@ -118,6 +120,49 @@ def _folded(path: str, examples, src_io, notes: list[str], fix_shapes: bool = Tr
     return simplified
 
 
+def _dynamic_dims(src_io, job: EdgeJob | None = None) -> list[tuple[int, int]]:
+    """(input index, axis) of every dim the ONNX model leaves open (a dim_param or unknown) and the
+    user did not fix with a number in --input-shape."""
+    fixed = {}
+    for o in (job.options.inputs if job is not None else []):
+        fixed[o.name] = {k for k, d in enumerate(o.shape or []) if isinstance(d, int)}
+    return [(i, k) for i, spec in enumerate(src_io.inputs) for k, d in enumerate(spec.shape or [])
+            if not (isinstance(d, int) and d >= 0) and k not in fixed.get(spec.name, set())]
+
+
+def _export_dynamic(job: EdgeJob, src_io, notes: list[str], torch):
+    """The model exported with its open dims kept dynamic (torch.export Dim.AUTO), traced at size 2
+    where the user gave no size (export fixes dims traced at 0 or 1): (model, gm, examples), or
+    None when torch.export cannot keep them (shape arithmetic read from tensor values), in which
+    case the caller fixes them to the example sizes."""
+    from torch.export import Dim
+
+    from modelport.converters.onnx_torch import to_fx
+
+    examples = _example_inputs(job, src_io, open_dim=2)
+    model = _folded(job.source, examples, src_io, notes, fix_shapes=False)
+    try:
+        gm = to_fx(model).eval()
+        arg_names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+        dims = _dynamic_dims(src_io, job)
+        dynamic = {a: {k: Dim.AUTO for i2, k in dims if i2 == i} for i, a in enumerate(arg_names)}
+        ep = torch.export.export(gm, examples, dynamic_shapes=dynamic, strict=False)
+    except Exception as e:  # the static route below is the answer; say why in a note
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        notes.append(f"dynamic dims could not stay dynamic in torch.export ({first[:160]})")
+        return None
+    # Dim.AUTO lets torch.export fix a dim the model's code needs fixed: report what stayed open.
+    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    shapes = [placeholders[n].meta["val"].shape for n in ep.graph_signature.user_inputs]
+    kept = [f"{src_io.inputs[i].name}[{k}]" for i, k in dims if not isinstance(shapes[i][k], int)]
+    if not kept:
+        notes.append("dynamic dims fixed by torch.export to the example sizes")
+        return None
+    torch.export.save(ep, job.output)
+    notes.append("dynamic dims kept: " + ", ".join(kept))
+    return model, gm, examples
+
+
 def convert(job: EdgeJob) -> EdgeResult:
     import torch
 
@@ -128,29 +173,37 @@ def convert(job: EdgeJob) -> EdgeResult:
         raise UsageError(f"--pytorch-format {flavor}: expected one of {', '.join(FLAVORS)}")
     load_onnx(job.source)  # a clear error for a file that is not a readable ONNX model
     src_io = onnx_io(job.source)
-    examples = _example_inputs(job, src_io)
     notes: list[str] = []
-    model = _folded(job.source, examples, src_io, notes, fix_shapes=flavor != "package")
-    gm = to_fx(model).eval()
+    dynamic = None
+    if flavor == "exported_program" and _dynamic_dims(src_io, job):
+        dynamic = _export_dynamic(job, src_io, notes, torch)
+    if dynamic is not None:
+        model, gm, examples = dynamic
+        library = f"torch.export {torch.__version__}, dynamic dims"
+    else:
+        examples = _example_inputs(job, src_io)
+        model = _folded(job.source, examples, src_io, notes, fix_shapes=flavor != "package")
+        gm = to_fx(model).eval()
     with torch.no_grad():
         out = gm(*examples)
     n_out = len(out) if isinstance(out, (tuple, list)) else 1
     # Placeholders are the ONNX input names made Python identifiers ('serving_default_image:0' ->
     # 'serving_default_image_0'): the names the artifact's inputs have.
     arg_names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    package_info = {"source": job.source, "outputs": [o.name for o in src_io.outputs],
-                    "inputs": [(a, list(s.shape or []), s.dtype) for a, s in zip(arg_names, src_io.inputs)],
-                    "doc": f"{os.path.basename(job.source)} (ONNX opset {opset}) as PyTorch code, converted by "
-                           f"modelport {__version__}."}
-    library = _write(gm, flavor, examples, job.output, torch, package_info, _control_flow(model))
+    if dynamic is None:
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+        package_info = {"source": job.source, "outputs": [o.name for o in src_io.outputs],
+                        "inputs": [(a, list(s.shape or []), s.dtype) for a, s in zip(arg_names, src_io.inputs)],
+                        "doc": f"{os.path.basename(job.source)} (ONNX opset {opset}) as PyTorch code, converted by "
+                               f"modelport {__version__}."}
+        library = _write(gm, flavor, examples, job.output, torch, package_info, _control_flow(model))
     names = default_output_names(n_out)
     io_map = IOMap(inputs=[TensorMapping(s.name, a, None, "name" if a == s.name else "name (made an identifier)")
                            for s, a in zip(src_io.inputs, arg_names)],
                    outputs=[TensorMapping(s.name, n, None, "position") for s, n in zip(src_io.outputs, names)])
     params = sum(p.numel() for p in gm.parameters())
     notes.insert(0, f"{len(list(gm.graph.nodes))} fx nodes, {params} parameters; written as {flavor}")
-    if flavor != "package" and any(isinstance(d, str) for s in src_io.inputs for d in (s.shape or [])):
+    if flavor != "package" and dynamic is None and _dynamic_dims(src_io):
         notes.append("dynamic dims fixed to the example sizes: " +
                      ", ".join(f"{s.name}={list(t.shape)}" for s, t in zip(src_io.inputs, examples)))
     return EdgeResult(io_map=io_map, converter=f"modelport onnx->torch ({library})",

@@ -1,4 +1,4 @@
-"""Control flow: If, Loop and Scan, with their subgraphs as submodules.
+"""Control flow: If, Loop, Scan and SequenceMap, with their subgraphs as submodules.
 
 Each subgraph becomes a module of its own (Builder.subgraph), called by a helper below with the
 subgraph's inputs followed by the outer values it reads. The helpers run the control flow in
@@ -22,7 +22,7 @@ import torch
 from modelport.converters.onnx_torch.ops._args import _scalar
 from modelport.converters.onnx_torch.registry import register
 
-CONTROL_FLOW = ("If", "Loop", "Scan")
+CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
 
 
 # -- runtime helpers ---------------------------------------------------------------------------------
@@ -76,6 +76,18 @@ def scan(body, n_state, n_inputs, in_axes, in_reverse, out_axes, out_reverse, *a
         values = acc[::-1] if rev else acc
         stacked.append(_stack(values, axis % (values[0].dim() + 1) if values else 0, device))
     return (*state, *stacked)
+
+
+def sequence_map(body, n_inputs, n_outputs, *args):
+    """ONNX SequenceMap: body(element i of each sequence input, each tensor input as is, *outer) for
+    every position of the first sequence; each body output becomes a sequence."""
+    inputs, outer = args[:n_inputs], args[n_inputs:]
+    results = [[] for _ in range(n_outputs)]
+    for i in range(len(inputs[0])):
+        out = body(*[v[i] if isinstance(v, (list, tuple)) else v for v in inputs], *outer)
+        for acc, value in zip(results, out):
+            acc.append(value)
+    return tuple(results)
 
 
 def _stack(values, axis, device):
@@ -134,4 +146,11 @@ def _scan(b, node, x, attrs):
     out_axes = list(attrs.get("scan_output_axes") or [0] * n_out)
     out_rev = [bool(d) for d in (attrs.get("scan_output_directions") or [0] * n_out)]
     result = b.call(scan, mod, n_state, n_inputs, in_axes, in_rev, out_axes, out_rev, *x, *outer)
+    return _outputs(b, node, result)
+
+
+@register("SequenceMap", since=17)
+def _sequence_map(b, node, x, attrs):
+    mod, outer = b.subgraph(attrs["body"], "map_body")
+    result = b.call(sequence_map, mod, len(node.input), len(node.output), *x, *outer)
     return _outputs(b, node, result)

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 from modelport import manifest
 from modelport.errors import ConversionError, ModelportError, ParityError, UnavailableError, UsageError
 from modelport.placement import check_free, make_scratch, place, write_atomic
+from modelport.process_exit import describe_exit
 from modelport.quiet import worker_env
 from modelport.types import Format, IOMap
 from modelport.converters.formats import Detected, detect
@@ -282,8 +282,7 @@ def _run_worker(module: str, label: str, what: str, job: dict, scratch: str, log
     # With a log callback the caller has shown the whole log; otherwise keep its tail for --verbose.
     tail = None if log else "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
     if not os.path.exists(result_path):
-        how = f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0 else f"exit status {proc.returncode}"
-        raise ConversionError(f"{label}: the {what} process died ({how})", detail=tail)
+        raise ConversionError(f"{label}: the {what} process died ({describe_exit(proc.returncode)})", detail=tail)
     with open(result_path) as f:
         payload = json.load(f)
     if "error" in payload:

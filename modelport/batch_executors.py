@@ -23,6 +23,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable
 
+from modelport.process_exit import describe_exit
 from modelport.quiet import worker_env
 
 GRACE_SECONDS = 10.0
@@ -68,10 +69,8 @@ def run_job_process(job: dict, stop: threading.Event | None = None) -> dict:
 
 def _death(code: int | None) -> str:
     if code is not None and code < 0:
-        name = signal.Signals(-code).name
-        extra = " (killed from outside, e.g. by the out-of-memory killer)" if name == "SIGKILL" else ""
-        return f"the job's process died ({name}){extra}"
-    return f"the job's process exited with status {code} without a result"
+        return f"the job's process died ({describe_exit(code)})"
+    return f"the job's process ended without a result ({describe_exit(code)})"
 
 
 def _error(kind: str, message: str, t0: float) -> dict:

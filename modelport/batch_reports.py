@@ -13,7 +13,7 @@ from typing import Any
 
 from modelport.batch_results import (CONVERSION_FAILED, CONVERTED, LEGEND, NOT_RUN, PARITY_FAILED, SKIPPED, VALID,
                                      BatchReport, JobResult, TargetResult)
-from modelport.validators.reports import _atomic_write, _clean, _md, _xml
+from modelport.report_text import clean, md_cell, write_report, xml_text
 
 STYLE = {VALID: "green", CONVERTED: "green", PARITY_FAILED: "bold red", CONVERSION_FAILED: "bold red", SKIPPED: "cyan", NOT_RUN: "yellow"}
 MARK = {VALID: "✔", CONVERTED: "✓", PARITY_FAILED: "✗", CONVERSION_FAILED: "✗", SKIPPED: "↷", NOT_RUN: "-"}
@@ -35,7 +35,7 @@ def _rows(report: BatchReport):
 
 def _message(job: JobResult, t: TargetResult) -> str:
     text = t.message or job.message
-    return " ".join(_clean(text).split())
+    return " ".join(clean(text).split())
 
 
 def _seconds(x: float | None) -> str:
@@ -78,7 +78,7 @@ def render_terminal(report: BatchReport, console: Any) -> None:
 
 
 def write_json(report: BatchReport, path: str) -> None:
-    _atomic_write(path, json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    write_report(path, json.dumps(report.to_dict(), indent=2, default=str) + "\n")
 
 
 def junit_xml(report: BatchReport) -> str:
@@ -90,26 +90,26 @@ def junit_xml(report: BatchReport) -> str:
     suite = ET.SubElement(suites, "testsuite", name="modelport batch", time=f"{report.seconds:.3f}")
     props = ET.SubElement(suite, "properties")
     for k, v in [("manifest", report.manifest), *[(f"version.{k}", v) for k, v in sorted(report.versions.items())]]:
-        ET.SubElement(props, "property", name=_xml(k), value=_xml(v))
+        ET.SubElement(props, "property", name=xml_text(k), value=xml_text(v))
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for job, t, _ in _rows(report):
-        tc = ET.SubElement(suite, "testcase", classname=_xml(job.name), name=_xml(t.target),
+        tc = ET.SubElement(suite, "testcase", classname=xml_text(job.name), name=xml_text(t.target),
                            time=f"{t.seconds or 0:.3f}")
         counts["tests"] += 1
-        message = _xml(_message(job, t))
+        message = xml_text(_message(job, t))
         if t.status == PARITY_FAILED:
             el = ET.SubElement(tc, "failure", message=message, type="parity")
-            el.text = _xml(json.dumps(t.validation, indent=2) if t.validation else message)
+            el.text = xml_text(json.dumps(t.validation, indent=2) if t.validation else message)
             counts["failures"] += 1
         elif t.status == CONVERSION_FAILED:
-            ET.SubElement(tc, "error", message=message, type="conversion").text = _xml(
+            ET.SubElement(tc, "error", message=message, type="conversion").text = xml_text(
                 f"{message}\nlog: {job.log}" if job.log else message)
             counts["errors"] += 1
         elif t.status in (SKIPPED, NOT_RUN):
-            ET.SubElement(tc, "skipped", message=_xml(job.message or t.status))
+            ET.SubElement(tc, "skipped", message=xml_text(job.message or t.status))
             counts["skipped"] += 1
         if t.output:
-            ET.SubElement(tc, "system-out").text = _xml(f"artifact: {t.output}\nmanifest: {t.manifest}")
+            ET.SubElement(tc, "system-out").text = xml_text(f"artifact: {t.output}\nmanifest: {t.manifest}")
     for el in (suites, suite):
         for k, v in counts.items():
             el.set(k, str(v))
@@ -119,17 +119,17 @@ def junit_xml(report: BatchReport) -> str:
 
 def markdown(report: BatchReport) -> str:
     mark = "✅" if report.exit_code == 0 else "❌"
-    out = [f"### {mark} modelport batch: {_md(os.path.basename(report.manifest))}", "",
+    out = [f"### {mark} modelport batch: {md_cell(os.path.basename(report.manifest))}", "",
            "| job | target | status | time | output / reason |", "|---|---|---|---|---|"]
     for job, t, first in _rows(report):
         detail = t.output if t.status in (VALID, CONVERTED, SKIPPED) and t.output else _message(job, t)
-        out.append(f"| {_md(job.name) if first else ''} | {_md(t.target)} | {MARK[t.status]} {t.status} | "
-                   f"{_seconds(job.seconds) if first else ''} | {_md(detail or '')} |")
+        out.append(f"| {md_cell(job.name) if first else ''} | {md_cell(t.target)} | {MARK[t.status]} {t.status} | "
+                   f"{_seconds(job.seconds) if first else ''} | {md_cell(detail or '')} |")
     bench = [line for line in (_bench_line(j) for j in report.jobs) if line]
     if bench:
-        out += ["", "**Benchmarks**", ""] + [f"- {_md(b)}" for b in bench]
-    out += ["", "Legend: " + "; ".join(f"{MARK[s]} **{s}**: {_md(why)}" for s, why in LEGEND.items()), "",
-            f"{mark} {_md(summary(report))}", ""]
+        out += ["", "**Benchmarks**", ""] + [f"- {md_cell(b)}" for b in bench]
+    out += ["", "Legend: " + "; ".join(f"{MARK[s]} **{s}**: {md_cell(why)}" for s, why in LEGEND.items()), "",
+            f"{mark} {md_cell(summary(report))}", ""]
     return "\n".join(out)
 
 
@@ -139,8 +139,8 @@ def write_all(report: BatchReport, report_dir: str) -> dict[str, str]:
 
     paths = {k: os.path.join(report_dir, v) for k, v in FILES.items()}
     write_json(report, paths["json"])
-    _atomic_write(paths["junit"], junit_xml(report))
+    write_report(paths["junit"], junit_xml(report))
     text = markdown(report)
-    _atomic_write(paths["markdown"], text)
+    write_report(paths["markdown"], text)
     append_step_summary(None, text)  # given the text it only appends
     return paths

@@ -18,7 +18,6 @@ import os
 import random
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Callable
 
 import modelport
 from modelport.errors import UsageError
+from modelport.process_exit import describe_exit
 from modelport.quiet import worker_env
 from modelport.validators.bench_results import ERROR, OK, SKIPPED, BenchReport, BenchResult
 
@@ -146,7 +146,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
-        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit status {code}"
+        how = describe_exit(code)
         during = {"load": "while loading and warming up", "measure": "while measuring"}.get(phase, "at the end")
         return {"error": {"kind": "ConversionError", "message": f"the benchmark process died ({how}) {during}"}}
 

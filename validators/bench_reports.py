@@ -16,7 +16,8 @@ from typing import Any
 
 from modelport.manifest import human_size
 from modelport.validators.bench_results import ERROR, OK, SKIPPED, BenchReport, BenchResult, Regression
-from modelport.validators.reports import _atomic_write, _clean, _finite_or_none, _md, append_step_summary
+from modelport.report_text import clean, finite_or_none, md_cell, write_report
+from modelport.validators.reports import append_step_summary
 
 COLUMNS = ["artifact", "runtime", "batch", "size", "load", "first run", "mean ± std ms", "p50 ms", "p90 ms", "p99 ms",
            "max ms", "inf/s", "samples/s", "peak RSS"]
@@ -152,7 +153,7 @@ def failed(report: BenchReport) -> bool:
 
 
 def _short(reason: str | None) -> tuple[str, bool]:
-    text = " ".join(_clean(reason or "no reason given").split())
+    text = " ".join(clean(reason or "no reason given").split())
     if len(text) <= _REASON_IN_TABLE:
         return text, False
     return text[:_REASON_IN_TABLE - 1] + "…", True
@@ -172,11 +173,11 @@ def _terminal_cells(r: BenchResult, escape: Any, Text: Any) -> tuple[list[Any], 
     if r.status == SKIPPED:
         cell = Text(f"skipped: {reason}", style="yellow", justify="left")
         if cut:
-            below = f"[yellow]skipped[/] {escape(r.label)} (batch {r.batch_size}): {escape(_clean(r.reason))}"
+            below = f"[yellow]skipped[/] {escape(r.label)} (batch {r.batch_size}): {escape(clean(r.reason))}"
     else:
         cell = Text(f"ERROR: {reason}", style="bold red", justify="left")
         kind = f"{r.error_kind}: " if r.error_kind else ""
-        below = f"[red]x[/] {escape(r.label)} (batch {r.batch_size}): {escape(kind + _clean(r.reason))}"
+        below = f"[red]x[/] {escape(r.label)} (batch {r.batch_size}): {escape(kind + clean(r.reason))}"
     return [*head, cell, *[""] * (len(COLUMNS) - len(head) - 1)], below
 
 
@@ -244,7 +245,7 @@ def render_terminal(report: BenchReport, console: Any = None) -> None:
         notes.append(f"left out to fit {console.width} columns: {', '.join(dropped)} (a wider terminal or --json "
                      "shows them)")
     for note in dict.fromkeys(notes + report.notes):  # in order, once each
-        console.print(f"note: {escape(_clean(note))}")
+        console.print(f"note: {escape(clean(note))}")
     style = "bold red" if failed(report) else "green"
     console.print(f"[{style}]{escape(summary(report))}[/]")
 
@@ -270,7 +271,7 @@ def _render_regression(reg: Regression, console: Any) -> None:
 
 def write_json(report: BenchReport, path: str | os.PathLike) -> None:
     """report.to_dict() as strict JSON (an infinite throughput becomes null); a later --baseline."""
-    _atomic_write(path, json.dumps(_finite_or_none(report.to_dict()), indent=2, allow_nan=False) + "\n")
+    write_report(path, json.dumps(finite_or_none(report.to_dict()), indent=2, allow_nan=False) + "\n")
 
 
 _MD_STATUS = {"regressed": "❌ regressed", "ok": "✅ ok", "new": "🆕 new", "missing": "⚠️ missing"}
@@ -280,35 +281,35 @@ def markdown(report: BenchReport) -> str:
     """A PR-comment section: heading (✅/❌ when there is a verdict), method, machine, table, notes."""
     mark = "❌" if failed(report) else ("✅" if report.regression is not None else "")
     out = ["### modelport bench" + (f" {mark}" if mark else ""), "",
-           _md(_method_line(report.method)) + "  ", _md(_machine_line(report)), "",
+           md_cell(_method_line(report.method)) + "  ", md_cell(_machine_line(report)), "",
            "| " + " | ".join(MD_COLUMNS) + " |", "|" + "".join("---|" if i < 3 else "--:|"
                                                               for i in range(len(MD_COLUMNS)))]
     for r in report.results:
-        head = [_md(r.label), _md(_runtime(r)), _md(r.device or "-"), str(r.batch_size),
+        head = [md_cell(r.label), md_cell(_runtime(r)), md_cell(r.device or "-"), str(r.batch_size),
                 human_size(r.size_bytes) if r.size_bytes is not None else "-"]
         if r.status == OK:
             lat = r.latency_ms
             cells = [*[fmt_ms(getattr(lat, k, None)) for k in ("p50", "p90", "p99")], _mean_std(r),
-                     fmt_rate(r.inferences_per_second), fmt_rate(r.samples_per_second), _md(_memory(r, ", ")),
+                     fmt_rate(r.inferences_per_second), fmt_rate(r.samples_per_second), md_cell(_memory(r, ", ")),
                      fmt_seconds(r.load_seconds)]
         else:
-            text = (f"⏭️ skipped: {_md(r.reason or 'no reason given')}" if r.status == SKIPPED else
-                    f"❌ error: {_md((r.error_kind + ': ') if r.error_kind else '')}{_md(r.reason or '')}")
+            text = (f"⏭️ skipped: {md_cell(r.reason or 'no reason given')}" if r.status == SKIPPED else
+                    f"❌ error: {md_cell((r.error_kind + ': ') if r.error_kind else '')}{md_cell(r.reason or '')}")
             cells = [text] + [""] * (len(MD_COLUMNS) - len(head) - 1)
         out.append("| " + " | ".join(head + cells) + " |")
     notes = [f"{r.label}: {r.device_note}" for r in report.results if r.device_note]
     reg = report.regression
     if reg is not None:
-        out += ["", f"**Against baseline** `{_md(reg.baseline)}` (limit {fmt_limit(reg.max_regression)} on p50)", "",
+        out += ["", f"**Against baseline** `{md_cell(reg.baseline)}` (limit {fmt_limit(reg.max_regression)} on p50)", "",
                 "| " + " | ".join(REGRESSION_COLUMNS) + " |",
                 "|---|--:|---|--:|--:|--:|---|"]
         for c in reg.comparisons:
-            out.append(f"| {_md(c.label)} | {c.batch_size} | {_md(c.device or '-')} | {fmt_ms(c.baseline_p50_ms)} | "
-                       f"{fmt_ms(c.current_p50_ms)} | {fmt_change(c.change)} | {_MD_STATUS.get(c.status, _md(c.status))} |")
+            out.append(f"| {md_cell(c.label)} | {c.batch_size} | {md_cell(c.device or '-')} | {fmt_ms(c.baseline_p50_ms)} | "
+                       f"{fmt_ms(c.current_p50_ms)} | {fmt_change(c.change)} | {_MD_STATUS.get(c.status, md_cell(c.status))} |")
         notes += reg.notes
     notes = list(dict.fromkeys(notes + report.notes))
     if notes:
-        out += ["", "**Notes**", ""] + [f"- {_md(n)}" for n in notes]
+        out += ["", "**Notes**", ""] + [f"- {md_cell(n)}" for n in notes]
     out += ["", (f"{mark} " if mark else "") + summary(report), ""]
     return "\n".join(out)
 
@@ -317,6 +318,6 @@ def write_markdown(report: BenchReport, path: str | os.PathLike, step_summary: b
     """Write the Markdown to path (atomically), and also append it to $GITHUB_STEP_SUMMARY if set
     (unless step_summary is False: `modelport batch` summarises its jobs' benches itself)."""
     text = markdown(report)
-    _atomic_write(path, text)
+    write_report(path, text)
     if step_summary:
         append_step_summary(report, text)  # given the text, it only appends (never renders a validate report)

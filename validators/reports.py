@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from typing import Any
 
 from modelport.errors import UsageError
-from modelport.placement import write_via_temp
+from modelport.report_text import clean, finite_or_none, md_cell, write_report, xml_text
 from modelport.validators.results import CandidateResult, OutputResult, ValidationReport
 from modelport.validators.tolerances import describe, fmt_num
 
@@ -33,11 +32,7 @@ def _fmt_cosine(c: float | None) -> str:
     return f"{c:.{decimals}f}"
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colour codes in a runtime's error text
 
-
-def _clean(text: object) -> str:
-    return _ANSI.sub("", str(text))
 
 
 def _pct(x: float | None) -> str:
@@ -100,42 +95,20 @@ def render_terminal(report: ValidationReport, console: Any = None) -> None:
         table.add_section()
     console.print(table)
     for where, why in _failure_lines(report):
-        console.print(f"[red]x[/] {escape(_clean(where))}: {escape(_clean(why))}")
+        console.print(f"[red]x[/] {escape(clean(where))}: {escape(clean(why))}")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
     style = "green" if report.passed else "bold red"
     console.print(f"[{style}]{_summary(report)}[/]")
 
 
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    write_via_temp(path, write, "report")
-
-
-def _finite_or_none(value: Any) -> Any:
-    """Strict JSON has no Infinity/NaN (severity is inf for a shape mismatch): write null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
-
 
 def write_json(report: ValidationReport, path: str | os.PathLike) -> None:
     """report.to_dict() as strict JSON (non-finite numbers become null)."""
-    _atomic_write(path, json.dumps(_finite_or_none(report.to_dict()), indent=2, allow_nan=False) + "\n")
+    write_report(path, json.dumps(finite_or_none(report.to_dict()), indent=2, allow_nan=False) + "\n")
 
 
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 (ANSI escapes in logs)
 
-
-def _xml(text: Any) -> str:
-    return _XML_BAD.sub("?", _clean(text))
 
 
 def _details(o: OutputResult) -> str:
@@ -159,14 +132,14 @@ def junit_xml(report: ValidationReport) -> str:
     for k, v in [("reference", report.reference), ("reference_format", report.reference_format),
                  ("seed", report.seed), ("samples", report.samples), ("device", report.device),
                  *[(f"version.{k}", v) for k, v in sorted(report.versions.items())]]:
-        ET.SubElement(props, "property", name=_xml(k), value=_xml(v))
+        ET.SubElement(props, "property", name=xml_text(k), value=xml_text(v))
     tests = failures = errors = 0
     for c in report.candidates:
-        classname = _xml(c.path)
+        classname = xml_text(c.path)
         if c.error:
             tc = ET.SubElement(suite, "testcase", classname=classname, name="run")
-            err = ET.SubElement(tc, "error", message=_xml(c.error.splitlines()[0] if c.error else ""), type="error")
-            err.text = _xml(c.error)
+            err = ET.SubElement(tc, "error", message=xml_text(c.error.splitlines()[0] if c.error else ""), type="error")
+            err.text = xml_text(c.error)
             tests, errors = tests + 1, errors + 1
         elif not c.outputs:
             tc = ET.SubElement(suite, "testcase", classname=classname, name="run")
@@ -175,14 +148,14 @@ def junit_xml(report: ValidationReport) -> str:
                 ET.SubElement(tc, "failure", message="no outputs compared", type="parity")
                 failures += 1
         for o in _sorted_outputs(c):
-            tc = ET.SubElement(suite, "testcase", classname=classname, name=_xml(o.output))
+            tc = ET.SubElement(suite, "testcase", classname=classname, name=xml_text(o.output))
             tests += 1
             if not o.passed:
-                fail = ET.SubElement(tc, "failure", message=_xml(o.reason), type="parity")
-                fail.text = _xml(_details(o))
+                fail = ET.SubElement(tc, "failure", message=xml_text(o.reason), type="parity")
+                fail.text = xml_text(_details(o))
                 failures += 1
     if report.notes:
-        ET.SubElement(suite, "system-out").text = _xml("\n".join(report.notes))
+        ET.SubElement(suite, "system-out").text = xml_text("\n".join(report.notes))
     for el in (suites, suite):
         el.set("tests", str(tests))
         el.set("failures", str(failures))
@@ -193,34 +166,30 @@ def junit_xml(report: ValidationReport) -> str:
 
 
 def write_junit(report: ValidationReport, path: str | os.PathLike) -> None:
-    _atomic_write(path, junit_xml(report))
+    write_report(path, junit_xml(report))
 
-
-def _md(text: Any) -> str:
-    """A table cell: no newlines, no '|', no raw HTML."""
-    return _clean(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|").replace("<", "&lt;")
 
 
 def markdown(report: ValidationReport) -> str:
     """GitHub-flavoured Markdown: heading with the verdict, the table, failures, notes, summary."""
     mark = "✅" if report.passed else "❌"
-    out = [f"### {mark} modelport validate: {_md(report.reference)}", "",
-           f"seed {report.seed}, {report.samples} sample(s), device {_md(report.device)}", "",
+    out = [f"### {mark} modelport validate: {md_cell(report.reference)}", "",
+           f"seed {report.seed}, {report.samples} sample(s), device {md_cell(report.device)}", "",
            "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for c in report.candidates:
-        label = _md(_candidate_label(c))
+        label = md_cell(_candidate_label(c))
         if c.error:
             out.append(f"| {label} | - | ❌ error | " + " | ".join(["-"] * 6) + " | |")
         for o in _sorted_outputs(c):
             verdict = "✅ pass" if o.passed else "❌ fail"
-            out.append(f"| {label} | {_md(o.output)} | {verdict} | " + " | ".join(_md(x) for x in _metric_cells(o)) + " |")
+            out.append(f"| {label} | {md_cell(o.output)} | {verdict} | " + " | ".join(md_cell(x) for x in _metric_cells(o)) + " |")
         if not c.error and not c.outputs:
             out.append(f"| {label} | - | {'✅ pass' if c.passed else '❌ fail'} | " + " | ".join(["-"] * 6) + " | |")
     failing = _failure_lines(report)
     if failing:
-        out += ["", "**Failures**", ""] + [f"- {_md(where)}: {_md(why)}" for where, why in failing]
+        out += ["", "**Failures**", ""] + [f"- {md_cell(where)}: {md_cell(why)}" for where, why in failing]
     if report.notes:
-        out += ["", "**Notes**", ""] + [f"- {_md(n)}" for n in report.notes]
+        out += ["", "**Notes**", ""] + [f"- {md_cell(n)}" for n in report.notes]
     out += ["", f"{mark} {_summary(report)}", ""]
     return "\n".join(out)
 
@@ -241,5 +210,5 @@ def append_step_summary(report: ValidationReport, text: str | None = None) -> bo
 def write_markdown(report: ValidationReport, path: str | os.PathLike) -> None:
     """Write the Markdown to path (atomically), and also append it to $GITHUB_STEP_SUMMARY if set."""
     text = markdown(report)
-    _atomic_write(path, text)
+    write_report(path, text)
     append_step_summary(report, text)

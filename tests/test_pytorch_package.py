@@ -207,3 +207,37 @@ def test_bad_packages_are_one_line_errors(tmp_path):
     res = run_cli("convert", broken, "--to", "onnx", "-o", tmp_path / "x.onnx")
     assert_one_line_error(res, 2, "weights do not fit")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_inlined_constants_that_name_helpers_follow_their_definitions(tmp_path, monkeypatch):
+    """A module-level dict of helper functions (activations by name) is written after the functions
+    it names, so the generated source imports; renamed clashes stay consistent."""
+    import os as _os
+
+    from modelport.converters.onnx_torch.inline import Inliner
+
+    pkg = tmp_path / "modelport_fake_ops"
+    pkg.mkdir()
+    (pkg / "acts.py").write_text(textwrap.dedent('''
+        import torch
+        def _relu(x):
+            return torch.relu(x)
+        def onnx_act(x):  # clashes with the name the caller asks for below
+            return x
+        ACTS = {"Relu": _relu, "Same": onnx_act}
+        def act(x, name):
+            return ACTS[name](x) + onnx_act(x) * 0
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    module = importlib.import_module("modelport_fake_ops.acts")
+    for fn in (module._relu, module.onnx_act, module.act):
+        monkeypatch.setattr(fn, "__module__", "modelport.fake_ops")
+    inliner = Inliner(set(), {"torch": torch, "os": _os})
+    name = inliner.name(module.act, "onnx_act")
+    source = inliner.preamble()
+    assert source.index("def _relu(") < source.index("ACTS = ") and name == "onnx_act"
+    namespace: dict = {}
+    exec(compile(source, "model.py", "exec"), namespace)
+    torch.testing.assert_close(namespace[name](torch.tensor([-1.0, 2.0]), "Relu"), torch.tensor([0.0, 2.0]))

@@ -111,6 +111,8 @@ class Inliner:
         self._taken: set[str] = set(reserved) | set(predefined)
         self._imports: dict[str, str] = {}  # name -> import line
         self._constants: list[str] = []
+        self._late_constants: list[str] = []  # constants that refer to functions: written after them
+        self._ours_used = 0  # how many of our functions or classes constants have named so far
         self._functions: list[str] = []
         self._keep: list[Any] = []  # holds collected objects alive, so their ids stay theirs
         for name, module in predefined.items():
@@ -134,7 +136,10 @@ class Inliner:
                                                                     or inspect.isclass(obj)):
             self._function(obj, final)
         else:
-            self._constants.append(f"{final} = {self.expression(obj, final)}")
+            before = self._ours_used
+            line = f"{final} = {self.expression(obj, final)}"
+            # A constant that names our functions (a dict of activations) must follow their defs.
+            (self._late_constants if self._ours_used > before else self._constants).append(line)
         return final
 
     def _fresh(self, preferred: str) -> str:
@@ -172,6 +177,7 @@ class Inliner:
             top = module_name.split(".")[0]
             return f"{self.name(importlib.import_module(top), top)}{module_name[len(top):]}.{attr}"
         if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__.startswith(OURS):
+            self._ours_used += 1
             return self.name(value, value.__name__)
         raise ConversionError(f"cannot write {where} ({type(value).__name__} {value!r:.60}) as Python source")
 
@@ -226,6 +232,8 @@ class Inliner:
         if self._constants:
             parts.append("\n".join(self._constants))
         parts.extend(self._functions)
+        if self._late_constants:
+            parts.append("\n".join(self._late_constants))
         return "\n\n\n".join(p.rstrip() for p in parts if p.strip()) + "\n"
 
 

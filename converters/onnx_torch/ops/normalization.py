@@ -15,8 +15,10 @@ def _channel(p, n):
     return p.reshape(1, -1, *([1] * n))
 
 
-def batch_norm(x, scale, bias, mean, var, epsilon):
-    return F.batch_norm(x, mean, var, scale, bias, False, 0.0, epsilon)
+def batch_norm(x, scale, bias, mean, var, epsilon, training=False, momentum=0.1):
+    """Inference BatchNormalization (running statistics). `training` is for someone fine-tuning the
+    generated package: `onnx_batch_norm(..., training=self.training)` gives nn.BatchNorm's behaviour."""
+    return F.batch_norm(x, mean, var, scale, bias, training, momentum, epsilon)
 
 
 def batch_norm_spatial0(x, scale, bias, mean, var, epsilon):

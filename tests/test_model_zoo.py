@@ -1,7 +1,8 @@
 """The nine real networks of the ONNX model zoo that the onnx package ships ("light" models).
 
 Each converts to TFLite and to SavedModel, runs in its runtime, and matches ONNX Runtime on the
-original model through the manifest's I/O map (their outputs come back NHWC or with moved axes).
+original model through the manifest's I/O map (their outputs come back NHWC or with moved axes);
+and to PyTorch (ExportedProgram and Python package) through modelport's own converter.
 Marked slow: `make test` runs them; `make test-fast` skips them.
 """
 
@@ -47,13 +48,16 @@ def test_light_model_zoo_converts_and_matches(network, target, tmp_path, request
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["exported_program", "package"])
 @pytest.mark.parametrize("network", NETWORKS)
-def test_light_model_zoo_to_pytorch(network, tmp_path):
-    """modelport's own ONNX -> PyTorch converter on real networks, validated on 2 input samples."""
+def test_light_model_zoo_to_pytorch(network, fmt, tmp_path):
+    """modelport's own ONNX -> PyTorch converter on real networks, as an ExportedProgram and as the
+    Python package, validated on 2 input samples."""
     import json
 
     source = LIGHT / f"light_{network}.onnx"
-    result = run_cli("convert", source, "--to", "pytorch", "-o", tmp_path / f"{network}.pt2", "--samples", "2",
+    out = tmp_path / (f"{network}.pt2" if fmt == "exported_program" else f"{network}_pytorch")
+    result = run_cli("convert", source, "--to", "pytorch", "--pytorch-format", fmt, "-o", out, "--samples", "2",
                      "--json", timeout=1200)
     assert result.code == 0, result.stdout + result.stderr
     validation = json.loads(result.stdout)["validation"]

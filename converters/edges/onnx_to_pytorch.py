@@ -110,7 +110,9 @@ def _folded(path: str, examples, src_io, notes: list[str], fix_shapes: bool = Tr
 
         _normalise_legacy_inputs(model)
         fixed = {s.name: list(t.shape) for s, t in zip(src_io.inputs, examples)} if fix_shapes else None
-        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed)
+        # BatchNormalization stays a layer of its own (onnxsim would fold it into the Conv before it):
+        # the PyTorch model is for fine-tuning too, where batch statistics matter.
+        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed, skip_fuse_bn=True)
     except Exception as e:  # onnxsim runs the model in ONNX Runtime, which may not know every op
         notes.append(f"shape arithmetic not folded (onnxsim: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__})")
         return onnx.load(path)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import ConversionError
+from modelport.converters.onnx_torch.dtypes import is_carried, tensor_of
 from modelport.converters.onnx_torch.registry import _load_all, lookup
 
 
@@ -102,8 +103,9 @@ class Builder:
         return self.graph.get_attr(ident), [self._value(n) for n in sub.captured]
 
     def constant(self, value, name: str = "const"):
-        """A tensor constant as a buffer of the module (floats too: a constant is not a weight)."""
-        tensor = self.torch.as_tensor(np.array(value))
+        """A tensor constant as a buffer of the module (floats too: a constant is not a weight). Types torch
+        lacks (int4, float4e2m1...) become their carriers, bfloat16 and float8 keep their bits (dtypes.py)."""
+        tensor = tensor_of(value)
         ident = _ident(name, self._names)
         self.root.register_buffer(ident, tensor)
         return self.graph.get_attr(ident)
@@ -145,8 +147,9 @@ class Builder:
             if t.name not in used:
                 continue
             ident = _ident(t.name, self._names)
-            tensor = self.torch.as_tensor(np.array(arr))  # a writable copy: the module owns its weights
-            if tensor.is_floating_point() and t.name not in statistics:
+            tensor = tensor_of(arr)  # a writable copy: the module owns its weights; int4... as carriers
+            # A float-carried quantized type (float4e2m1, float8e8m0) is data on a grid, not a weight to train.
+            if tensor.is_floating_point() and t.name not in statistics and not is_carried(t.data_type):
                 self.root.register_parameter(ident, self.torch.nn.Parameter(tensor))
             else:
                 self.root.register_buffer(ident, tensor)

@@ -4,6 +4,11 @@ test suite share this).
 The onnx package ships `onnx/backend/test/data/node/<test>/model.onnx` with input and expected
 output `.pb` files. A test passes when the converted module's outputs match: allclose with atol
 1e-4 and rtol 1e-3 for floats (same dtype), exact for integers and booleans, shapes equal.
+
+Types torch lacks (int4, uint4, int2, uint2, float4e2m1, float8e8m0: ml_dtypes arrays in numpy) travel
+as their carriers (dtypes.py): inputs are given as the carrier tensors, and an output must be the carrier
+dtype holding exactly the expected values (float4e2m1 and float8e8m0 compared as float32 values, NaN
+equal to NaN).
 """
 
 from __future__ import annotations
@@ -41,12 +46,6 @@ def operator_of(name: str, model, known_ops: list[str]) -> str:
     return best or "(multi-node)"
 
 
-# numpy (ml_dtypes) dtypes that torch.from_numpy cannot take: moved as raw bits, then viewed.
-_BIT_VIEWS = {"bfloat16": ("uint16", "bfloat16"), "float8_e4m3fn": ("uint8", "float8_e4m3fn"),
-              "float8_e4m3fnuz": ("uint8", "float8_e4m3fnuz"), "float8_e5m2": ("uint8", "float8_e5m2"),
-              "float8_e5m2fnuz": ("uint8", "float8_e5m2fnuz")}
-
-
 def _load_pb(path: str, type_proto=None):
     """A tensor (numpy), a sequence (list) or an optional (value or None) from a test's .pb file,
     read as the graph declares the value (the bytes alone do not say which message they hold)."""
@@ -79,10 +78,11 @@ def _to_torch(value):
         return None
     if isinstance(value, list):
         return [_to_torch(v) for v in value]
+    from modelport.converters.onnx_torch.dtypes import BIT_VIEWS, NUMPY_CARRIED, tensor_of
+
     arr = np.asarray(value)
-    if arr.dtype.name in _BIT_VIEWS:
-        raw, view = _BIT_VIEWS[arr.dtype.name]
-        return torch.from_numpy(arr.view(raw).copy()).view(getattr(torch, view))
+    if arr.dtype.name in BIT_VIEWS or arr.dtype.name in NUMPY_CARRIED:  # bit views; carriers (dtypes.py)
+        return tensor_of(arr)
     return torch.from_numpy(np.array(arr))
 
 
@@ -105,6 +105,8 @@ def _compare(got, want, where: str) -> str | None:
     import numpy as np
     import torch
 
+    from modelport.converters.onnx_torch.dtypes import BIT_VIEWS, NUMPY_CARRIED, carrier_array
+
     if want is None or isinstance(want, list):
         if isinstance(want, list) != isinstance(got, (list, tuple)) or (want is None) != (got is None):
             return f"{where}: expected {'a sequence' if isinstance(want, list) else 'no value'}, got {type(got).__name__}"
@@ -119,11 +121,20 @@ def _compare(got, want, where: str) -> str | None:
         return None
     if isinstance(got, torch.Tensor):
         got = got.detach()
-        got = got.float().numpy() if got.dtype in (torch.bfloat16, *[getattr(torch, v) for _, v in _BIT_VIEWS.values()]) \
+        got = got.float().numpy() if got.dtype in (torch.bfloat16, *[getattr(torch, v) for _, v in BIT_VIEWS.values()]) \
             else got.numpy()
     got = np.asarray(got)
     want = np.asarray(want)
-    if want.dtype.name in _BIT_VIEWS:  # compared as float32 values, as ONNX defines their meaning
+    if want.dtype.name in NUMPY_CARRIED:  # the carrier's dtype, holding the values exactly
+        carried, want = want.dtype.name, carrier_array(want)
+        if got.shape != want.shape:
+            return f"{where}: shape {list(got.shape)} != {list(want.shape)}"
+        if got.dtype != want.dtype:
+            return f"{where}: dtype {got.dtype} != {want.dtype} (the carrier of {carried})"
+        if not np.array_equal(got, want, equal_nan=want.dtype.kind == "f"):
+            return f"{where}: values differ"
+        return None
+    if want.dtype.name in BIT_VIEWS:  # compared as float32 values, as ONNX defines their meaning
         want = want.astype(np.float32)
         got = got.astype(np.float32)
     if got.shape != want.shape:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import math
 import operator
 
+import numpy as np
 import torch
 
-from modelport.converters.onnx_torch.dtypes import torch_dtype
+from modelport.errors import ConversionError
+from modelport.converters.onnx_torch.dtypes import (FLOAT4E2M1, FLOAT8E8M0, INT_BITS, cast_int_bits, is_carried,
+                                                     onnx_type_of, tensor_of, to_float4e2m1, to_float8e8m0,
+                                                     torch_dtype)
 from modelport.converters.onnx_torch.ops._args import _arg, _ints, _scalar
 from modelport.converters.onnx_torch.registry import register
 
@@ -25,8 +29,8 @@ def _constant_of_shape(b, node, x, attrs):
 
     value, dtype = 0.0, torch.float32
     if "value" in attrs:
-        arr = numpy_helper.to_array(attrs["value"])
-        value, dtype = arr.reshape(-1)[0].item(), torch.as_tensor(arr).dtype
+        t = tensor_of(numpy_helper.to_array(attrs["value"]))  # int4, float4e2m1... as their carriers
+        value, dtype = t.reshape(-1)[0].item(), t.dtype
     return b.call(constant_of_shape, _arg(b, node, x, 0), value, dtype)
 
 
@@ -60,6 +64,9 @@ def _eye_like(b, node, x, attrs):
 
 
 # -- Cast, CastLike -------------------------------------------------------------------------------
+# Casts to a type torch lacks (int4, uint4, int2, uint2, float4e2m1, float8e8m0) give its carrier (dtypes.py):
+# int8 / uint8 / float32 holding the type's values, rounded and ranged by that type's rules. A cast from one
+# is an ordinary cast of the carried values.
 _FLOAT8 = (torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2, torch.float8_e5m2fnuz)
 
 
@@ -80,9 +87,24 @@ def _onnx_type(to):
     return to
 
 
+def _cast_to_carried(b, x, to, saturate, round_mode):
+    """Emit the cast to a carried type `to` (an ONNX element type), each type with its own helper."""
+    if to in INT_BITS:
+        bits, signed = INT_BITS[to]
+        return b.call(cast_int_bits, x, bits, signed)
+    if to == FLOAT4E2M1:  # no infinity or NaN to give: always saturates
+        return b.call(to_float4e2m1, x)
+    if to == FLOAT8E8M0:
+        return b.call(to_float8e8m0, x, saturate, round_mode)
+    raise ConversionError(f"ONNX element type {to} is not carried")
+
+
 @register("Cast", since=1)
 def _cast(b, node, x, attrs):
-    return b.call(cast, x[0], torch_dtype(_onnx_type(attrs["to"])), attrs.get("saturate", 1))
+    to = _onnx_type(attrs["to"])
+    if is_carried(to):
+        return _cast_to_carried(b, x[0], to, attrs.get("saturate", 1), attrs.get("round_mode", "up"))
+    return b.call(cast, x[0], torch_dtype(to), attrs.get("saturate", 1))
 
 
 def cast_like(x, like, saturate=1):
@@ -91,16 +113,25 @@ def cast_like(x, like, saturate=1):
 
 @register("CastLike", since=15)
 def _cast_like(b, node, x, attrs):
+    to = onnx_type_of(b, node.input[1])  # a carrier's dtype does not say which type it carries
+    if is_carried(to):
+        return _cast_to_carried(b, x[0], to, attrs.get("saturate", 1), attrs.get("round_mode", "up"))
     return b.call(cast_like, x[0], x[1], attrs.get("saturate", 1))
 
 
 # -- Dropout --------------------------------------------------------------------------------------
-def dropout(x, ratio=0.5, training=False, with_mask=False, mask_dtype=torch.bool):
+def dropout(x, ratio=0.5, training=False, with_mask=False, mask_dtype=torch.bool, seed=None):
+    """ONNX Dropout. With a `seed` attribute the mask is the one ONNX's reference draws (numpy's
+    RandomState(seed)), so a seeded model gives the same result everywhere; without, torch's RNG."""
     training = bool(_scalar(training)) if training is not None else False
     ratio = float(_scalar(ratio)) if ratio is not None else 0.5
     if training and ratio > 0:
-        mask = torch.rand(x.shape, device=x.device) >= ratio
-        out = torch.where(mask, x / (1 - ratio), torch.zeros_like(x))
+        if seed is None:
+            mask = torch.rand(x.shape, device=x.device) >= ratio
+        else:
+            drawn = np.random.RandomState(seed).uniform(0, 1.0, tuple(x.shape))
+            mask = torch.from_numpy(drawn >= ratio).to(x.device)
+        out = torch.where(mask, x * (1.0 / (1 - ratio)), torch.zeros_like(x))
     else:
         mask, out = torch.ones(x.shape, dtype=torch.bool, device=x.device), x
     return (out, mask.to(mask_dtype)) if with_mask else out
@@ -110,14 +141,14 @@ def dropout_mask_like(x):
     return dropout(x, with_mask=True, mask_dtype=x.dtype)
 
 
-def _dropout(b, node, x, ratio, training):
+def _dropout(b, node, x, ratio, training, seed=None):
     with_mask = len(node.output) > 1 and bool(node.output[1])
     if not with_mask and (training is None or training is False or training == 0):
         return x[0]
     if b.opset() < 10 and with_mask:  # Dropout-1..9: the mask has the input's type
         out = b.call(dropout_mask_like, x[0])
         return (b.call(operator.getitem, out, 0), b.call(operator.getitem, out, 1))
-    out = b.call(dropout, x[0], ratio, training, with_mask)
+    out = b.call(dropout, x[0], ratio, training, with_mask, torch.bool, seed)
     return (b.call(operator.getitem, out, 0), b.call(operator.getitem, out, 1)) if with_mask else out
 
 
@@ -130,4 +161,4 @@ def _dropout_1(b, node, x, attrs):
 def _dropout_12(b, node, x, attrs):
     ratio = _arg(b, node, x, 1, kind=float) if len(x) > 1 and x[1] is not None else 0.5
     training = _arg(b, node, x, 2, kind=bool) if len(x) > 2 and x[2] is not None else None
-    return _dropout(b, node, x, ratio, training)
+    return _dropout(b, node, x, ratio, training, attrs.get("seed"))

@@ -8,22 +8,29 @@ Covered, following the ONNX spec and its reference implementation (onnx/referenc
   type's finite range (infinities too), not saturating gives NaN (or inf for e5m2) as a plain cast;
 - `output_dtype` (QuantizeLinear 21+, DequantizeLinear 23+) and `precision` (QuantizeLinear 23+: the type the
   division runs in; without it the scale's type, as the spec says);
-- scales of any float type torch holds (float8e8m0 of opset 24 included: read as float32).
+- scales of any float type torch holds (float8e8m0 of opset 24 included: read as float32);
+- the types torch lacks, through their carriers (dtypes.py): int4, uint4, int2, uint2 (opset 21+ / 25) carried
+  in int8 / uint8, rounded half to even and saturated to [-8, 7], [0, 15], [-2, 1], [0, 3]; float4e2m1 (23+)
+  carried in float32, rounded half to even on its grid and saturated to +-6; float8e8m0 scales as float32. The
+  output type is read at conversion (the zero point's ONNX type, else `output_dtype`), since a carrier's dtype
+  does not tell int4 from int8.
 
 One converter per operator serves every version: the attributes later versions added are read with their
 defaults, which are the earlier versions' behaviour (axis 1, saturate 1, no blocks, output type from the zero
 point, else uint8).
 
-Not covered: int4, uint4, int2, uint2 and float4e2m1 values (opset 21+ / 23+ / 25) have no torch dtype, so a
-model producing or consuming them fails (at conversion for `output_dtype`, else when its data is loaded).
-A float8 zero point, which the spec expects to be zero, is applied by the formula as for integers.
+A float8 or float4e2m1 zero point, which the spec expects to be zero, is applied by the formula as for integers
+(the reference ignores a float4e2m1 one in DequantizeLinear). Where the zero point's ONNX type cannot be known at
+conversion (neither declared nor inferable), its torch dtype decides, and an int4 one would quantize as int8.
 """
 
 from __future__ import annotations
 
 import torch
 
-from modelport.converters.onnx_torch.dtypes import torch_dtype
+from modelport.errors import ConversionError
+from modelport.converters.onnx_torch.dtypes import (FLOAT4E2M1, FLOAT8E8M0, INT_RANGES, is_carried, onnx_type_of,
+                                                     to_float4e2m1, torch_dtype)
 from modelport.converters.onnx_torch.ops._args import _outputs
 from modelport.converters.onnx_torch.registry import register
 
@@ -62,20 +69,26 @@ def to_float8(x, dtype, saturate):
     return x.to(dtype)
 
 
-def quantize_linear(x, scale, zero_point, axis, block_size, dtype, saturate, precision):
+def quantize_linear(x, scale, zero_point, axis, block_size, dtype, saturate, precision, carried=0):
     """y = saturate(round_half_even(x / scale) + zero_point). The output type is the zero point's, else
-    `dtype`; the division runs in `precision`, else in the scale's type. Integer results are summed and
-    clamped in float64, exact for every integer type here, before the cast."""
+    `dtype`; `carried` names it where torch lacks it (the ONNX element type int4 22, uint4 21, int2 26, uint2 25
+    or float4e2m1 23, given as int8 / uint8 / float32: dtypes.py), else 0. The division runs in `precision`,
+    else in the scale's type. Integer results are summed and clamped in float64, exact for every integer type
+    here, before the cast."""
     out = zero_point.dtype if zero_point is not None else dtype
     compute = precision or (scale.dtype if scale.dtype in _DIVIDE_TYPES else torch.float32)
     q = x.to(compute) / quant_param(scale.to(compute), x, axis, block_size)
-    if out in _FLOAT8:
+    if out in _FLOAT8 or carried == FLOAT4E2M1:
         if zero_point is not None:
             q = q + quant_param(zero_point.to(compute), x, axis, block_size)
-        return to_float8(q, out, saturate)
-    if out not in _INT_RANGES:
+        return to_float4e2m1(q) if carried == FLOAT4E2M1 else to_float8(q, out, saturate)
+    if carried in INT_RANGES:
+        lo, hi = INT_RANGES[carried]
+        out = torch.int8 if lo < 0 else torch.uint8
+    elif out in _INT_RANGES:
+        lo, hi = _INT_RANGES[out]
+    else:
         raise TypeError(f"QuantizeLinear to {out} is not supported")
-    lo, hi = _INT_RANGES[out]
     q = torch.round(q).to(torch.float64)
     if zero_point is not None:
         q = q + quant_param(zero_point.to(torch.float64), x, axis, block_size)
@@ -84,11 +97,13 @@ def quantize_linear(x, scale, zero_point, axis, block_size, dtype, saturate, pre
 
 def dequantize_linear(x, scale, zero_point, axis, block_size, dtype):
     """y = (x - zero_point) * scale in float32 (as the reference), cast to `dtype`, else to the scale's
-    type. Integers subtract in int64 first, exactly (uint16 and int32 have no other safe arithmetic)."""
+    type. Integers subtract in int64 first, exactly (uint16 and int32 have no other safe arithmetic); floats
+    (float8, float4e2m1 carried in float32) in float32. Carried int4 / int2 values are their int8 / uint8
+    carriers' values: nothing else to do."""
     out = dtype or scale.dtype
     if zero_point is None:
         dx = x.to(torch.float32)
-    elif x.dtype in _FLOAT8:
+    elif x.is_floating_point():
         dx = x.to(torch.float32) - quant_param(zero_point.to(torch.float32), x, axis, block_size)
     else:
         dx = (x.to(torch.int64) - quant_param(zero_point.to(torch.int64), x, axis, block_size)).to(torch.float32)
@@ -114,8 +129,8 @@ def _padded(x, n):
 
 
 def _dtype_attr(attrs, name):
-    """A type attribute (output_dtype, precision) as a torch dtype, None when absent or 0 (unset). A type
-    torch lacks (int4, float4e2m1...) fails here, at conversion, naming it."""
+    """A type attribute (output_dtype, precision) as a torch dtype (a carrier for int4, float4e2m1...), None when
+    absent or 0 (unset)."""
     return torch_dtype(attrs[name]) if attrs.get(name) else None
 
 
@@ -123,8 +138,17 @@ def _dtype_attr(attrs, name):
 def _quantize_linear(b, node, x, attrs):
     x, scale, zero_point = _padded(x, 3)[:3]
     dtype = _dtype_attr(attrs, "output_dtype") or torch.uint8
+    # The output's ONNX type: the zero point's, else output_dtype, else uint8 (None: unknown, its dtype decides).
+    if zero_point is not None:
+        out_type = onnx_type_of(b, node.input[2]) or attrs.get("output_dtype") or None
+    else:
+        out_type = attrs.get("output_dtype") or 2
+    if out_type == FLOAT8E8M0:  # carried, but a scale type, not a quantized one
+        raise ConversionError("QuantizeLinear to float8e8m0 is not a quantized type")
+    carried = out_type if is_carried(out_type) else 0
+    extra = (carried,) if carried else ()  # absent when 0: the call reads as before for types torch has
     return b.call(quantize_linear, x, scale, zero_point, attrs.get("axis", 1), attrs.get("block_size", 0), dtype,
-                  attrs.get("saturate", 1), _dtype_attr(attrs, "precision"))
+                  attrs.get("saturate", 1), _dtype_attr(attrs, "precision"), *extra)
 
 
 @register("DequantizeLinear", since=10)

@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/onnx_node_coverage.py [--filter conv] [--failures] [--json OUT]
                                                          [--form fx|package] [--device cpu|cuda]
+                                                         [--converter modelport|onnx2torch]
 
 The onnx package ships `onnx/backend/test/data/node/<test>/model.onnx` with input and expected
 output `.pb` files. Each test is converted (modelport.converters.onnx_torch.to_fx), run on its
@@ -11,6 +12,9 @@ operator, for the operators modelport must cover fully (MUST_PASS), and failures
 `--form package` runs the Python package written from each converted module instead (model.py
 with its copied helpers, imported back), to show that output format passes the same tests.
 `--device cuda` runs each converted module on the GPU (inputs moved there, outputs compared on the CPU).
+`--converter onnx2torch` measures onnx2torch on the same tests, for comparison; it is not part of the
+pinned stack (it needs torchvision): put both on PYTHONPATH, e.g. `pip install --target DIR --no-deps
+onnx2torch torchvision==<the one matching torch>`.
 
 A test's operator is its single node's op type; a multi-node test (an `_expanded` function body)
 counts for the operator its name starts with.
@@ -38,7 +42,17 @@ def main() -> int:
     ap.add_argument("--form", choices=["fx", "package"], default="fx",
                     help="run the converted fx module (default) or the Python package written from it")
     ap.add_argument("--device", default="cpu", help="torch device to run the converted modules on (cpu, cuda)")
+    ap.add_argument("--converter", choices=["modelport", "onnx2torch"], default="modelport",
+                    help="whose ONNX -> PyTorch converter to measure (onnx2torch: for comparison)")
     args = ap.parse_args()
+    converter = None
+    if args.converter == "onnx2torch":
+        if args.form != "fx":
+            ap.error("--form package applies to modelport's converter only")
+        try:
+            from onnx2torch import convert as converter
+        except ImportError as e:
+            ap.error(f"onnx2torch is not importable ({e}); it is not in the pinned stack, see the docstring")
     root = node_tests_dir()
     known_ops = sorted({s.name for s in onnx.defs.get_all_schemas()})
     results = {}
@@ -48,7 +62,7 @@ def main() -> int:
             continue
         folder = os.path.join(root, name)
         try:
-            status, detail = run_test(folder, args.form, args.device)
+            status, detail = run_test(folder, args.form, args.device, converter)
         except Exception as e:  # a bug in the harness or the converter: count it, keep going
             status, detail = "convert", f"{type(e).__name__}: {e}"
             traceback.print_exc(file=sys.stderr)
@@ -58,7 +72,7 @@ def main() -> int:
     total = len(results)
     passed = sum(r["status"] == "pass" for r in results.values())
     print(f"ONNX node tests passed: {passed} / {total} ({passed / max(total, 1):.1%}), onnx {onnx.__version__}, "
-          f"opset {onnx.defs.onnx_opset_version()}, form {args.form}, device {args.device}\n")
+          f"opset {onnx.defs.onnx_opset_version()}, converter {args.converter}, form {args.form}, device {args.device}\n")
     print("must-pass operators (fixtures, common vision and transformer models):")
     must_total = must_pass = 0
     for op in MUST_PASS:

@@ -164,10 +164,12 @@ def _as_package(gm, model, scratch: str):
     return load_package(folder)[0]
 
 
-def run_test(folder: str, form: str = "fx", device: str = "cpu") -> tuple[str, str]:
+def run_test(folder: str, form: str = "fx", device: str = "cpu", converter=None) -> tuple[str, str]:
     """(status, detail): status is pass, unsupported, convert, run, mismatch or io. `form` is what
     runs: the fx GraphModule, or the Python package written from it and imported back; `device`
-    where it runs (inputs are moved there, outputs back to the CPU)."""
+    where it runs (inputs are moved there, outputs back to the CPU). `converter` replaces
+    modelport's (ModelProto -> torch module), to measure another converter on the same tests; its
+    NotImplementedError counts as an unsupported operator."""
     import onnx
     import torch
 
@@ -186,7 +188,13 @@ def run_test(folder: str, form: str = "fx", device: str = "cpu") -> tuple[str, s
     except Exception as e:  # a map, or a value numpy cannot hold (4-bit types)
         return "io", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
     try:
-        gm = to_fx(model)
+        if converter is not None:
+            try:
+                gm = converter(model)
+            except NotImplementedError as e:
+                return "unsupported", str(e).splitlines()[0][:200] if str(e) else "NotImplementedError"
+        else:
+            gm = to_fx(model)
         if form == "package":
             with tempfile.TemporaryDirectory() as scratch:
                 gm = _as_package(gm, model, scratch)

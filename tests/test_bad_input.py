@@ -54,8 +54,8 @@ BAD_SOURCES = {
     "truncated.pt": (lambda t: BAD / "truncated.pt", "truncated"),
     "not_a_model.txt": (lambda t: BAD / "not_a_model.txt", "unknown model format"),
     "checkpoint.pt": (lambda t: BAD / "checkpoint.pt", "checkpoint"),
-    "not_a_savedmodel": (lambda t: BAD / "not_a_savedmodel", "not a TensorFlow SavedModel"),
-    "empty_dir": (_empty_dir, "not a TensorFlow SavedModel"),
+    "not_a_savedmodel": (lambda t: BAD / "not_a_savedmodel", "neither a TensorFlow SavedModel"),
+    "empty_dir": (_empty_dir, "neither a TensorFlow SavedModel"),
     "zero_byte": (_zero_byte, "empty"),
 }
 

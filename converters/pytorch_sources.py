@@ -9,7 +9,7 @@ import sys
 from modelport.errors import UsageError
 from modelport.types import IOSpec, TensorSpec, default_output_names
 from modelport.converters.signatures import require
-from modelport.torch_modules import build_module, forward_input_names, load_package, load_weights
+from modelport.torch_modules import build_module, forward_input_names, load_package, load_weights, package_inputs
 
 
 def load_module(src: str, flavor: str, *, weights: str | None = None):
@@ -63,9 +63,8 @@ def module_io(model, flavor: str) -> IOSpec:
         ]
         return IOSpec(inputs, outputs)
     if flavor == "package":
-        inputs = sys.modules[type(model).__module__].INPUTS
-        return IOSpec([TensorSpec(n, [d if isinstance(d, int) else str(d) for d in shape] or None, dtype or "float32")
-                       for n, (shape, dtype) in inputs.items()], [])
+        inputs = package_inputs(sys.modules[type(model).__module__].INPUTS)
+        return IOSpec([TensorSpec(n, shape, dtype or "float32") for n, shape, dtype in inputs], [])
     if flavor == "torchscript":
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
         return IOSpec([TensorSpec(n, None) for n in names], [])

@@ -106,6 +106,12 @@ def is_package(folder: str) -> bool:
     return all(os.path.isfile(os.path.join(folder, f)) for f in PACKAGE_FILES)
 
 
+def package_inputs(inputs: dict) -> list[tuple[str, list | None, str | None]]:
+    """(name, shape with str dims dynamic or None, dtype or None) of a package's INPUTS."""
+    return [(name, [d if isinstance(d, int) else str(d) for d in shape] or None, dtype or None)
+            for name, (shape, dtype) in inputs.items()]
+
+
 def load_package(folder: str, weights: str | None = None):
     """(module in eval mode, INPUTS, OUTPUTS) of a package folder: its model.py's load(), with
     weights.pt beside it unless `weights` names another state_dict."""

@@ -37,13 +37,11 @@ def load_torch_model(path: str, flavor: str, weights: str | None = None, device:
             ep = move_to_device_pass(ep, device)
         return ep.module(), names, shapes, dtypes
     if flavor == "package":
-        from modelport.torch_modules import load_package
+        from modelport.torch_modules import load_package, package_inputs
 
         model, inputs, _ = load_package(path, weights)
-        model = model.to(device)
-        names = list(inputs)
-        shapes = [[d if isinstance(d, int) else str(d) for d in shape] or None for shape, _ in inputs.values()]
-        return model, names, shapes, [dtype or None for _, dtype in inputs.values()]
+        specs = package_inputs(inputs)
+        return model.to(device), [n for n, _, _ in specs], [s for _, s, _ in specs], [d for _, _, d in specs]
     if flavor == "callable":
         from modelport.torch_modules import build_module, forward_input_names
 

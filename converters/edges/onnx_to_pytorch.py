@@ -53,20 +53,12 @@ def _example_inputs(job: EdgeJob, src_io, open_dim: int = 1):
 
 
 def _control_flow(model) -> list[str]:
-    """If / Loop / Scan anywhere in the model (subgraphs included), once each."""
+    """If / Loop / Scan / SequenceMap anywhere in the model (subgraphs included), once each."""
+    from modelport.converters.onnx_torch.builder import all_nodes
     from modelport.converters.onnx_torch.ops.control_flow import CONTROL_FLOW
 
-    found: dict[str, None] = {}
-
-    def walk(graph):
-        for node in graph.node:
-            if node.op_type in CONTROL_FLOW and node.domain in ("", "ai.onnx"):
-                found[node.op_type] = None
-            for a in node.attribute:
-                if a.g.node:
-                    walk(a.g)
-    walk(model.graph)
-    return list(found)
+    return list(dict.fromkeys(n.op_type for n in all_nodes(model.graph)
+                              if n.op_type in CONTROL_FLOW and n.domain in ("", "ai.onnx")))
 
 
 def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, control_flow: list[str]) -> str:

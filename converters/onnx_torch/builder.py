@@ -65,8 +65,7 @@ class Builder:
         self.parent = parent
         self.graph = fx.Graph()
         self.root = torch.nn.Module()
-        self.opsets = parent.opsets if parent is not None else \
-            {("" if d.domain in ("", "ai.onnx") else d.domain): d.version for d in model.opset_import}
+        self.opsets = parent.opsets if parent is not None else opsets_of(model)
         self.values: dict[str, Any] = {}  # ONNX name -> fx node
         self.statics: dict[str, np.ndarray] = {}  # ONNX name -> value known at conversion time
         self.captured: list[str] = []  # outer names this subgraph reads, in the order of its extra inputs
@@ -203,22 +202,30 @@ def _constant_value(node, numpy_helper) -> np.ndarray:
     raise ConversionError(f"Constant with attribute {a.name!r} is not supported")
 
 
+def opsets_of(model) -> dict[str, int]:
+    """The model's opset per domain ('' for the default ONNX domain)."""
+    return {("" if d.domain in ("", "ai.onnx") else d.domain): d.version for d in model.opset_import}
+
+
+def all_nodes(graph):
+    """Every node of an ONNX graph and of the subgraphs of its If / Loop / Scan / SequenceMap nodes."""
+    for node in graph.node:
+        yield node
+        for a in node.attribute:
+            if a.g.node:
+                yield from all_nodes(a.g)
+
+
 def unsupported(model) -> list[str]:
     """'Op (domain, opset N)' for every node type that has no converter, once each, in order."""
     _load_all()
-    opsets = {("" if d.domain in ("", "ai.onnx") else d.domain): d.version for d in model.opset_import}
+    opsets = opsets_of(model)
     missing: dict[str, None] = {}
-
-    def walk(graph):
-        for node in graph.node:
-            domain = "" if node.domain in ("", "ai.onnx") else node.domain
-            if not (node.op_type == "Constant" and domain == "") and lookup(domain, node.op_type,
-                                                                          opsets.get(domain, 1)) is None:
-                missing[f"{node.op_type} ({domain or 'ai.onnx'} opset {opsets.get(domain, 1)})"] = None
-            for a in node.attribute:  # subgraphs of If / Loop / Scan
-                if a.g.node:
-                    walk(a.g)
-    walk(model.graph)
+    for node in all_nodes(model.graph):
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        if not (node.op_type == "Constant" and domain == "") and lookup(domain, node.op_type,
+                                                                      opsets.get(domain, 1)) is None:
+            missing[f"{node.op_type} ({domain or 'ai.onnx'} opset {opsets.get(domain, 1)})"] = None
     return list(missing)
 
 

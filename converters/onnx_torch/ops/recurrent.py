@@ -94,14 +94,12 @@ def _softplus(x, alpha, beta):
     return F.softplus(x)
 
 
-def _activation(name):
-    """The function of an activation name. A dict built per call, not a module constant: the
-    package writer puts constants before the functions they would refer to."""
-    return {
-        "relu": _relu, "tanh": _tanh, "sigmoid": _sigmoid, "affine": _affine, "leakyrelu": _leaky_relu,
-        "thresholdedrelu": _thresholded_relu, "scaledtanh": _scaled_tanh, "hardsigmoid": _hard_sigmoid,
-        "elu": _elu, "softsign": _softsign, "softplus": _softplus,
-    }[name]
+# The package writer puts a constant that names functions after their definitions (inline.py).
+_ACTIVATIONS = {
+    "relu": _relu, "tanh": _tanh, "sigmoid": _sigmoid, "affine": _affine, "leakyrelu": _leaky_relu,
+    "thresholdedrelu": _thresholded_relu, "scaledtanh": _scaled_tanh, "hardsigmoid": _hard_sigmoid,
+    "elu": _elu, "softsign": _softsign, "softplus": _softplus,
+}
 
 
 # (takes alpha, takes beta, default alpha, default beta) of the activations with parameters.
@@ -116,7 +114,7 @@ def _activate(x, act, clip):
     """act(clip(x)), act being (name, alpha, beta) as resolved at conversion time."""
     if clip is not None:
         x = torch.clamp(x, -clip, clip)
-    return _activation(act[0])(x, act[1], act[2])
+    return _ACTIVATIONS[act[0]](x, act[1], act[2])
 
 
 # -- one time step of each cell ----------------------------------------------------------------------
@@ -293,10 +291,8 @@ def _activations(attrs, defaults: tuple[str, ...], count: int, positional: bool)
     alphas, betas = list(attrs.get("activation_alpha", [])), list(attrs.get("activation_beta", []))
     resolved = []
     for i, name in enumerate(names):
-        try:
-            _activation(name)
-        except KeyError:
-            raise ConversionError(f"recurrent layer activation {name!r} is not one ONNX defines") from None
+        if name not in _ACTIVATIONS:
+            raise ConversionError(f"recurrent layer activation {name!r} is not one ONNX defines")
         takes_alpha, takes_beta, alpha, beta = _PARAMETERS.get(name, (False, False, 0.0, 0.0))
         if positional:
             alpha = alphas[i] if takes_alpha and i < len(alphas) else alpha

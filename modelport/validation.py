@@ -15,6 +15,7 @@ import numpy as np
 
 from modelport import manifest
 from modelport.errors import UsageError
+from modelport.import_order import import_torch_before_tensorflow
 from modelport.layout import inverse_perm
 from modelport.types import Format, IOMap, TensorSpec
 from modelport.converters.formats import detect
@@ -50,6 +51,18 @@ class ValidateOptions:
     # Set by `modelport convert`: I/O maps and precisions of artifacts that have no manifest yet.
     io_maps: dict[str, IOMap] = field(default_factory=dict)
     precisions: dict[str, str] = field(default_factory=dict)
+
+
+def _order_imports(paths: list[str]) -> None:
+    """PyTorch beside a SavedModel or Keras model: torch's side is imported first (import_order.py)."""
+    formats = set()
+    for path in paths:
+        try:
+            formats.add(detect(path, thorough=False).format)
+        except UsageError:  # reported with its usual message when the model is opened
+            continue
+    if Format.PYTORCH in formats and formats & {Format.SAVEDMODEL, Format.KERAS}:
+        import_torch_before_tensorflow()
 
 
 def _open(path: str, opts: ValidateOptions, *, is_reference: bool) -> tuple[Runner, str]:
@@ -189,6 +202,7 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
     value_ranges = dict(input_data.parse_value_range(t) for t in opts.value_ranges)
     notes: list[str] = []
 
+    _order_imports([p for p in (reference, *candidates) if p])
     ref_runner, ref_format, ref_manifest, ref_sha = None, "golden outputs", None, None
     if reference is not None:
         ref_runner, ref_format = _open(reference, opts, is_reference=True)

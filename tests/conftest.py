@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from modelport.import_order import import_torch_before_tensorflow
+
+# Each test worker runs TensorFlow (parity checks) and torch (torch.export, torch.optim) in-process:
+# torch's compiler stack must come first, or its later import crashes the worker (import_order.py).
+import_torch_before_tensorflow()
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 BAD = FIXTURES / "bad"

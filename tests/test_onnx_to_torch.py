@@ -170,3 +170,13 @@ def test_exported_program_keeps_dynamic_dims_where_torch_export_can(tmp_path):
     notes = json.loads(res.stdout)["steps"][0]["notes"]
     assert any(n.startswith("dynamic dims could not stay dynamic in torch.export") for n in notes)
     assert "dynamic dims fixed to the example sizes: input_ids=[1, 16]" in notes
+
+
+def test_savedmodel_to_exported_program_validates_beside_tensorflow(tmp_path):
+    """savedmodel -> onnx -> .pt2: one validation process runs TensorFlow and torch.export.load,
+    whose triton import crashed (SIGSEGV) after TensorFlow's until torch's side went first."""
+    res = run_cli("convert", FIXTURES / "savedmodel" / "keras_cnn", "--to", "pytorch", "-o", tmp_path / "ks.pt2",
+                  "--json")
+    assert res.code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["route"] == "savedmodel -> onnx -> pytorch" and report["validation"]["passed"]

@@ -5,8 +5,8 @@ Run:  .venv/bin/python benchmarks/bench_harness.py [--repeat 30] [--rounds 20] [
 For the fixture CNN (fixtures/models.py:cnn) as ONNX (fixtures/onnx/cnn.onnx, ONNX Runtime) and as
 TFLite (converted once by `modelport convert`, not timed):
   modelport: modelport's own bench worker (a process of its own, started and driven through
-             modelport.benchmark.Worker exactly as `modelport bench` does): same import, load,
-             feed, warm-up and timing loop; its latencies go through modelport's statistics.
+             validators/bench/worker_client.py's Worker exactly as `modelport bench` does): same
+             import, load, feed, warm-up and timing loop; its latencies go through modelport's statistics.
   raw:       in this process, the runtime's own API with the same thread count, the same input
              (the array modelport feeds, from the same seed) and the same warm-up, then
              `session.run(None, feed)` / `interpreter.invoke()` calls, each timed with perf_counter_ns.
@@ -46,7 +46,9 @@ class ModelportSide:
     """One bench worker kept alive, measured a round at a time."""
 
     def __init__(self, path: str, threads: int, folder: str):
-        from modelport.benchmark import BenchOptions, Worker, load_message
+        from modelport.validators.bench.measure import load_message
+        from modelport.validators.bench.options import BenchOptions
+        from modelport.validators.bench.worker_client import Worker
 
         opts = BenchOptions(warmup=WARMUP, min_warmup_seconds=MIN_WARMUP_SECONDS, threads=threads)
         self.worker = Worker(folder, 0, "cpu")
@@ -60,7 +62,7 @@ class ModelportSide:
         self.latencies += reply["latencies_ns"]
 
     def p50(self) -> float:
-        from modelport.validators.bench_timing import stats
+        from modelport.validators.bench.timing import stats
 
         self.worker.request({"cmd": "finish"}, 60)
         self.worker.close()
@@ -92,10 +94,10 @@ class RawSide:
 
 
 def same_feed(path: str, specs) -> dict:
-    """The arrays modelport's worker feeds this model (validators/bench_feed.py, seed 0, batch 1)."""
+    """The arrays modelport's worker feeds this model (validators/bench/feed.py, seed 0, batch 1)."""
     from modelport.manifest import load
     from modelport.types import IOMap
-    from modelport.validators.bench_feed import FeedRequest, build_feed
+    from modelport.validators.bench.feed import FeedRequest, build_feed
 
     record = load(path)
     io_map = IOMap.from_dict(record["io_map"]) if record else None
@@ -105,7 +107,7 @@ def same_feed(path: str, specs) -> dict:
 def raw_onnxruntime(path: str, threads: int):
     import onnxruntime as ort
 
-    from modelport.validators.runners import OnnxRuntimeRunner
+    from modelport.validators.runtimes import OnnxRuntimeRunner
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
@@ -150,8 +152,8 @@ def pooled_ratio(runtime: str, path: str, raw, args, folder: str) -> tuple[float
 def same_session_ratio(fmt: str, path: str, args) -> tuple[float, float]:
     """modelport's in-worker code path against the raw call on the very same session/interpreter."""
     from modelport.types import Format
-    from modelport.validators.bench_timing import stats, timed_calls
-    from modelport.validators.runners import runner_for
+    from modelport.validators.bench.timing import stats, timed_calls
+    from modelport.validators.runtimes import runner_for
 
     runner = runner_for(path, Format(fmt), threads=args.threads).load()
     feed = same_feed(path, runner.input_specs())

@@ -6,7 +6,7 @@ The fixture CNN in all four runtimes (PyTorch eager reference; ONNX Runtime, Ten
 and TFLite candidates made once by `modelport convert`). In one process, after every library is
 imported once (imports are not what either side is about), we alternate:
   raw:      load each model with its runtime's own API and run one inference, timed per runtime;
-  validate: modelport.validation.validate(...) with one sample, timed end to end
+  validate: modelport.validators.validation.validate(...) with one sample, timed end to end
             (format detection, loading, input generation and mapping, four runs, metrics).
 Ratio = validate wall / sum of the raw (load + inference) walls, median over repeats. Target 1.3.
 """
@@ -73,7 +73,7 @@ def raw_runs(paths: dict[str, str]) -> dict[str, float]:
 
 
 def validate_run(paths: dict[str, str]) -> tuple[float, bool]:
-    from modelport.validation import ValidateOptions, validate
+    from modelport.api import ValidateOptions, validate
 
     t0 = time.perf_counter()
     report = validate(CNN, [paths["onnx"], paths["savedmodel"], paths["tflite"]],

@@ -27,7 +27,7 @@ class Progress:
     def _table(self):
         from rich.table import Table
 
-        from modelport.batch_reports import MARK, STYLE
+        from modelport.batch.reports import MARK, STYLE
 
         table = Table(title=f"modelport batch: {self.finished}/{self.total} done", title_justify="left")
         table.add_column("job")
@@ -85,8 +85,8 @@ def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, execut
       modelport batch models.yaml --only cnn --no-resume --report-dir reports
       modelport batch models.yaml --executor ray --ray-address auto
     """
-    from modelport.batch import BatchOptions, run_batch
-    from modelport.batch_reports import render_terminal, write_all
+    from modelport.api import BatchOptions, run_batch
+    from modelport.batch.reports import render_terminal, write_all
     from modelport.errors import ConversionError, ParityError
 
     opts = BatchOptions(jobs=jobs, only=only, report_dir=report_dir, resume=resume, fail_fast=fail_fast,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelport.cli.render import console
+from modelport.cli.bench_render import bench_and_render
 from modelport.errors import UsageError
 
 
@@ -64,90 +64,24 @@ def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration
       modelport bench cnn.onnx --runs 200 --threads 1 --json bench.json
       modelport bench cnn.onnx cnn.tflite --baseline main.json --max-regression 10%
     """
-    from modelport.benchmark import BenchOptions
-    from modelport.validators.bench_regression import load_baseline, parse_max_regression
+    from modelport.api import BenchOptions, bench
+    from modelport.validators.bench.plots import check_plot_path
+    from modelport.validators.bench.regression import parse_max_regression
+    from modelport.validators.bench.reports import write_files
+    from modelport.validators.bench.verdict import raise_for
 
     if not models:
         raise UsageError("nothing to benchmark: give at least one MODEL")
-    # Everything that can be refused is refused before minutes of measuring.
+    # Everything that can be refused is refused before minutes of measuring (bench() checks the rest).
     limit = parse_max_regression(max_regression)
-    old = load_baseline(baseline) if baseline else None
     if plot_path:
-        _check_plot(plot_path)
+        check_plot_path(plot_path)
     opts = BenchOptions(batch_sizes=_batch_sizes(batch_sizes), warmup=warmup, min_warmup_seconds=min_warmup_seconds,
                         runs=runs, duration=duration, max_duration=max_duration, threads=threads, device=device,
                         order=order, seed=seed, input_shapes=input_shapes, input_dtypes=input_dtypes,
-                        value_ranges=value_ranges, inputs=inputs_path, weights=weights)
-    report = run_and_report(list(models), opts, old=old, baseline_path=baseline, max_regression=limit,
-                            json_path=json_path, markdown_path=markdown_path, plot_path=plot_path,
-                            verbose=ctx.obj.get("verbose", False))
+                        value_ranges=value_ranges, inputs=inputs_path, weights=weights, baseline=baseline,
+                        max_regression=limit)
+    report = bench_and_render(lambda progress: bench(list(models), opts, progress=progress),
+                              verbose=ctx.obj.get("verbose", False))
+    write_files(report, json_path=json_path, markdown_path=markdown_path, plot_path=plot_path)
     raise_for(report)
-
-
-def _check_plot(path: str) -> None:
-    from modelport.quiet import require
-
-    if not path.lower().endswith(".png"):
-        raise UsageError(f"--plot {path}: expected a .png file")
-    require("matplotlib", "--plot", extra="bench")
-
-
-def run_and_report(models: list[str], opts, *, old=None, baseline_path=None, max_regression=0.10, json_path=None,
-                   markdown_path=None, plot_path=None, verbose=False, quiet=False):
-    """Bench, compare with the baseline, render (unless quiet: JSON goes to stdout instead), write
-    the files; shared with `convert --bench`."""
-    import sys
-
-    from modelport.benchmark import bench
-    from modelport.validators import bench_reports
-    from modelport.validators.bench_regression import compare
-
-    con = console()
-    err = console_stderr()
-    if sys.stderr.isatty():
-        with err.status("benchmarking") as status:
-            report = bench(models, opts, progress=lambda text: status.update(f"benchmarking {text}"))
-    else:
-        report = bench(models, opts)
-    if old is not None:
-        report.regression = compare(report, old, baseline_path, max_regression)
-    if not quiet:
-        bench_reports.render_terminal(report, con)
-    if verbose:
-        for r in report.errors:
-            if r.log_tail:
-                click.echo(f"--- {r.label} (batch {r.batch_size}) log ---\n{r.log_tail}\n--- end ---", err=True)
-    if json_path:
-        bench_reports.write_json(report, json_path)
-    if markdown_path:
-        bench_reports.write_markdown(report, markdown_path)
-    if plot_path and any(r.status == "ok" for r in report.results):
-        from modelport.validators.bench_plots import write_plot
-
-        write_plot(report, plot_path)
-    return report
-
-
-def console_stderr():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-def raise_for(report) -> None:
-    """The exit code: the worst error's (2, 3, 4), else 1 for a regression past the limit."""
-    from modelport.benchmark import exit_code
-    from modelport.errors import ConversionError, RegressionError, UnavailableError
-
-    code = exit_code(report)
-    if code == 0:
-        return
-    if code == 1:
-        worst = ", ".join(f"{c.label} batch {c.batch_size} (+{c.change * 100:.1f}%)" for c in report.regression.regressed)
-        raise RegressionError(f"p50 regressed past {report.regression.max_regression * 100:g}% for: {worst}")
-    failed = report.errors
-    first = failed[0]
-    cls = {2: UsageError, 4: UnavailableError}.get(code, ConversionError)
-    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    raise cls(f"{len(failed)} of {len(report.results)} benchmark(s) failed; {first.label} batch {first.batch_size}: "
-              f"{first.reason}{more}")

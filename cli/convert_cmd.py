@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
+from modelport.cli.bench_render import bench_and_render
 from modelport.cli.render import console, emit_json, perm_text
 from modelport.converters.options import PYTORCH_FORMATS
 from modelport.manifest import human_size, size_on_disk
@@ -61,8 +60,9 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
       modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/
     """
-    from modelport.api import convert
+    from modelport.api import BenchOptions, ConvertOptions, ValidateOptions, bench_conversion, convert
     from modelport.errors import ParityError
+    from modelport.validators.bench.verdict import raise_for
 
     verbose = ctx.obj.get("verbose", False)
 
@@ -70,26 +70,22 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
         if verbose and text.strip():
             click.echo(f"--- {edge} log ---\n{text.rstrip()}\n--- end of {edge} log ---", err=True)
 
+    options = ConvertOptions(via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
+                             input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
+                             pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force)
+    validation = ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples) if validate else None
     try:
-        result = convert(source, to, output, via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
-                         input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, force=force,
-                         keep_intermediates=keep_intermediates, validate=validate, device=device,
-                         atol=atol, rtol=rtol, samples=samples, pytorch_format=pytorch_format,
-                         log=show_log if verbose else None)
+        result = convert(source, to, output, options, validation=validation, log=show_log if verbose else None)
     except ParityError as e:
         if e.result is not None:
             _render(e.result, source, as_json)
         raise
     if not run_bench:
         return _render(result, source, as_json)
-    from modelport.benchmark import BenchOptions
-    from modelport.cli.bench_cmd import raise_for, run_and_report
-
     if not as_json:
         _render(result, source, as_json)
-    opts = BenchOptions(device=device, input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
-                        labels={source: f"{os.path.basename(source)} (source)"})
-    report = run_and_report([source, *result.intermediates, result.output], opts, quiet=as_json, verbose=verbose)
+    report = bench_and_render(lambda progress: bench_conversion(result, options, BenchOptions(device=device), progress),
+                              quiet=as_json, verbose=verbose)
     if as_json:
         emit_json({**result.to_dict(), "bench": report.to_dict()})
     raise_for(report)
@@ -99,10 +95,9 @@ def _render(result, source: str, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
-    con = console()
     from rich.markup import escape
 
-
+    con = console()
     con.print(f"[bold green]converted[/] {escape(source)} -> [bold]{escape(result.output)}[/] "
               f"({human_size(size_on_disk(result.output))}, {result.seconds:.1f} s)")
     con.print(f"  route: {result.route}")

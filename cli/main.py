@@ -64,7 +64,7 @@ def quiet_environment() -> None:
     """TensorFlow reads its log level at import; set it before any command imports TF."""
     import os
 
-    from modelport.quiet import QUIET_ENV
+    from modelport.workers.environment import QUIET_ENV
 
     import warnings
 

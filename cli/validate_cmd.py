@@ -48,7 +48,7 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
       modelport validate fixtures/models.py:cnn cnn.onnx --input-shape image:1,3,32,32 --junit parity.xml
       modelport validate --load-outputs golden.npz cnn.tflite
     """
-    from modelport.validation import ValidateOptions, validate
+    from modelport.api import ValidateOptions, validate
     from modelport.validators import reports
 
     if load_outputs and reference is not None:

@@ -1,7 +1,7 @@
 """What one conversion edge is asked to do, and what it reports back.
 
 Both types are plain JSON-able data: the parent process writes an `EdgeJob` for a worker
-subprocess (see modelport/worker.py) and reads back an `EdgeResult`.
+subprocess (modelport/pipeline/edge_worker.py) and reads back an `EdgeResult`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelport.types import IOMap, IOSpec
-from modelport.converters.options import ConvertOptions
+from modelport.converters.options import EdgeOptions
 
 
 @dataclass
@@ -22,7 +22,7 @@ class EdgeJob:
     source_flavor: str | None
     target_format: str
     output: str  # where the edge writes its artifact (inside a scratch folder)
-    options: ConvertOptions
+    options: EdgeOptions
     source_io: IOSpec | None = None  # what is known of the source's signature (fills PyTorch gaps)
 
     def to_dict(self) -> dict[str, Any]:
@@ -34,7 +34,7 @@ class EdgeJob:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EdgeJob":
         d = dict(d)
-        d["options"] = ConvertOptions.from_dict(d["options"])
+        d["options"] = EdgeOptions.from_dict(d["options"])
         d["source_io"] = IOSpec.from_dict(d["source_io"]) if d.get("source_io") else None
         return cls(**d)
 

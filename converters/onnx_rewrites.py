@@ -1,8 +1,10 @@
-"""Small ONNX graph rewrites that let onnx2tf convert what it otherwise rejects.
+"""Small ONNX graph rewrites that let onnx2tf and onnxsim take what they otherwise reject.
 
-Hand-written because no library does this one: onnx's version converter cannot take Gelu (opset
-20) to an older opset ("No Previous Version of Gelu exists"), and onnx2tf's SavedModel writer has
-no GELU kernel. Gelu is expanded into the ops of its ONNX definition, which every backend has.
+Shared by the edges that read ONNX (onnx -> tflite/savedmodel, onnx -> pytorch). Hand-written
+because no library does these: models of IR < 4 list weights among graph inputs, which onnxsim
+rejects; onnx's version converter cannot take Gelu (opset 20) to an older opset ("No Previous
+Version of Gelu exists"), and onnx2tf's SavedModel writer has no GELU kernel. Gelu is expanded
+into the ops of its ONNX definition, which every backend has.
 """
 
 from __future__ import annotations
@@ -53,3 +55,14 @@ def expand_gelu(model) -> int:
         del graph.node[:]
         graph.node.extend(new_nodes)
     return count
+
+
+def normalise_legacy_inputs(model) -> None:
+    """IR < 4 models list weights among graph inputs; onnxsim rejects them. Keep real inputs only."""
+    produced = {o for n in model.graph.node for o in n.output}
+    inits = {i.name for i in model.graph.initializer}
+    keep = [i for i in model.graph.input if i.name not in produced and i.name not in inits]
+    if len(keep) != len(model.graph.input):
+        del model.graph.input[:]
+        model.graph.input.extend(keep)
+    model.ir_version = max(model.ir_version, 7)

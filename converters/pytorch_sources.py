@@ -8,7 +8,7 @@ import sys
 
 from modelport.errors import UsageError
 from modelport.types import IOSpec, TensorSpec, default_output_names
-from modelport.converters.signatures import require
+from modelport.libraries import require
 from modelport.torch_modules import build_module, forward_input_names, load_package, load_weights, package_inputs
 
 

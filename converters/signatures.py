@@ -12,10 +12,10 @@ from typing import Any
 
 from modelport.errors import UsageError
 from modelport.manifest import size_on_disk
-from modelport.quiet import require  # noqa: F401  (re-exported for the edges)
-from modelport.specs import from_tf_spec, from_tflite_detail
+from modelport.libraries import require
+from modelport.specs import from_tf_spec, from_tflite_detail, keras_output_names
 from modelport.types import Format, IOSpec, TensorSpec
-from modelport.converters.formats import Detected, detect
+from modelport.formats import Detected, detect
 
 
 # ---------------------------------------------------------------- ONNX
@@ -138,6 +138,30 @@ def pytorch_io(src: str, flavor: str, options=None) -> IOSpec:
     return module_io(module, flavor)
 
 
+# ---------------------------------------------------------------- Keras
+def load_keras(path: str):
+    """A Keras 3 `.keras` file, loaded safely (no lambda layers) without its training configuration."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    keras = require("keras", "reading a Keras model")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:
+        raise UsageError(f"{path}: not a loadable Keras model ({str(e).splitlines()[0][:200]})") from None
+
+
+def keras_io(path: str) -> IOSpec:
+    import numpy as np
+
+    model = load_keras(path)
+
+    def spec(name, t):
+        shape = [d if d is not None else f"d{i}" for i, d in enumerate(t.shape)]
+        return TensorSpec(name, shape, np.dtype(t.dtype).name)
+
+    return IOSpec([spec(t.name, t) for t in model.inputs],
+                  [spec(n, t) for n, t in zip(keras_output_names(model), model.outputs)])
+
+
 # ---------------------------------------------------------------- dispatch
 def read_io(src: str, detected: Detected, options=None) -> IOSpec:
     if detected.format == Format.ONNX:
@@ -149,8 +173,6 @@ def read_io(src: str, detected: Detected, options=None) -> IOSpec:
     if detected.format == Format.PYTORCH:
         return pytorch_io(src, detected.flavor or "callable", options)
     if detected.format == Format.KERAS:
-        from modelport.converters.edges.keras_to_savedmodel import keras_io
-
         return keras_io(src)
     raise UsageError(f"{src}: cannot read the signature of a {detected.format.value} model")
 

@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from modelport.quiet import import_quietly
+from modelport.libraries import import_quietly
 
 PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints.txt")
 

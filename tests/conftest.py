@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from modelport.import_order import import_torch_before_tensorflow
+from modelport.workers.import_order import import_torch_before_tensorflow
 
 # Each test worker runs TensorFlow (parity checks) and torch (torch.export, torch.optim) in-process:
-# torch's compiler stack must come first, or its later import crashes the worker (import_order.py).
+# torch's compiler stack must come first, or its later import crashes the worker (modelport/workers/import_order.py).
 import_torch_before_tensorflow()
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import numpy as np
 
 from modelport.types import Format, IOMap
 from modelport.validators.inputs import generate
-from modelport.validators.runners import runner_for
+from modelport.validators.runtimes import runner_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def run_source(source: str, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray
         from modelport.specs import keras_output_names
 
         return {n: np.asarray(o) for n, o in zip(keras_output_names(model), outs)}
-    from modelport.converters.formats import detect
+    from modelport.formats import detect
 
     d = detect(source)
     runner = runner_for(source, d.format, d.flavor).load()

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from conftest import BAD, FIXTURES, MODELPORT, assert_one_line_error, run_cli
-from modelport.batch_manifest import load_manifest
+from modelport.batch.manifest import load_manifest
 from modelport.errors import UsageError
 
 JOBS = """

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import BAD, FIXTURES, assert_one_line_error, run_cli
 from modelport.types import IOMap, TensorMapping, TensorSpec
-from modelport.validators.bench_feed import FeedRequest, Skip, build_feed
-from modelport.validators.bench_timing import stats, throughput, timed_calls
+from modelport.validators.bench.feed import FeedRequest, Skip, build_feed
+from modelport.validators.bench.timing import stats, throughput, timed_calls
 
 CNN_ONNX = FIXTURES / "onnx" / "cnn.onnx"
 KERAS_TFLITE = FIXTURES / "tflite" / "keras_cnn.tflite"
@@ -227,3 +227,4 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
     res = run_cli("bench", *args, cwd=tmp_path)
     assert_one_line_error(res, 2, fragment)
     assert not list(tmp_path.iterdir())  # nothing written
+

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from modelport.errors import EXIT_USAGE, UsageError
-from modelport.validators.bench_plots import write_plot
-from modelport.validators.bench_regression import compare, load_baseline, parse_max_regression
-from modelport.validators.bench_reports import fmt_ms, markdown, render_terminal, write_json, write_markdown
-from modelport.validators.bench_results import ERROR, SKIPPED, BenchReport, BenchResult, LatencyStats
+from modelport.validators.bench.plots import write_plot
+from modelport.validators.bench.regression import compare, load_baseline, parse_max_regression
+from modelport.validators.bench.reports import fmt_ms, markdown, render_terminal, write_json, write_markdown
+from modelport.validators.bench.results import ERROR, SKIPPED, BenchReport, BenchResult, LatencyStats
 
 MACHINE = {"cpu": "AMD EPYC 7763 64-Core Processor", "logical_cores": 16, "os": "Linux-6.5-x86_64", "python": "3.12.1"}
 METHOD = {"warmup": 10, "min_warmup_seconds": 0.5, "runs": 100, "duration": 2.0, "threads": 4, "order": "sequential",

@@ -16,6 +16,6 @@ def test_wheel_has_only_the_modelport_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
     assert top == {"modelport", next(t for t in top if t.endswith(".dist-info"))}, top
-    for module in ("modelport/cli/main.py", "modelport/converters/planner.py", "modelport/validators/runners.py",
+    for module in ("modelport/cli/main.py", "modelport/converters/planner.py", "modelport/validators/runtimes/__init__.py",
                    "modelport/converters/edges/onnx_to_tf.py", "modelport/constraints.txt"):
         assert module in names, module

@@ -19,15 +19,10 @@ import pytest
 from conftest import BAD, FIXTURES, ROOT
 from modelport import manifest
 from modelport.api import default_output
-from modelport.converters.formats import detect, is_callable_reference
+from modelport.formats import detect, is_callable_reference
 from modelport.layout import channel_last_perm, infer_perm
-from modelport.converters.options import (
-    ConvertOptions,
-    InputOverride,
-    build_options,
-    parse_input_dtype,
-    parse_input_shape,
-)
+from modelport.converters.options import EdgeOptions, build_options
+from modelport.input_overrides import InputOverride, parse_input_dtype, parse_input_shape
 from modelport.converters.planner import EDGES, matrix, plan, route_text
 from modelport.errors import EXIT_USAGE, UsageError
 from modelport.placement import check_free, make_scratch, place, write_atomic
@@ -92,7 +87,7 @@ def test_build_options_merges_shape_and_dtype():
 
 def test_build_options_round_trips_through_json():
     opts = build_options(input_shapes=["x:batch=2,3"], input_dtypes=["x:float16"], opset=17, quantize="fp16")
-    again = ConvertOptions.from_dict(json.loads(json.dumps(opts.to_dict())))
+    again = EdgeOptions.from_dict(json.loads(json.dumps(opts.to_dict())))
     assert again == opts
     assert isinstance(again.inputs[0], InputOverride)
 
@@ -528,7 +523,7 @@ def test_default_output():
 # ------------------------------------------------------------------ offline guard
 _GUARD_SCRIPT = textwrap.dedent("""
     import socket, time
-    from modelport.quiet import NetworkBlocked, block_network
+    from modelport.workers.offline import NetworkBlocked, block_network
 
     block_network()
     # loopback keeps working: a listening socket and a connection to it
@@ -576,7 +571,7 @@ def test_block_network_in_subprocess():
 def test_block_network_hostname_that_starts_with_127():
     script = textwrap.dedent("""
         import socket
-        from modelport.quiet import NetworkBlocked, block_network
+        from modelport.workers.offline import NetworkBlocked, block_network
         block_network()
         s = socket.socket(); s.settimeout(5)
         try:

@@ -6,39 +6,15 @@ Keras model always enters the graph as a SavedModel.
 
 from __future__ import annotations
 
-import os
-
-from modelport.errors import ConversionError, UsageError
-from modelport.types import IOMap, IOSpec, TensorMapping, TensorSpec
+from modelport.errors import ConversionError
+from modelport.types import IOMap, TensorMapping
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.converters.signatures import require, savedmodel_io
-from modelport.specs import keras_output_names
-
-
-def _load(path: str):
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    keras = require("keras", "reading a Keras model")
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:
-        raise UsageError(f"{path}: not a loadable Keras model ({str(e).splitlines()[0][:200]})") from None
-
-
-def keras_io(path: str) -> IOSpec:
-    import numpy as np
-
-    model = _load(path)
-
-    def spec(name, t):
-        shape = [d if d is not None else f"d{i}" for i, d in enumerate(t.shape)]
-        return TensorSpec(name, shape, np.dtype(t.dtype).name)
-
-    return IOSpec([spec(t.name, t) for t in model.inputs],
-                  [spec(n, t) for n, t in zip(keras_output_names(model), model.outputs)])
+from modelport.converters.signatures import keras_io, load_keras, savedmodel_io
+from modelport.libraries import require
 
 
 def convert(job: EdgeJob) -> EdgeResult:
-    model = _load(job.source)
+    model = load_keras(job.source)
     keras = require("keras", "exporting a Keras model")
     try:
         model.export(job.output, format="tf_saved_model", verbose=False)

@@ -94,13 +94,13 @@ def _folded(path: str, examples, src_io, notes: list[str], fix_shapes: bool = Tr
     dims stay dynamic and only constants are folded. The original model when onnxsim cannot run on it."""
     import onnx
 
-    from modelport.converters.edges.onnx_to_tf import _normalise_legacy_inputs
+    from modelport.converters.onnx_rewrites import normalise_legacy_inputs
 
     model = onnx.load(path)
     try:
         import onnxsim
 
-        _normalise_legacy_inputs(model)
+        normalise_legacy_inputs(model)
         fixed = {s.name: list(t.shape) for s, t in zip(src_io.inputs, examples)} if fix_shapes else None
         # BatchNormalization stays a layer of its own (onnxsim would fold it into the Conv before it):
         # the PyTorch model is for fine-tuning too, where batch statistics matter.

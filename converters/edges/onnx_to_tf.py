@@ -17,6 +17,7 @@ from modelport.errors import ConversionError, UsageError
 from modelport.types import IOMap, IOSpec, TensorMapping
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.layout import infer_perm
+from modelport.converters.onnx_rewrites import expand_gelu, normalise_legacy_inputs
 from modelport.converters.signatures import load_onnx, onnx_io, savedmodel_io, tflite_custom_ops, tflite_io
 
 SAVEDMODEL_PARTS = ("saved_model.pb", "variables", "assets", "fingerprint.pb")
@@ -53,17 +54,6 @@ def _legacy_softmax(model) -> bool:
     return opset < 13 and any(n.op_type in _LEGACY_AXIS_OPS for n in model.graph.node)
 
 
-def _normalise_legacy_inputs(model) -> None:
-    """IR < 4 models list weights among graph inputs; onnxsim rejects them. Keep real inputs only."""
-    produced = {o for n in model.graph.node for o in n.output}
-    inits = {i.name for i in model.graph.initializer}
-    keep = [i for i in model.graph.input if i.name not in produced and i.name not in inits]
-    if len(keep) != len(model.graph.input):
-        del model.graph.input[:]
-        model.graph.input.extend(keep)
-    model.ir_version = max(model.ir_version, 7)
-
-
 def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *,
                   for_savedmodel: bool) -> tuple[str, list[str]]:
     """Return the ONNX file onnx2tf should read, and what was done to it.
@@ -74,8 +64,6 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
     """
     import onnx
 
-    from modelport.converters.onnx_rewrites import expand_gelu
-
     fold = _foldable_constants(model)
     gelu = for_savedmodel and any(n.op_type == "Gelu" for n in model.graph.node)
     upgrade = _legacy_softmax(model)
@@ -84,7 +72,7 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
     import onnxsim
 
     model = onnx.load(path)
-    _normalise_legacy_inputs(model)
+    normalise_legacy_inputs(model)
     done = []
     if gelu:
         done.append(f"{expand_gelu(model)} Gelu op(s) expanded into Erf/Tanh form (onnx2tf's SavedModel writer has no GELU)")

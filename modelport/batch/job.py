@@ -1,0 +1,119 @@
+"""One `modelport batch` job in a process of its own: every target of one model, then its bench.
+
+`modelport batch` starts `python -m modelport.batch.job JOB RESULT` in a new session (process
+group) with a timeout, its output going to the job's log. A crash, a hang or an out-of-memory
+kill ends this process (and the converter workers under it) without touching the other jobs; the
+parent reports it from the missing RESULT. Each target is converted and validated by the same
+code as `modelport convert` (modelport/pipeline/convert.py), into the job's output folder, atomically.
+A failure of one target does not stop the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def _target_result(target: str, result, status: str, message: str, seconds: float) -> dict:
+    validation = (result.validation or {}) if result is not None else {}
+    worst = None
+    for c in validation.get("candidates", []):
+        for o in c.get("outputs", []):
+            if worst is None or (o.get("severity") or 0) > (worst.get("severity") or 0):
+                worst = {"artifact": c.get("path"), "output": o.get("output"), "passed": o.get("passed"),
+                         "reason": o.get("reason"), "max_abs": o.get("max_abs"), "severity": o.get("severity")}
+    return {"target": target, "status": status, "message": message,
+            "output": result.output if result is not None else None,
+            "manifest": result.manifest if result is not None else None, "seconds": round(seconds, 3),
+            "route": result.route if result is not None else None,
+            "validation": {"passed": validation.get("passed"), "worst": worst} if validation else None}
+
+
+def convert_options(spec, target: str):
+    """The job's manifest entry as `convert()`'s typed options for one target."""
+    from modelport.pipeline.options import ConvertOptions
+
+    return ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize if target == "tflite" else None,
+                          calibration_data=spec.calibration_data if target == "tflite" else None,
+                          input_shapes=tuple(spec.input_shapes), input_dtypes=tuple(spec.input_dtypes),
+                          weights=spec.weights, pytorch_format=spec.pytorch_format if target == "pytorch" else None,
+                          force=True)
+
+
+def validate_options(spec):
+    """How the job validates each artifact, or None when the manifest says `validate: false`."""
+    from modelport.validators.validate_options import ValidateOptions
+
+    if not spec.validate:
+        return None
+    return ValidateOptions(device=spec.device, atol=tuple(spec.atol), rtol=tuple(spec.rtol), samples=spec.samples)
+
+
+def convert_target(spec, target: str) -> dict:
+    from modelport.batch.results import CONVERSION_FAILED, CONVERTED, PARITY_FAILED, VALID
+    from modelport.errors import ModelportError, ParityError
+    from modelport.pipeline.convert import convert
+
+    t0 = time.perf_counter()
+    try:
+        result = convert(spec.source, target, spec.output_for(target), convert_options(spec, target),
+                         validation=validate_options(spec))
+    except ParityError as e:
+        return _target_result(target, e.result, PARITY_FAILED, e.message, time.perf_counter() - t0)
+    except ModelportError as e:
+        print(f"{target}: {type(e).__name__}: {e.message}\n{e.detail or ''}", flush=True)
+        return _target_result(target, None, CONVERSION_FAILED, e.message, time.perf_counter() - t0)
+    status = VALID if spec.validate else CONVERTED
+    return _target_result(target, result, status, f"route {result.route}", time.perf_counter() - t0)
+
+
+def bench_outputs(spec, outputs: list[str], report_dir: str) -> dict:
+    """`modelport bench` of the source and the written artifacts; files in <report_dir>/bench/."""
+    from modelport.validators.bench.measure import bench
+    from modelport.validators.bench.options import BenchOptions
+    from modelport.validators.bench.reports import write_files
+
+    opts = BenchOptions(**spec.bench, device=spec.device, input_shapes=tuple(spec.input_shapes),
+                        input_dtypes=tuple(spec.input_dtypes), weights=spec.weights,
+                        labels={spec.source: f"{spec.name} source"})
+    report = bench([spec.source, *outputs], opts)
+    folder = os.path.join(report_dir, "bench")
+    os.makedirs(folder, exist_ok=True)
+    files = {"json": os.path.join(folder, f"{spec.name}.json"), "markdown": os.path.join(folder, f"{spec.name}.md")}
+    if any(r.status == "ok" for r in report.results):
+        files["plot"] = os.path.join(folder, f"{spec.name}.png")
+    write_files(report, json_path=files["json"], markdown_path=files["markdown"], plot_path=files.get("plot"),
+                step_summary=False)
+    rows = [{"label": r.label, "batch_size": r.batch_size, "status": r.status, "reason": r.reason,
+             "runtime": r.runtime, "p50_ms": r.latency_ms.p50 if r.latency_ms else None,
+             "samples_per_second": r.samples_per_second, "peak_rss_bytes": r.peak_rss_bytes} for r in report.results]
+    return {**files, "results": rows}
+
+
+def run(job: dict) -> dict:
+    from modelport.batch.manifest import JobSpec
+    from modelport.batch.results import CONVERTED, VALID
+    from modelport.errors import ModelportError
+
+    spec = JobSpec.from_dict(job["spec"])
+    os.makedirs(spec.output_dir, exist_ok=True)
+    targets = [convert_target(spec, t) for t in spec.targets]
+    out: dict = {"targets": targets}
+    outputs = [t["output"] for t in targets if t["status"] in (VALID, CONVERTED) and t["output"]]
+    if spec.bench is not None and outputs:
+        try:
+            out["bench"] = bench_outputs(spec, outputs, job["report_dir"])
+        except ModelportError as e:  # a bench that cannot run is a note on a job whose conversions stand
+            out["bench"] = {"error": e.message}
+    return out
+
+
+def main(job_path: str, result_path: str) -> int:
+    from modelport.workers.shell import run_job
+
+    return run_job(job_path, result_path, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,177 @@
+"""`convert()`: plan the route, run each edge in a worker, validate every artifact, place the result.
+
+Every edge runs isolated (modelport/pipeline/edge_worker.py) and its artifact is smoke-run before
+the next step starts; with validation (the default) the final artifact and every intermediate one
+are compared with the source in one more worker. Everything is written in a scratch folder beside
+the output and moved into place at the end, with its provenance manifest: after an error nothing
+half-written is left. A failing artifact is still written, marked failed in its manifest, and
+ParityError (exit 1) is raised after it is in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+from modelport import manifest
+from modelport.converters.job import EdgeJob, EdgeResult
+from modelport.converters.options import EdgeOptions, build_options
+from modelport.converters.planner import Edge, plan, route_text
+from modelport.errors import ParityError, UsageError
+from modelport.formats import Detected, detect
+from modelport.pipeline.naming import default_output, kept_name, step_name
+from modelport.pipeline.options import ConvertOptions, check_validation_fields
+from modelport.pipeline.results import ConvertResult, StepReport
+from modelport.placement import check_free, make_scratch, place, write_atomic
+from modelport.types import Format, IOMap
+from modelport.validators.validate_options import ValidateOptions
+from modelport.workers.spawn import Log, run_worker
+
+PRECISION_OF = {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8"}  # --quantize -> tolerance preset
+DEFAULT_VALIDATION = ValidateOptions()  # frozen: never changed in place
+
+
+def convert(source: str, to: str | Format, output: str | None = None, options: ConvertOptions | None = None, *,
+            validation: ValidateOptions | None = DEFAULT_VALIDATION, log: Log | None = None) -> ConvertResult:
+    """Convert `source` to format `to` (written to `output`, default beside the source).
+
+    `validation=None` skips the parity check (--no-validate); otherwise its device, tolerances,
+    samples, seed, value ranges, inputs and preset are used as by `validate()`. `log`, when given,
+    is called with each worker's captured output (for --verbose).
+    """
+    options = options or ConvertOptions()
+    t_start = time.perf_counter()
+    target = _target(to)
+    edge_options = build_options(input_shapes=options.input_shapes, input_dtypes=options.input_dtypes,
+                                 opset=options.opset, quantize=options.quantize,
+                                 calibration_data=options.calibration_data, weights=options.weights,
+                                 pytorch_format=options.pytorch_format)
+    if validation is not None:
+        _check_validation(validation)
+    detected = detect(source, thorough=False)
+    if options.weights and detected.flavor not in ("callable", "package"):
+        raise UsageError("--weights applies to file.py:callable sources and PyTorch packages only")
+    route = plan(detected.format, target, via=_target(options.via) if options.via else None, quantize=options.quantize)
+    if options.pytorch_format and target != Format.PYTORCH:
+        raise UsageError("--pytorch-format applies to --to pytorch only")
+    out = output or default_output(source, target, options.quantize, options.pytorch_format)
+    check_free(out, options.force)
+    if options.keep_intermediates:  # refuse before the work, not after it
+        for i, edge in enumerate(route[:-1]):
+            check_free(kept_name(out, step_name(i, edge)), options.force)
+    scratch = make_scratch(out)
+    try:
+        current, current_fmt, flavor = _absolute_source(source, detected), detected.format, detected.flavor
+        steps: list[StepReport] = []
+        io_map: IOMap | None = None
+        step_outputs = []
+        step_maps: list[IOMap] = []
+        for i, edge in enumerate(route):
+            step_out = os.path.join(scratch, step_name(i, edge))
+            step_options = _options_for_step(edge, edge_options, io_map, scratch)
+            result, smoke, seconds = _run_edge(edge, current, current_fmt, flavor, step_out, step_options, scratch, log)
+            steps.append(StepReport(edge.name, result.converter, round(seconds, 3), result.details, result.notes, smoke))
+            io_map = result.io_map if io_map is None else io_map.then(result.io_map)
+            current, current_fmt, flavor = step_out, edge.target, None
+            step_outputs.append(step_out)
+            step_maps.append(io_map)
+        assert io_map is not None
+        report = None
+        if validation is not None:
+            from modelport.pipeline.route_validation import validate_route
+
+            precision = PRECISION_OF.get(options.quantize or "", "fp32")
+            artifacts = [(p, m, precision if p == current else "fp32") for p, m in zip(step_outputs, step_maps)]
+            report = validate_route(_absolute_source(source, detected), edge_options, artifacts, validation, scratch, log)
+            names = {p: (out if p == current else f"{route[i].name} intermediate ({os.path.basename(p)})")
+                     for i, p in enumerate(step_outputs)}
+            for c in report["candidates"]:
+                c["path"] = names.get(c["path"], c["path"])
+        record = manifest.build(
+            source={"path": os.path.abspath(source) if os.path.exists(source) else source,
+                    "format": detected.format.value, "flavor": detected.flavor,
+                    "sha256": manifest.sha256_of(source.split(":")[0] if detected.flavor == "callable" else source),
+                    "weights_sha256": manifest.sha256_of(options.weights) if options.weights else None},
+            artifact={"path": os.path.abspath(out), "format": target.value, "sha256": manifest.sha256_of(current)},
+            route=route_text(route), steps=[vars(s) for s in steps], options=edge_options.to_dict(),
+            io_map=io_map.to_dict(),
+        )
+        record["validation"] = report
+        intermediates = _keep_intermediates(step_outputs[:-1], out, options.force) if options.keep_intermediates else []
+        place(current, out, scratch)
+        write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
+                           time.perf_counter() - t_start, intermediates, report)
+    if report is not None and not report["passed"]:
+        failed = [c for c in report["candidates"] if not c["passed"]]
+        worst = failed[0]
+        why = worst.get("error") or next((o["output"] + ": " + o["reason"] for o in worst["outputs"] if not o["passed"]), "")
+        raise ParityError(f"{out} was written but fails parity with the source ({worst['path']}: {why}); "
+                          f"marked failed in {manifest.manifest_path(out)}", result=result)
+    return result
+
+
+def _target(to: str | Format) -> Format:
+    try:
+        return Format(to)
+    except ValueError:
+        raise UsageError(f"unknown format {to!r} (choose from onnx, savedmodel, tflite, pytorch)") from None
+
+
+def _check_validation(validation: ValidateOptions) -> None:
+    """Bad tolerances or sample counts fail before any work, not after minutes of converting."""
+    from modelport.validators.tolerances import parse_tolerance_overrides
+
+    check_validation_fields(validation)
+    parse_tolerance_overrides(tuple(validation.atol), tuple(validation.rtol))
+    if validation.samples < 1:
+        raise UsageError("--samples must be at least 1")
+
+
+def _options_for_step(edge: Edge, options: EdgeOptions, io_map: IOMap | None, scratch: str) -> EdgeOptions:
+    """Quantization belongs to the quantizing edge only; weights to the PyTorch edge only.
+
+    Calibration data is given in the source's terms (names, NCHW); when earlier steps renamed or
+    permuted the inputs, it is remapped through the I/O map so far, e.g. NCHW -> NHWC.
+    """
+    from modelport.pipeline.calibration import remap_calibration
+
+    step = dataclasses.replace(options)
+    if not edge.quantizes:
+        step.quantize, step.calibration_data = None, None
+    elif options.calibration_data and io_map is not None:
+        step.calibration_data = remap_calibration(options.calibration_data, io_map, scratch)
+    if edge.source != Format.PYTORCH:
+        step.weights = None
+    return step
+
+
+def _absolute_source(source: str, detected: Detected) -> str:
+    if detected.flavor == "callable":
+        target, attr = source.split(":", 1)
+        return f"{os.path.abspath(target)}:{attr}" if target.endswith(".py") else source
+    return os.path.abspath(source)
+
+
+def _keep_intermediates(paths: list[str], out: str, force: bool) -> list[str]:
+    kept = []
+    for p in paths:
+        dest = kept_name(out, os.path.basename(p))
+        check_free(dest, force)
+        place(p, dest, os.path.dirname(p))
+        kept.append(dest)
+    return kept
+
+
+def _run_edge(edge: Edge, src: str, src_fmt: Format, flavor: str | None, out: str, options: EdgeOptions,
+              scratch: str, log: Log | None) -> tuple[EdgeResult, dict | None, float]:
+    job = EdgeJob(edge=edge.name, module=edge.module, source=src, source_format=src_fmt.value, source_flavor=flavor,
+                  target_format=edge.target.value, output=out, options=options)
+    payload, seconds = run_worker("modelport.pipeline.edge_worker", edge.name, f"{edge.library} converter",
+                                  job.to_dict(), scratch, log)
+    return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds

@@ -1,0 +1,86 @@
+"""Run one conversion edge, then load and run its artifact once, in a process of its own.
+
+Converters crash (SIGABRT inside onnx2tf or the interpreter), call sys.exit, and print pages of
+logs (traps 7 and 9). The pipeline (modelport/pipeline/convert.py) starts
+`python -m modelport.pipeline.edge_worker JOB RESULT` through modelport/workers/spawn.py, with
+stdout/stderr going to a log file, and reads RESULT (JSON) back. A missing RESULT means the
+process died; the parent reports that with the log's tail.
+
+It lives in the pipeline, not in converters/, because it is where a converter meets a runtime:
+the edge comes from converters/, the smoke run from validators/ (which never import each other).
+
+The smoke run is what makes "converted" mean "loads and runs in its own runtime": onnx2tf can
+write a .tflite that no interpreter accepts, and only running it shows that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import time
+
+
+def _smoke_run(path: str, fmt: str, sizes: dict[str, int], examples: dict[str, dict] | None = None) -> dict:
+    import numpy as np
+
+    from modelport.formats import detect
+    from modelport.types import Format
+    from modelport.validators.inputs import generate
+    from modelport.validators.runtimes import runner_for
+
+    flavor = detect(path, thorough=False).flavor if fmt == Format.PYTORCH.value else None  # .pt2 or TorchScript
+    runner = runner_for(path, Format(fmt), flavor).load()
+    try:
+        # A TorchScript file records no input shapes or dtypes: the edge reports what it traced with.
+        specs = [_filled(sp, (examples or {}).get(sp.name)) for sp in runner.input_specs()]
+        feed = generate(specs, seed=0, sizes=sizes)
+        t0 = time.perf_counter()
+        out = runner.run(feed)
+        seconds = time.perf_counter() - t0
+    finally:
+        runner.close()
+    bad = [k for k, v in out.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+    return {
+        "runtime": runner.runtime,
+        "load_seconds": runner.load_seconds,
+        "run_seconds": seconds,
+        "outputs": {k: list(np.asarray(v).shape) for k, v in out.items()},
+        "non_finite_outputs": bad,
+    }
+
+
+def _filled(spec, example: dict | None):
+    from modelport.validators.runtimes import ANY_DTYPE
+
+    if example is None:
+        return spec
+    return dataclasses.replace(spec, shape=spec.shape if spec.shape is not None else example["shape"],
+                               dtype=spec.dtype if spec.dtype != ANY_DTYPE else example["dtype"])
+
+
+def convert_edge(job_dict: dict) -> dict:
+    from modelport.converters.job import EdgeJob
+
+    job = EdgeJob.from_dict(job_dict)
+    edge = importlib.import_module(f"modelport.converters.edges.{job.module}")
+    t0 = time.perf_counter()
+    result: dict = {"edge": edge.convert(job).to_dict(), "convert_seconds": time.perf_counter() - t0}
+    sizes = {d: e for o in job.options.inputs for d, e in zip(o.shape or [], o.example or []) if isinstance(d, str) and e}
+    try:
+        result["smoke"] = _smoke_run(job.output, job.target_format, sizes, result["edge"]["details"].get("example_inputs"))
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        result["error"] = {"kind": "ConversionError",
+                           "message": f"the {job.target_format} artifact was written but does not run in its runtime: {first[:300]}"}
+    return result
+
+
+def main(job_path: str, result_path: str) -> int:
+    from modelport.workers.shell import run_job
+
+    return run_job(job_path, result_path, convert_edge)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

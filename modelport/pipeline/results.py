@@ -1,0 +1,39 @@
+"""What `convert()` returns: the route it took, each step's report, the I/O map and the validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelport.types import IOMap
+
+
+@dataclass
+class StepReport:
+    edge: str
+    converter: str
+    seconds: float
+    details: dict[str, Any]
+    notes: list[str]
+    smoke: dict[str, Any] | None
+
+
+@dataclass
+class ConvertResult:
+    source: str
+    output: str
+    manifest: str
+    route: str
+    steps: list[StepReport]
+    io_map: IOMap
+    seconds: float
+    intermediates: list[str] = field(default_factory=list)
+    validation: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "output": self.output, "manifest": self.manifest, "route": self.route,
+            "seconds": round(self.seconds, 3), "io_map": self.io_map.to_dict(),
+            "steps": [vars(s) for s in self.steps], "intermediates": self.intermediates,
+            "validation": self.validation,
+        }

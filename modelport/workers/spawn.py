@@ -1,0 +1,54 @@
+"""Start a JSON worker (`python -m MODULE JOB RESULT`, modelport/workers/shell.py) and read its result.
+
+Its stdout and stderr go to a log file in the caller's scratch folder, so library output never
+reaches modelport's own; the caller's `log` callback gets the whole log (--verbose), otherwise its
+tail is kept as the error's detail. A worker that dies leaves no result: that becomes a
+ConversionError naming how it ended; an error it reports keeps its kind (and so its exit code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Callable
+
+from modelport.errors import ConversionError, UnavailableError, UsageError
+from modelport.workers.environment import worker_env
+from modelport.workers.exits import describe_exit
+
+LOG_TAIL_LINES = 25
+
+Log = Callable[[str, str], None]  # (label, the worker's whole log)
+
+
+def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log: Log | None,
+               gpu: bool = False) -> tuple[dict, float]:
+    """Run `python -m MODULE JOB RESULT` in `scratch` with its output captured; return (payload, seconds)."""
+    stem = os.path.join(scratch, label.replace("->", "_to_"))
+    job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
+    with open(job_path, "w") as f:
+        json.dump(job, f)
+    env = worker_env(gpu)
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log_file:
+        proc = subprocess.run([sys.executable, "-m", module, job_path, result_path],
+                              stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
+    seconds = time.perf_counter() - t0
+    with open(log_path, errors="replace") as f:
+        log_text = f.read()
+    if log:
+        log(label, log_text)
+    # With a log callback the caller has shown the whole log; otherwise keep its tail for --verbose.
+    tail = None if log else "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
+    if not os.path.exists(result_path):
+        raise ConversionError(f"{label}: the {what} process died ({describe_exit(proc.returncode)})", detail=tail)
+    with open(result_path) as f:
+        payload = json.load(f)
+    if "error" in payload:
+        err = payload["error"]
+        cls = {"UsageError": UsageError, "UnavailableError": UnavailableError}.get(err["kind"], ConversionError)
+        raise cls(f"{label}: {err['message']}", detail=tail)
+    return payload, seconds

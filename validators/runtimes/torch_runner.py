@@ -1,0 +1,64 @@
+"""PyTorch: an eager module, TorchScript or an ExportedProgram (loaded by torch_loading.py), on CUDA for --device cuda."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelport.libraries import require
+from modelport.types import TensorSpec, default_output_names
+from modelport.validators.runtimes.base import ANY_DTYPE, Runner
+
+
+class TorchRunner(Runner):
+    """An eager module from `file.py:callable` (optionally with --weights), TorchScript (.pt) or an
+    ExportedProgram (.pt2). Outputs are named output / output_0, output_1, ... as the exporter names them."""
+
+    runtime = "torch"
+
+    def __init__(self, path: str, device: str = "cpu", flavor: str = "callable", threads: int | None = None,
+                 input_specs: list[TensorSpec] | None = None, weights: str | None = None):
+        super().__init__(path, device, threads)
+        self.flavor = flavor
+        self._inputs = input_specs
+        self.weights = weights
+
+    def _load(self):
+        from modelport.validators.runtimes.torch_loading import load_torch_model
+
+        self.torch = require("torch", "running PyTorch")
+        if self.threads:
+            self.torch.set_num_threads(self.threads)
+        self.device_used = self._pick_device(self.torch.cuda.is_available(), "torch sees no CUDA device")
+        self.model, names, shapes, dtypes = load_torch_model(self.path, self.flavor, self.weights, self.device_used)
+        if self._inputs is None:
+            # A Python module declares no dtypes: "any" tells the feed mapping to keep the source's dtype.
+            self._inputs = [TensorSpec(n, s, d if d not in (None, "bfloat16") else ANY_DTYPE)
+                            for n, s, d in zip(names, shapes, dtypes)]
+
+    def input_specs(self):
+        return list(self._inputs or [])
+
+    def output_specs(self):
+        return []
+
+    def run(self, feed):
+        torch = self.torch
+        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])).to(self.device_used) for s in self.input_specs()]
+        with torch.no_grad():
+            out = self.model(*args)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
+
+    def prepare(self, feed):
+        torch, model = self.torch, self.model
+        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])).to(self.device_used) for s in self.input_specs()]
+        sync = torch.cuda.synchronize if self.device_used == "cuda" else None
+
+        def call():
+            with torch.no_grad():
+                out = model(*args)
+            if sync is not None:
+                sync()  # CUDA kernels run asynchronously
+            return out
+
+        return call

@@ -228,3 +228,15 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
     assert_one_line_error(res, 2, fragment)
     assert not list(tmp_path.iterdir())  # nothing written
 
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_runtime_gets_the_thread_count(threads):
+    """bench sets one thread count in every runtime; ONNX Runtime's runner used to be built without it."""
+    from modelport.types import Format
+    from modelport.validators.runtimes import runner_for
+
+    runner = runner_for(str(CNN_ONNX), Format.ONNX, threads=threads).load()
+    try:
+        assert runner.session.get_session_options().intra_op_num_threads == threads
+    finally:
+        runner.close()

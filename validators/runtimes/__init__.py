@@ -21,19 +21,25 @@ from modelport.validators.runtimes.savedmodel_runner import SavedModelRunner
 from modelport.validators.runtimes.tflite_runner import TFLiteRunner
 from modelport.validators.runtimes.torch_runner import TorchRunner
 
-__all__ = ["ANY_DTYPE", "DEVICES", "Runner", "runner_for", "OnnxRuntimeRunner", "TFLiteRunner", "SavedModelRunner",
+__all__ = ["ANY_DTYPE", "DEVICES", "RUNNERS", "Runner", "runner_for", "OnnxRuntimeRunner", "TFLiteRunner", "SavedModelRunner",
            "TorchRunner", "KerasRunner"]
 
 
+# Format -> its runner. Adding a runtime is adding its module and one entry here.
+RUNNERS: dict[Format, type[Runner]] = {
+    Format.ONNX: OnnxRuntimeRunner,
+    Format.TFLITE: TFLiteRunner,
+    Format.SAVEDMODEL: SavedModelRunner,
+    Format.PYTORCH: TorchRunner,
+    Format.KERAS: KerasRunner,
+}
+
+
 def runner_for(path: str, fmt: Format, flavor: str | None = None, *, device: str = "cpu", **kwargs) -> Runner:
-    if fmt == Format.ONNX:
-        return OnnxRuntimeRunner(path, device)
-    if fmt == Format.TFLITE:
-        return TFLiteRunner(path, device, **kwargs)
-    if fmt == Format.SAVEDMODEL:
-        return SavedModelRunner(path, device, **kwargs)
+    """The runner of `fmt` for `path` (not loaded yet); `kwargs` are its options, e.g. threads."""
+    runner = RUNNERS.get(fmt)
+    if runner is None:
+        raise UsageError(f"no runner for {fmt.value} models")
     if fmt == Format.PYTORCH:
-        return TorchRunner(path, device, flavor or "callable", **kwargs)
-    if fmt == Format.KERAS:
-        return KerasRunner(path, device, **kwargs)
-    raise UsageError(f"no runner for {fmt.value} models")
+        kwargs["flavor"] = flavor or "callable"
+    return runner(path, device, **kwargs)

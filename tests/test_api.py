@@ -42,6 +42,13 @@ def test_convert_refuses_validation_fields_it_cannot_honour(tmp_path, field, val
     assert list(tmp_path.iterdir()) == []
 
 
+def test_empty_fields_count_as_unset(tmp_path):
+    """An empty list where the default is an empty tuple is not a field "given" to convert()."""
+    from modelport.pipeline.options import check_validation_fields
+
+    check_validation_fields(ValidateOptions(input_shapes=[], io_maps={}, weights=None))
+
+
 def test_bad_tolerance_is_refused_before_converting(tmp_path):
     with pytest.raises(UsageError, match="--atol"):
         convert(MLP, "onnx", str(tmp_path / "mlp.onnx"), ConvertOptions(input_shapes=("features:1,20",)),

@@ -7,7 +7,7 @@ once, before any work (converters/options.py turns it into the `EdgeOptions` eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from modelport.errors import UsageError
 
@@ -39,8 +39,9 @@ FIELDS_SET_BY_CONVERT = {
 
 
 def check_validation_fields(validation) -> None:
-    """Refuse a ValidateOptions field that convert() would otherwise ignore (UsageError)."""
-    defaults = type(validation)()
-    for f in fields(validation):
-        if f.name in FIELDS_SET_BY_CONVERT and getattr(validation, f.name) != getattr(defaults, f.name):
-            raise UsageError(f"ValidateOptions.{f.name} cannot be given to convert(): {FIELDS_SET_BY_CONVERT[f.name]}")
+    """Refuse a ValidateOptions field that convert() would otherwise ignore (UsageError). Every
+    such field is unset by default (None or empty), so an empty list counts as unset too."""
+    for name, why in FIELDS_SET_BY_CONVERT.items():
+        value = getattr(validation, name)
+        if value is not None and not (isinstance(value, (tuple, list, dict)) and not value):
+            raise UsageError(f"ValidateOptions.{name} cannot be given to convert(): {why}")

@@ -80,11 +80,9 @@ def bench_outputs(spec, outputs: list[str], report_dir: str) -> dict:
     report = bench([spec.source, *outputs], opts)
     folder = os.path.join(report_dir, "bench")
     os.makedirs(folder, exist_ok=True)
-    files = {"json": os.path.join(folder, f"{spec.name}.json"), "markdown": os.path.join(folder, f"{spec.name}.md")}
-    if any(r.status == "ok" for r in report.results):
-        files["plot"] = os.path.join(folder, f"{spec.name}.png")
-    write_files(report, json_path=files["json"], markdown_path=files["markdown"], plot_path=files.get("plot"),
-                step_summary=False)
+    files = write_files(report, json_path=os.path.join(folder, f"{spec.name}.json"),
+                        markdown_path=os.path.join(folder, f"{spec.name}.md"),
+                        plot_path=os.path.join(folder, f"{spec.name}.png"), step_summary=False)
     rows = [{"label": r.label, "batch_size": r.batch_size, "status": r.status, "reason": r.reason,
              "runtime": r.runtime, "p50_ms": r.latency_ms.p50 if r.latency_ms else None,
              "samples_per_second": r.samples_per_second, "peak_rss_bytes": r.peak_rss_bytes} for r in report.results]

@@ -66,16 +66,16 @@ def fingerprint(spec: JobSpec, versions: dict[str, str]) -> str | None:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def record_path(spec: JobSpec) -> str:
+def _record_path(spec: JobSpec) -> str:
     return os.path.join(spec.output_dir, RECORD)
 
 
 def resumable(spec: JobSpec, fp: str | None) -> JobResult | None:
     """The skipped result, when the last run of this exact job was valid and its artifacts are intact."""
-    if fp is None or not os.path.isfile(record_path(spec)):
+    if fp is None or not os.path.isfile(_record_path(spec)):
         return None
     try:
-        with open(record_path(spec)) as f:
+        with open(_record_path(spec)) as f:
             record = json.load(f)
     except (OSError, ValueError):
         return None
@@ -98,7 +98,7 @@ def resumable(spec: JobSpec, fp: str | None) -> JobResult | None:
 
 def write_record(spec: JobSpec, result: JobResult, finished: str) -> None:
     """Record a valid run for the next resume; any other outcome removes the record (it is redone)."""
-    path = record_path(spec)
+    path = _record_path(spec)
     if result.status not in (VALID, CONVERTED):
         if os.path.exists(path):
             os.remove(path)

@@ -207,5 +207,3 @@ def _load_notes(machine: dict) -> list[str]:
         return [f"the machine was busy when the run started (load average {load:.2f} on {cores} cores): "
                 "expect noisier figures"]
     return []
-
-

@@ -324,13 +324,19 @@ def write_markdown(report: BenchReport, path: str | os.PathLike, step_summary: b
 
 
 def write_files(report: BenchReport, *, json_path: str | None = None, markdown_path: str | None = None,
-                plot_path: str | None = None, step_summary: bool = True) -> None:
-    """Write the requested report files; the plot only when something was measured."""
+                plot_path: str | None = None, step_summary: bool = True) -> dict[str, str]:
+    """Write the requested report files (the plot only when something was measured); return the
+    files written, by kind ("json", "markdown", "plot")."""
+    written = {}
     if json_path:
         write_json(report, json_path)
+        written["json"] = json_path
     if markdown_path:
         write_markdown(report, markdown_path, step_summary=step_summary)
+        written["markdown"] = markdown_path
     if plot_path and any(r.status == OK for r in report.results):
         from modelport.validators.bench.plots import write_plot
 
         write_plot(report, plot_path)
+        written["plot"] = plot_path
+    return written

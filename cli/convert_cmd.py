@@ -32,15 +32,24 @@ from modelport.manifest import human_size, size_on_disk
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]ATOL", help="Validation: absolute tolerance, global or per output.")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]RTOL", help="Validation: relative tolerance, global or per output.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Validation: number of generated input samples.")
+@click.option("--value-range", "value_ranges", multiple=True, metavar="NAME:LO,HI",
+              help="Validation: draw this input uniformly from [LO, HI) (integers: HI exclusive), e.g. for an "
+                   "op's domain (a divisor that must not be 0). Repeatable.")
 @click.option("--pytorch-format", type=click.Choice(PYTORCH_FORMATS),
               help="With --to pytorch: exported_program (.pt2, torch.export.load), torchscript (.pt, torch.jit.load) "
                    "or package (a folder with a readable, trainable model.py and its weights).")
+@click.option("--strategy", "strategies", multiple=True, metavar="EDGE=NAME",
+              help="Use only this strategy for one edge, e.g. onnx-savedmodel=tf_converter (see `modelport formats "
+                   "--strategies`). Repeatable.")
+@click.option("--fallback/--no-fallback", default=True, show_default=True,
+              help="When a strategy fails (conversion, loading, or parity), try the edge's next one.")
 @click.option("--bench", "run_bench", is_flag=True,
               help="Then benchmark the source and everything written (as `modelport bench`, default method).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(ctx, source, to, output, via, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
-            keep_intermediates, force, validate, device, atol, rtol, samples, pytorch_format, run_bench, as_json):
+            keep_intermediates, force, validate, device, atol, rtol, samples, value_ranges, pytorch_format, strategies,
+            fallback, run_bench, as_json):
     """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
@@ -48,7 +57,9 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
     package writes it), or a PyTorch module reference path/to/file.py:callable or
     package.module:callable. Each artifact is loaded and run once in its own runtime before
     it is called converted, then compared with the source on the same inputs (the final artifact
-    and every intermediate one; --no-validate skips), and gets a provenance manifest
+    and every intermediate one; --no-validate skips). Each edge has an ordered list of strategies
+    (exporters, onnx2tf backends, graph preparations): when one fails to convert, to run, or to
+    match the source, the next is tried, and every attempt is reported. Each artifact gets a provenance manifest
     (ARTIFACT.modelport.json) with the route, the I/O map and the parity results. An artifact
     that fails parity is still written, marked failed, and the exit code is 1.
 
@@ -59,9 +70,10 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
       modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/
+      modelport convert mobilenet.onnx --to savedmodel --strategy onnx-savedmodel=tf_converter
     """
     from modelport.api import BenchOptions, ConvertOptions, ValidateOptions, bench_conversion, convert
-    from modelport.errors import ParityError
+    from modelport.errors import ConversionError, ParityError
     from modelport.validators.bench.verdict import raise_for
 
     verbose = ctx.obj.get("verbose", False)
@@ -72,13 +84,19 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
 
     options = ConvertOptions(via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
                              input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
-                             pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force)
-    validation = ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples) if validate else None
+                             pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
+                             strategies=strategies, fallback=fallback)
+    validation = (ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples, value_ranges=value_ranges)
+                  if validate else None)
     try:
         result = convert(source, to, output, options, validation=validation, log=show_log if verbose else None)
     except ParityError as e:
         if e.result is not None:
             _render(e.result, source, as_json)
+        raise
+    except ConversionError as e:
+        if e.attempts:
+            _render_attempts(e, as_json)
         raise
     if not run_bench:
         return _render(result, source, as_json)
@@ -89,6 +107,21 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
     if as_json:
         emit_json({**result.to_dict(), "bench": report.to_dict()})
     raise_for(report)
+
+
+def _render_attempts(error, as_json: bool) -> None:
+    """Every strategy tried, when none converted: on stdout as JSON, else a table on stderr."""
+    if as_json:
+        emit_json({"error": error.message, "exit_code": error.exit_code, "attempts": error.attempts})
+        return
+    from rich.markup import escape
+
+    con = console(stderr=True)
+    con.print("strategies tried:")
+    for a in error.attempts:
+        after = f" after {', '.join(a['after'])}" if a.get("after") else ""
+        con.print(escape(f"  {a['edge']:<18} {a['strategy']:<18} {a['outcome']:<14} {a['seconds']:6.1f} s  "
+                         f"{a['reason'][:160]}{after}"))
 
 
 def _render(result, source: str, as_json: bool) -> None:
@@ -104,7 +137,11 @@ def _render(result, source: str, as_json: bool) -> None:
     for i, s in enumerate(result.steps, 1):
         smoke = s.smoke or {}
         outs = ", ".join(f"{k} {v}" for k, v in smoke.get("outputs", {}).items())
-        con.print(escape(f"  step {i}: {s.edge:<18} {s.converter:<22} {s.seconds:6.1f} s   ran in {smoke.get('runtime', '?')}: {outs}"))
+        ran = "smoke run inconclusive" if smoke.get("inconclusive") else f"ran in {smoke.get('runtime', '?')}: {outs}"
+        con.print(escape(f"  step {i}: {s.edge:<18} {s.converter:<22} {s.seconds:6.1f} s   {ran}"))
+        if len(s.attempts) > 1:  # the kept strategy is the step's last attempt
+            con.print(escape(f"          strategy {s.strategy}, tried before it: " + "; ".join(
+                f"{a['strategy']} {a['outcome']} ({a['reason'][:160]})" for a in s.attempts[:-1])))
         for note in s.notes:
             con.print(escape(f"          {note}"))
     con.print("  I/O map (source -> artifact):")

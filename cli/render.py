@@ -7,13 +7,12 @@ import sys
 from typing import Any
 
 
-def console():
-    import sys
-
+def console(stderr: bool = False):
     from rich.console import Console
 
     # Piped into a CI log there is no terminal width to follow; 80 columns would fold every table.
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(highlight=False, soft_wrap=True, width=None if stream.isatty() else 160, stderr=stderr)
 
 
 def emit_json(data: Any) -> None:
@@ -22,7 +21,6 @@ def emit_json(data: Any) -> None:
 
 
 def perm_text(perm: list[int] | None) -> str:
-    if perm is None:
-        return "same layout"
-    named = {(0, 2, 3, 1): "NCHW->NHWC", (0, 2, 1): "NCW->NWC", (0, 2, 3, 4, 1): "NCDHW->NDHWC"}
-    return named.get(tuple(perm), "axes " + ",".join(map(str, perm)))
+    from modelport.layout import perm_name
+
+    return perm_name(perm)

@@ -24,6 +24,7 @@ class EdgeJob:
     output: str  # where the edge writes its artifact (inside a scratch folder)
     options: EdgeOptions
     source_io: IOSpec | None = None  # what is known of the source's signature (fills PyTorch gaps)
+    strategy: str = "default"  # which of the edge's strategies to run (converters/strategies.py)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

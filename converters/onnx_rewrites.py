@@ -3,8 +3,9 @@
 Shared by the edges that read ONNX (onnx -> tflite/savedmodel, onnx -> pytorch). Hand-written
 because no library does these: models of IR < 4 list weights among graph inputs, which onnxsim
 rejects; onnx's version converter cannot take Gelu (opset 20) to an older opset ("No Previous
-Version of Gelu exists"), and onnx2tf's SavedModel writer has no GELU kernel. Gelu is expanded
-into the ops of its ONNX definition, which every backend has.
+Version of Gelu exists"), and onnx2tf's SavedModel writer has no GELU or HARD_SWISH kernel
+(trap 10). `DECOMPOSITIONS` is the one table of such rewrites: each op becomes the ops of its
+ONNX definition, which every backend has; the `decompose` strategy of the onnx2tf edges applies it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,166 @@ def expand_gelu(model) -> int:
         del graph.node[:]
         graph.node.extend(new_nodes)
     return count
+
+
+def _expand_hard_sigmoid(node, graph, prefix: str, *, swish: bool) -> list:
+    """HardSigmoid(x) = clip(alpha*x + beta, 0, 1) (alpha 0.2, beta 0.5 by default);
+    HardSwish(x) = x * HardSigmoid(x) with alpha 1/6, beta 0.5 (its ONNX definition)."""
+    from onnx import helper, numpy_helper
+
+    attrs = {a.name: a.f for a in node.attribute}
+    alpha = 1 / 6 if swish else attrs.get("alpha", 0.2)
+    beta = 0.5 if swish else attrs.get("beta", 0.5)
+    for name, value in (("alpha", alpha), ("beta", beta), ("zero", 0.0), ("one", 1.0)):
+        graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), f"{prefix}_{name}"))
+    x = node.input[0]
+    clipped = f"{prefix}_hs" if swish else node.output[0]
+    out = [
+        helper.make_node("Mul", [x, f"{prefix}_alpha"], [f"{prefix}_ax"]),
+        helper.make_node("Add", [f"{prefix}_ax", f"{prefix}_beta"], [f"{prefix}_axb"]),
+        helper.make_node("Max", [f"{prefix}_axb", f"{prefix}_zero"], [f"{prefix}_lo"]),
+        helper.make_node("Min", [f"{prefix}_lo", f"{prefix}_one"], [clipped]),
+    ]
+    if swish:
+        out.append(helper.make_node("Mul", [x, clipped], [node.output[0]]))
+    return out
+
+
+def _expand_gelu_node(node, graph, prefix: str) -> list:
+    tmp = type(graph)()  # expand_gelu works on a graph: give it this one node
+    tmp.node.append(node)
+    holder = type("M", (), {"graph": tmp})()
+    expand_gelu(holder)
+    graph.initializer.extend(tmp.initializer)
+    return list(tmp.node)
+
+
+def _static_shapes(graph) -> dict[str, list[int]]:
+    """Shapes onnx's inference knows for the graph's values (depthwise needs its input's H and W)."""
+    import onnx
+
+    model = onnx.helper.make_model(graph)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:
+        return {}
+    out = {}
+    for vi in list(inferred.input) + list(inferred.value_info):
+        dims = vi.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            out[vi.name] = [d.dim_value for d in dims]
+    return out
+
+
+def _expand_depthwise(node, graph, prefix: str, shapes: dict) -> list | None:
+    """A 2-D depthwise Conv (group = input channels = output channels) as a sum over its kernel
+    taps: pad, then for each tap a strided slice times the tap's per-channel weight. onnx2tf 2.6.9's
+    SavedModel writer fails on DEPTHWISE_CONV_2D ("`input.shape.rank` must be at least 5": it passes
+    4-element dilations to tf.nn.depthwise_conv2d, which takes 2), and slices, products and sums
+    it writes. None (left as is) for any other Conv, or when the input's shape is not known."""
+    from onnx import helper, numpy_helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    inits = {i.name: i for i in graph.initializer}
+    x, w_name = node.input[0], node.input[1]
+    if w_name not in inits or x not in shapes or len(shapes[x]) != 4:
+        return None
+    w = numpy_helper.to_array(inits[w_name])
+    n, c, h, wd = shapes[x]
+    if w.ndim != 4 or attrs.get("group", 1) != c or w.shape[0] != c or w.shape[1] != 1:
+        return None
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
+        return None
+    kh, kw = w.shape[2:]
+    sh, sw = attrs.get("strides", [1, 1])
+    dh, dw = attrs.get("dilations", [1, 1])
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    hp, wp = h + pads[0] + pads[2], wd + pads[1] + pads[3]
+    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+
+    def const(name, value):
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value), f"{prefix}_{name}"))
+        return f"{prefix}_{name}"
+
+    out = []
+    src = x
+    if any(pads):
+        out.append(helper.make_node("Pad", [x, const("pads", np.array([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]], np.int64))],
+                                    [f"{prefix}_padded"]))
+        src = f"{prefix}_padded"
+    axes, steps = const("axes", np.array([2, 3], np.int64)), const("steps", np.array([sh, sw], np.int64))
+    acc = None
+    for i in range(kh):
+        for j in range(kw):
+            t = f"{prefix}_t{i}_{j}"
+            starts = const(f"s{i}_{j}", np.array([i * dh, j * dw], np.int64))
+            ends = const(f"e{i}_{j}", np.array([i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1], np.int64))
+            out.append(helper.make_node("Slice", [src, starts, ends, axes, steps], [f"{t}_x"]))
+            tap = const(f"w{i}_{j}", w[:, 0, i, j].reshape(1, c, 1, 1).astype(w.dtype))
+            out.append(helper.make_node("Mul", [f"{t}_x", tap], [f"{t}_wx"]))
+            if acc is not None:
+                out.append(helper.make_node("Add", [acc, f"{t}_wx"], [f"{t}_acc"]))
+                acc = f"{t}_acc"
+            else:
+                acc = f"{t}_wx"
+    if len(node.input) > 2 and node.input[2]:
+        b = numpy_helper.to_array(inits[node.input[2]]) if node.input[2] in inits else None
+        if b is None:
+            return None
+        out.append(helper.make_node("Add", [acc, const("bias", b.reshape(1, c, 1, 1))], [node.output[0]]))
+    else:
+        out.append(helper.make_node("Identity", [acc], [node.output[0]]))
+    return out
+
+
+def _is_depthwise(node) -> bool:
+    group = next((a.i for a in node.attribute if a.name == "group"), 1)
+    return node.op_type == "Conv" and group > 1
+
+
+# op type -> rewrite(node, graph, unique prefix[, shapes]) -> replacement nodes (None: keep the node)
+DECOMPOSITIONS = {
+    "Gelu": _expand_gelu_node,
+    "HardSwish": lambda node, graph, prefix: _expand_hard_sigmoid(node, graph, prefix, swish=True),
+    "HardSigmoid": lambda node, graph, prefix: _expand_hard_sigmoid(node, graph, prefix, swish=False),
+}
+SHAPED_DECOMPOSITIONS = {"Conv": (_is_depthwise, _expand_depthwise)}  # these need the input's static shape
+
+
+def decomposable(model) -> list[str]:
+    """The op types of the table present in the model's top-level graph, once each."""
+    return list(dict.fromkeys(
+        n.op_type if n.op_type in DECOMPOSITIONS else "depthwise Conv" for n in model.graph.node
+        if n.domain in ("", "ai.onnx") and (n.op_type in DECOMPOSITIONS
+                                            or (n.op_type in SHAPED_DECOMPOSITIONS and SHAPED_DECOMPOSITIONS[n.op_type][0](n)))))
+
+
+def decompose(model) -> dict[str, int]:
+    """Apply every rewrite of DECOMPOSITIONS in place; return how many nodes of each op were rewritten."""
+    graph = model.graph
+    new_nodes, counts = [], {}
+    shapes = _static_shapes(graph) if any(n.op_type in SHAPED_DECOMPOSITIONS for n in graph.node) else {}
+    for node in graph.node:
+        prefix = f"{node.name or node.op_type}_{len(new_nodes)}_decomposed"
+        replaced, label = None, node.op_type
+        if node.domain in ("", "ai.onnx") and node.op_type in DECOMPOSITIONS:
+            replaced = DECOMPOSITIONS[node.op_type](node, graph, prefix)
+        elif node.domain in ("", "ai.onnx") and node.op_type in SHAPED_DECOMPOSITIONS:
+            applies, rewrite = SHAPED_DECOMPOSITIONS[node.op_type]
+            replaced, label = (rewrite(node, graph, prefix, shapes) if applies(node) else None), "depthwise Conv"
+        if replaced is None:
+            new_nodes.append(node)
+            continue
+        counts[label] = counts.get(label, 0) + 1
+        new_nodes += replaced
+    if counts:
+        del graph.node[:]
+        graph.node.extend(new_nodes)
+        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        keep = [i for i in graph.initializer if i.name in used]  # the depthwise weights, now per tap
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+    return counts
 
 
 def normalise_legacy_inputs(model) -> None:

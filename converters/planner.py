@@ -32,11 +32,11 @@ class Edge:
 
 EDGES: tuple[Edge, ...] = (
     Edge(Format.PYTORCH, Format.ONNX, "torch", "pytorch_to_onnx",
-         "dynamo exporter (TorchScript exporter as fallback); opset 18 by default; dynamic dims kept"),
+         "dynamo exporter, then the TorchScript exporter; opset 18 by default; dynamic dims kept"),
     Edge(Format.ONNX, Format.TFLITE, "onnx2tf", "onnx_to_tf",
-         "onnx2tf flatbuffer_direct; NCHW inputs/outputs become NHWC; dynamic dims fixed to example sizes"),
+         "onnx2tf (flatbuffer_direct, then other strategies); NCHW inputs/outputs become NHWC; dynamic dims fixed to example sizes"),
     Edge(Format.ONNX, Format.SAVEDMODEL, "onnx2tf", "onnx_to_tf",
-         "onnx2tf flatbuffer_direct; NCHW inputs/outputs become NHWC; dynamic dims fixed to example sizes"),
+         "onnx2tf (flatbuffer_direct, then other strategies); NCHW inputs/outputs become NHWC; dynamic dims fixed to example sizes"),
     Edge(Format.SAVEDMODEL, Format.TFLITE, "tensorflow", "savedmodel_to_tflite",
          "TFLiteConverter; layout kept; optional fp16 / dynamic-range int8 / full int8 quantization",
          quantizes=True),

@@ -32,9 +32,22 @@ class UsageError(ModelportError):
 
 
 class ConversionError(ModelportError):
-    """A converter ran and failed, or wrote an artifact that its runtime cannot load or run."""
+    """A converter ran and failed, or wrote an artifact that its runtime cannot load or run.
+
+    `attempts` lists every strategy tried when all of them failed (dicts: edge, strategy,
+    outcome, reason, seconds), for the table the CLI shows.
+    """
 
     exit_code = EXIT_CONVERSION
+
+    def __init__(self, message: str, *, detail: str | None = None, attempts: list[dict] | None = None):
+        super().__init__(message, detail=detail)
+        self.attempts = attempts
+
+
+class NotApplicable(ConversionError):
+    """This strategy would change nothing for this model (e.g. no static loop to fold): the next
+    one is tried at once; never shown as a failure."""
 
 
 class UnavailableError(ModelportError):

@@ -40,6 +40,25 @@ def infer_perm(src: list | None, dst: list | None, *, prefer_channel_last: bool 
     return None, "shapes differ"
 
 
+def fitting_perms(src: list | None, dst: list | None) -> list[list[int] | None]:
+    """Every candidate permutation (identity as None, channel-first -> channel-last) the shapes
+    allow: more than one means only running the artifact can tell (trap 12)."""
+    if src is None or dst is None or len(src) != len(dst):
+        return []
+    rank = len(src)
+    out: list[list[int] | None] = []
+    if _fits(src, dst, list(range(rank))):
+        out.append(None)
+    if rank >= 3 and _fits(src, dst, channel_last_perm(rank)):
+        out.append(channel_last_perm(rank))
+    return out
+
+
+def alternatives_to(perm: list[int] | None, src: list | None, dst: list | None) -> list[list[int] | None]:
+    """The fitting permutations other than the chosen one."""
+    return [p for p in fitting_perms(src, dst) if p != perm]
+
+
 def inverse_perm(perm: list[int] | None) -> list[int] | None:
     if perm is None:
         return None
@@ -47,3 +66,11 @@ def inverse_perm(perm: list[int] | None) -> list[int] | None:
     for i, p in enumerate(perm):
         inv[p] = i
     return inv
+
+
+def perm_name(perm: list[int] | None) -> str:
+    """A permutation as users name it: 'same layout', 'NCHW->NHWC', or its axes."""
+    if perm is None:
+        return "same layout"
+    named = {(0, 2, 3, 1): "NCHW->NHWC", (0, 2, 1): "NCW->NWC", (0, 2, 3, 4, 1): "NCDHW->NDHWC"}
+    return named.get(tuple(perm), "axes " + ",".join(map(str, perm)))

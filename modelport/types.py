@@ -83,10 +83,14 @@ class TensorMapping:
     artifact: str
     perm: list[int] | None = None
     rule: str = "name"
+    # Other permutations the shapes allow as well (C = H = W): the validator settles them by running
+    # (validators/layout_evidence.py); empty when the shapes leave one choice.
+    alternatives: list[list[int] | None] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TensorMapping":
-        return cls(source=d["source"], artifact=d["artifact"], perm=d.get("perm"), rule=d.get("rule", "name"))
+        return cls(source=d["source"], artifact=d["artifact"], perm=d.get("perm"), rule=d.get("rule", "name"),
+                   alternatives=list(d.get("alternatives") or []))
 
 
 @dataclass
@@ -106,7 +110,10 @@ class IOMap:
                 n = by_source.get(m.artifact)
                 if n is None:
                     continue
-                out.append(TensorMapping(m.source, n.artifact, compose_perms(m.perm, n.perm), f"{m.rule}+{n.rule}"))
+                perm = compose_perms(m.perm, n.perm)
+                others = [compose_perms(a, b) for a in [m.perm, *m.alternatives] for b in [n.perm, *n.alternatives]]
+                alternatives = [p for i, p in enumerate(others) if p != perm and p not in others[:i]]
+                out.append(TensorMapping(m.source, n.artifact, perm, f"{m.rule}+{n.rule}", alternatives))
             return out
 
         return IOMap(chain(self.inputs, nxt.inputs), chain(self.outputs, nxt.outputs))

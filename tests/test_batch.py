@@ -201,6 +201,9 @@ models:
     ("models:\n  - {name: a, source: x.onnx, targets: onnx}\nextra: 1", ["top level: extra: unknown key"]),
     ("models:\n  - {name: a, source: x.onnx, targets: tflite, quantize: int8}", ["calibration_data: quantize: int8 needs"]),
     ("version: 2\nmodels:\n  - {name: a, source: x.onnx, targets: onnx}", ["version: this modelport reads version 1"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: tflite, strategy: {onnx-tflite: nope}}",
+     ["strategy: onnx-tflite=nope: onnx->tflite has no strategy 'nope'"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: tflite, strategy: tf_converter}", ["strategy: expected a mapping"]),
 ])
 def test_manifest_errors_name_file_entry_and_field(tmp_path, text, fragments):
     path = tmp_path / "m.yaml"
@@ -250,6 +253,19 @@ output_dir = "out"
     assert cnn.atol == ["logits:0.001"] and cnn.bench == {} and other.bench is None
     assert cnn.output_for("tflite") == str(tmp_path / "modelport-out" / "cnn" / "cnn_fp16.tflite")
     assert other.output_for("onnx") == str(tmp_path / "out" / "b" / "b.onnx")
+
+
+def test_strategies_reach_the_targets_whose_route_has_the_edge(tmp_path):
+    from modelport.batch.job import convert_options
+
+    source = tmp_path / "a.onnx"
+    source.write_bytes(open(Path(__file__).parents[1] / "fixtures" / "onnx" / "cnn.onnx", "rb").read())
+    (tmp_path / "m.yaml").write_text("models:\n  - {name: a, source: a.onnx, targets: [tflite, pytorch], "
+                                     "fallback: false, strategy: {onnx-tflite: fold, onnx-pytorch: none}}\n")
+    job = load_manifest(str(tmp_path / "m.yaml")).jobs[0]
+    tflite, pytorch = convert_options(job, "tflite"), convert_options(job, "pytorch")
+    assert tflite.strategies == ("onnx-tflite=fold",) and pytorch.strategies == ("onnx-pytorch=none",)
+    assert tflite.fallback is False
 
 
 def test_null_unsets_a_default_and_yaml_exponents_are_numbers(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from modelport.layout import infer_perm, inverse_perm
+from modelport.layout import alternatives_to, infer_perm, inverse_perm
 from modelport.types import IOMap, TensorMapping, TensorSpec, compose_perms
 
 
@@ -20,7 +20,8 @@ def _clean(name: str) -> str:
 
 
 def invert(m: IOMap) -> IOMap:
-    flip = lambda ms: [TensorMapping(x.artifact, x.source, inverse_perm(x.perm), x.rule) for x in ms]  # noqa: E731
+    flip = lambda ms: [TensorMapping(x.artifact, x.source, inverse_perm(x.perm), x.rule,  # noqa: E731
+                                     [inverse_perm(a) for a in x.alternatives]) for x in ms]
     return IOMap(flip(m.inputs), flip(m.outputs))
 
 
@@ -40,7 +41,8 @@ def from_manifests(ref_path_sha: tuple[str, str | None], ref_manifest: dict | No
 
 
 def _tag(m: IOMap, rule: str) -> IOMap:
-    retag = lambda ms: [TensorMapping(x.source, x.artifact, x.perm, f"{rule}: {x.rule}") for x in ms]  # noqa: E731
+    retag = lambda ms: [TensorMapping(x.source, x.artifact, x.perm, f"{rule}: {x.rule}", x.alternatives)  # noqa: E731
+                        for x in ms]
     return IOMap(retag(m.inputs), retag(m.outputs))
 
 
@@ -60,7 +62,7 @@ def by_signature(ref: list[TensorSpec], cand: list[TensorSpec]) -> list[TensorMa
             continue
         taken.add(c.name)
         perm, why = infer_perm(r.shape, c.shape)
-        out.append(TensorMapping(r.name, c.name, perm, f"{rule}; layout by {why}"))
+        out.append(TensorMapping(r.name, c.name, perm, f"{rule}; layout by {why}", alternatives_to(perm, r.shape, c.shape)))
     return out
 
 

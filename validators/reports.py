@@ -96,6 +96,9 @@ def render_terminal(report: ValidationReport, console: Any = None) -> None:
     console.print(table)
     for where, why in _failure_lines(report):
         console.print(f"[red]x[/] {escape(clean(where))}: {escape(clean(why))}")
+    for c in report.candidates:
+        for line in c.layout_evidence:
+            console.print(f"layout: {escape(_candidate_label(c))}: {escape(clean(line))}")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
     style = "green" if report.passed else "bold red"

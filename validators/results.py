@@ -79,6 +79,8 @@ class CandidateResult:
     error: str | None = None  # the candidate could not be run at all
     load_seconds: float | None = None
     run_seconds: float | None = None
+    layout_evidence: list[str] = field(default_factory=list)  # ambiguous layouts settled by running, or why none matched
+    settled_io_map: dict[str, Any] | None = None  # the I/O map running settled on, when it differs in layouts
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

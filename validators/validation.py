@@ -17,9 +17,10 @@ from modelport.errors import UsageError
 from modelport.formats import detect
 from modelport.input_overrides import parse_input_dtype, parse_input_shape
 from modelport.layout import inverse_perm
-from modelport.types import Format, IOMap, TensorSpec
+from modelport.types import Format, IOMap, TensorMapping, TensorSpec
 from modelport.validators import inputs as input_data
 from modelport.validators.golden import load_golden, save_golden
+from modelport.validators.layout_evidence import is_ambiguous, settle
 from modelport.validators import matching
 from modelport.validators.metrics import compare_output, merge_samples
 from modelport.validators.results import CandidateResult, OutputResult, ValidationReport
@@ -125,18 +126,43 @@ def _compare(ref_out: dict, got: dict, io_map: IOMap | None, precision: str, tol
     got_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in got.items()]
     outputs = io_map.outputs if io_map is not None and io_map.outputs else matching.by_signature(ref_specs, got_specs)
     by_source = {m.source: m for m in outputs}
-    results = []
-    for name, ref in ref_out.items():
-        tol = tolerance_for(name, precision, tol_overrides)
-        m = by_source.get(name)
-        if m is None or m.artifact not in got:
-            results.append(OutputResult(name, "-", False, "missing: no candidate output matches it", tol, severity=float("inf")))
-            continue
-        g = np.asarray(got[m.artifact])
-        if m.perm is not None and g.ndim == len(m.perm):
-            g = g.transpose(inverse_perm(m.perm))
-        results.append(compare_output(np.asarray(ref), g, tol, output=name, candidate_output=m.artifact, mapping=m.rule))
-    return results
+    return [_compare_one(name, ref, got, by_source.get(name), precision, tol_overrides) for name, ref in ref_out.items()]
+
+
+def _compare_one(name: str, ref, got: dict, m: TensorMapping | None, precision: str, tol_overrides) -> OutputResult:
+    tol = tolerance_for(name, precision, tol_overrides)
+    if m is None or m.artifact not in got:
+        return OutputResult(name, "-", False, "missing: no candidate output matches it", tol, severity=float("inf"))
+    g = np.asarray(got[m.artifact])
+    if m.perm is not None and g.ndim == len(m.perm):
+        g = g.transpose(inverse_perm(m.perm))
+    return compare_output(np.asarray(ref), g, tol, output=name, candidate_output=m.artifact, mapping=m.rule)
+
+
+def _settle_layout(result: CandidateResult, io_map: IOMap, runner, specs, feeds, ref_outs, precision: str,
+                   tol_overrides) -> None:
+    """The candidate failed under a map with ambiguous layouts: let running decide (layout_evidence)."""
+    def run_all(m: IOMap) -> list[dict]:
+        return [runner.run(_map_feed(feed, m, specs)) for feed in feeds]
+
+    def judge(name: str, refs: list, gots: list[dict], m: TensorMapping) -> OutputResult:
+        return merge_samples([_compare_one(name, r, g, m, precision, tol_overrides) for r, g in zip(refs, gots)])
+
+    if not io_map.outputs:  # matched by signature at compare time: name the outputs' candidates now
+        got = runner.run(_map_feed(feeds[0], io_map, specs))
+        ref_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in ref_outs[0].items()]
+        got_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in got.items()]
+        io_map = IOMap(io_map.inputs, matching.by_signature(ref_specs, got_specs))
+    settled, tried = settle(io_map, ref_outs, run_all, judge)
+    if settled is None:
+        result.layout_evidence = ["no layout the shapes allow matches the source: " + "; ".join(tried[:8])]
+        return
+    result.outputs = sorted(settled.outputs, key=lambda r: -r.severity)
+    result.passed = all(r.passed for r in result.outputs)
+    result.input_mapping = [{"reference": m.source, "candidate": m.artifact, "perm": m.perm, "rule": m.rule}
+                            for m in settled.io_map.inputs]
+    result.layout_evidence = settled.notes
+    result.settled_io_map = settled.io_map.to_dict()
 
 
 def validate(reference: str | None, candidates: list[str], opts: ValidateOptions) -> ValidationReport:
@@ -191,7 +217,13 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         else:
             feeds = [input_data.generate(ref_input_specs, seed=opts.seed + i, value_ranges=value_ranges)
                      for i in range(opts.samples)]
-        ref_outs = [ref_runner.run(f) for f in feeds]
+        try:
+            ref_outs = [ref_runner.run(f) for f in feeds]
+        except Exception as e:  # the inputs, not a candidate, are at fault: say how to give better ones
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            given = "the given inputs" if opts.inputs else "the generated inputs"
+            raise UsageError(f"the reference fails on {given} ({first[:200]}): give inputs in its domain with "
+                             "--value-range NAME:LO,HI or (validate) --inputs FILE.npz") from None
         if opts.save_outputs:
             save_golden(opts.save_outputs, feeds, ref_outs)
 
@@ -222,6 +254,8 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
             result.error = f"{type(e).__name__} while running: {first[:300]}"
         result.outputs = sorted((merge_samples(rs) for rs in per_output.values()), key=lambda r: -r.severity)
         result.passed = result.error is None and bool(result.outputs) and all(r.passed for r in result.outputs)
+        if not result.passed and result.error is None and is_ambiguous(io_map):
+            _settle_layout(result, io_map, runner, specs, feeds, ref_outs, precision, tol_overrides)
         results.append(result)
         runner.close()
 

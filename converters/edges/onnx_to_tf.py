@@ -1,4 +1,9 @@
-"""onnx -> tflite / savedmodel (and tflite -> savedmodel) with onnx2tf's flatbuffer_direct backend.
+"""onnx -> tflite / savedmodel (and tflite -> savedmodel) with onnx2tf, one strategy per run.
+
+Strategies (converters/strategies.py): the flatbuffer_direct backend after a preparation of the
+ONNX graph (onnxsim where needed, fold, decompose, onnxslim, ONNX Runtime's optimiser, none), or
+onnx2tf's tf_converter backend, which is slower but has kernels flatbuffer_direct's SavedModel
+writer lacks (trap 10).
 
 onnx2tf writes many files into its output folder (trap 3), so it runs in a private folder and only
 the requested artifact is moved out. Dynamic dims are fixed first (onnxsim with the example sizes):
@@ -13,10 +18,10 @@ import json
 import os
 import shutil
 
-from modelport.errors import ConversionError, UsageError
+from modelport.errors import ConversionError, NotApplicable, UsageError
 from modelport.types import IOMap, IOSpec, TensorMapping
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.layout import infer_perm
+from modelport.layout import alternatives_to, infer_perm
 from modelport.converters.onnx_rewrites import expand_gelu, normalise_legacy_inputs
 from modelport.converters.signatures import load_onnx, onnx_io, savedmodel_io, tflite_custom_ops, tflite_io
 
@@ -54,23 +59,38 @@ def _legacy_softmax(model) -> bool:
     return opset < 13 and any(n.op_type in _LEGACY_AXIS_OPS for n in model.graph.node)
 
 
+PREPARATION_OF = {"flatbuffer_direct": "onnxsim", "default": "onnxsim", "tf_converter": "onnxsim", "decompose": "onnxsim",
+                  "fold": "fold", "onnxslim": "onnxslim", "ort": "ort", "none": "none"}
+
+
 def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *,
-                  for_savedmodel: bool) -> tuple[str, list[str]]:
+                  for_savedmodel: bool, strategy: str) -> tuple[str, list[str]]:
     """Return the ONNX file onnx2tf should read, and what was done to it.
 
-    Only when needed (dynamic dims, weights computed by constant nodes, Gelu for a SavedModel) is
-    the model rewritten; a static model with plain initializers goes to onnx2tf untouched, so
-    large models are not loaded twice.
+    With the onnxsim preparation, only when needed (dynamic dims, weights computed by constant
+    nodes, Gelu for a SavedModel, legacy Softmax) is the model rewritten; a static model with
+    plain initializers goes to onnx2tf untouched, so large models are not loaded twice. The other
+    strategies always prepare (converters/onnx_prep.py), and raise NotApplicable when they would
+    change nothing for this model.
     """
     import onnx
 
+    from modelport.converters.onnx_prep import has_static_constructs, prepare
+    from modelport.converters.onnx_rewrites import decompose, decomposable
+
+    method = PREPARATION_OF[strategy]
     fold = _foldable_constants(model)
     gelu = for_savedmodel and any(n.op_type == "Gelu" for n in model.graph.node)
     upgrade = _legacy_softmax(model)
-    if not fixed and not fold and not gelu and not upgrade:
-        return path, []
-    import onnxsim
-
+    needed = bool(fixed or fold or gelu or upgrade)
+    if strategy == "fold" and not has_static_constructs(model):
+        raise NotApplicable("no Sequence/Loop/If construct to fold")
+    if strategy == "decompose" and not decomposable(model):
+        raise NotApplicable("no op of the decomposition table (HardSwish, HardSigmoid, Gelu, depthwise Conv)")
+    if strategy == "none" and not needed:
+        raise NotApplicable("the model needs no preparation: the same conversion as flatbuffer_direct")
+    if method == "onnxsim" and not needed and strategy != "decompose":
+        return _private_copy(path, workdir), []
     model = onnx.load(path)
     normalise_legacy_inputs(model)
     done = []
@@ -78,7 +98,7 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
         done.append(f"{expand_gelu(model)} Gelu op(s) expanded into Erf/Tanh form (onnx2tf's SavedModel writer has no GELU)")
     if fixed:
         done.append("dynamic dims fixed for TensorFlow: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
-    if fold:
+    if fold and method == "onnxsim":
         done.append("constant weights folded into initializers (onnxsim)")
     if upgrade:  # before onnxsim, which then folds the Shape ops the converter adds
         from onnx import version_converter
@@ -88,15 +108,40 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
             done.append("opset upgraded to 13 (legacy Softmax semantics made explicit)")
         except Exception as e:
             raise ConversionError(f"upgrading the opset to 13 for onnx2tf failed: {str(e).splitlines()[0][:200]}") from None
-    try:
-        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed or None)
-    except Exception as e:
-        raise ConversionError(f"preparing the model for onnx2tf failed in onnxsim: {str(e).splitlines()[0][:200]}") from None
-    if not ok:
-        raise ConversionError("onnxsim could not validate the prepared model")
+    if strategy == "decompose" and has_static_constructs(model):
+        method = "fold"  # onnxsim cannot take the graph; the depthwise rewrite needs its static shapes
+    model, what = prepare(model, method, fixed)
+    done.append(what)
+    if strategy == "decompose":
+        counts = decompose(model)
+        done.append("decomposed for onnx2tf's writers: " + ", ".join(f"{n} {op}" for op, n in counts.items()))
     out = os.path.join(workdir, "prepared.onnx")
-    onnx.save(simplified, out)
+    onnx.save(model, out)
     return out, done
+
+
+def _private_copy(path: str, workdir: str) -> str:
+    """The model (and the external data files it names) copied into the edge's own folder.
+
+    onnx2tf runs onnxsim on its input file *in place* (three times) and may save over it: given
+    the user's file, or the artifact of an earlier step that the next strategy reads again, it
+    would change what every later reader sees. It only ever gets a copy."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+    import onnx
+
+    folder = os.path.join(workdir, "onnx2tf_input")
+    os.makedirs(folder, exist_ok=True)
+    copy = os.path.join(folder, os.path.basename(path))
+    shutil.copyfile(path, copy)
+    model = onnx.load(path, load_external_data=False)
+    for tensor in model.graph.initializer:
+        if uses_external_data(tensor):
+            location = ExternalDataInfo(tensor).location
+            dest = os.path.join(folder, location)
+            if not os.path.exists(dest):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copyfile(os.path.join(os.path.dirname(path), location), dest)
+    return copy
 
 
 def _report_outputs(folder: str) -> dict[str, tuple[str, bool]]:
@@ -133,18 +178,22 @@ def build_io_map(src: IOSpec, dst: IOSpec, fixed: dict[str, list[int]], report: 
                 continue
             src_shape = _fixed_shape(s.shape, fixed.get(s.name)) if s.shape else s.shape
             perm, why = infer_perm(src_shape, d.shape, prefer_channel_last=prefer)
-            out.append(TensorMapping(s.name, d.name, perm, f"{rule}; layout by {why}"))
+            out.append(TensorMapping(s.name, d.name, perm, f"{rule}; layout by {why}",
+                                     alternatives_to(perm, src_shape, d.shape)))
         return out
 
     return IOMap(match(src.inputs, dst.inputs, False), match(src.outputs, dst.outputs, True))
 
 
-def _run_onnx2tf(workdir: str, *, onnx_path: str | None = None, tflite_path: str | None = None, saved_model: bool):
+def _run_onnx2tf(workdir: str, *, onnx_path: str | None = None, tflite_path: str | None = None, saved_model: bool,
+                 backend: str = "flatbuffer_direct"):
     import onnx2tf
 
     out_dir = os.path.join(workdir, "onnx2tf_out")
-    kwargs = dict(output_folder_path=out_dir, non_verbose=True, tflite_backend="flatbuffer_direct")
-    if onnx_path:
+    kwargs = dict(output_folder_path=out_dir, non_verbose=True, tflite_backend=backend)
+    if onnx_path and backend == "tf_converter":  # this backend writes the SavedModel and the .tflite both
+        kwargs.update(input_onnx_file_path=onnx_path)
+    elif onnx_path:
         kwargs.update(input_onnx_file_path=onnx_path, flatbuffer_direct_output_saved_model=saved_model)
     else:
         kwargs.update(input_tflite_file_path=tflite_path)
@@ -199,7 +248,8 @@ def convert(job: EdgeJob) -> EdgeResult:
     workdir = os.path.dirname(job.output)
     to_savedmodel = job.target_format == "savedmodel"
     notes: list[str] = []
-    details: dict = {"backend": "flatbuffer_direct"}
+    backend = "tf_converter" if job.strategy == "tf_converter" else "flatbuffer_direct"
+    details: dict = {"backend": backend, "strategy": job.strategy}
     if job.source_format == "tflite":
         src_io = tflite_io(job.source)
         out_dir = _run_onnx2tf(workdir, tflite_path=job.source, saved_model=True)
@@ -210,12 +260,13 @@ def convert(job: EdgeJob) -> EdgeResult:
         model = load_onnx(job.source)  # parsed once, for the signature and the checks
         src_io = onnx_io(job.source, model)
         fixed = _static_sizes(job, src_io)
-        onnx_path, prepared = _prepare_onnx(job.source, model, fixed, workdir, for_savedmodel=to_savedmodel)
+        onnx_path, prepared = _prepare_onnx(job.source, model, fixed, workdir, for_savedmodel=to_savedmodel,
+                                            strategy=job.strategy)
         del model
         notes += prepared
         if fixed:
             details["fixed_input_shapes"] = fixed
-        out_dir = _run_onnx2tf(workdir, onnx_path=onnx_path, saved_model=to_savedmodel)
+        out_dir = _run_onnx2tf(workdir, onnx_path=onnx_path, saved_model=to_savedmodel, backend=backend)
     report = _report_outputs(out_dir)
     if to_savedmodel:
         _take_savedmodel(out_dir, job.output)

@@ -1,7 +1,10 @@
-"""pytorch -> onnx with torch.onnx.export: the dynamo exporter first, the TorchScript one as fallback.
+"""pytorch -> onnx with torch.onnx.export: strategy `dynamo` (the dynamo exporter and its optimizer)
+or `torchscript` (the TorchScript exporter).
 
-Each exporter fails on models the other handles (trap 5), so both are tried and the one that
-worked is recorded. Dynamic dims named in --input-shape become named ONNX dims (dim_param).
+Each exporter fails on models the other handles (trap 5), and the dynamo one sometimes writes
+index loops that later steps cannot take (trap 11): the pipeline tries them in turn
+(converters/strategies.py) and records which won. Dynamic dims named in --input-shape become
+named ONNX dims (dim_param).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import os
 
 import torch
 
-from modelport.errors import ConversionError, UsageError
+from modelport.errors import ConversionError, NotApplicable, UsageError
 from modelport.types import IOMap, TensorMapping, TensorSpec, default_output_names
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.pytorch_sources import load_module, module_io
@@ -97,31 +100,24 @@ def convert(job: EdgeJob) -> EdgeResult:
     opset = job.options.opset or DEFAULT_OPSET
     external = _param_bytes(model) > EXTERNAL_DATA_BYTES
     details = {"opset": opset, "external_data": external}
-    errors = {}
-    exporter = None
+    exporter = "torchscript" if job.strategy == "torchscript" else "dynamo"
+    if exporter == "torchscript" and isinstance(model, torch.export.ExportedProgram):
+        raise NotApplicable("an ExportedProgram has no TorchScript form to export")
     try:
-        program = _export_dynamo(model, args, inputs, output_names, opset, external)
-        program.save(job.output, external_data=external)
-        exporter = "dynamo"
-    except Exception as e:  # the exporters raise many types; any failure means "try the other one"
-        errors["dynamo"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
-    if exporter is None and not isinstance(model, torch.export.ExportedProgram):
-        try:
+        if exporter == "dynamo":
+            program = _export_dynamo(model, args, inputs, output_names, opset, external)
+            program.save(job.output, external_data=external)
+        else:
             dynamic_axes = {s.name: s.dynamic_dims for s, _ in inputs if s.dynamic_dims} or None
+            details["opset"] = min(opset, 20)
             torch.onnx.export(model, args, job.output, dynamo=False, input_names=[s.name for s, _ in inputs],
-                              output_names=output_names, dynamic_axes=dynamic_axes, opset_version=min(opset, 20))
-            exporter = "torchscript"
-        except Exception as e:
-            errors["torchscript"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
-    if exporter is None:
-        raise ConversionError("torch.onnx.export failed with both exporters: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+                              output_names=output_names, dynamic_axes=dynamic_axes, opset_version=details["opset"])
+    except Exception as e:  # the exporters raise many types; any failure means "try the next strategy"
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        raise ConversionError(f"the {exporter} exporter failed: {type(e).__name__}: {first}") from None
     onnx.checker.check_model(job.output if external else onnx.load(job.output), full_check=False)
     details["exporter"] = exporter
-    if errors:
-        details["exporter_errors"] = errors
     notes = [f"exported with the {exporter} exporter at opset {details['opset']}"]
-    if errors:
-        notes.append(f"the dynamo exporter failed first ({errors.get('dynamo', '')[:120]})")
     io_map = IOMap(
         [TensorMapping(s.name, s.name, None, "name") for s, _ in inputs],
         [TensorMapping(n, n, None, "name") for n in output_names],

@@ -176,15 +176,8 @@ def run_test(folder: str, form: str = "fx", device: str = "cpu", converter=None)
     from modelport.converters.onnx_torch import UnsupportedOperators, to_fx
 
     model = onnx.load(os.path.join(folder, "model.onnx"))
-    data = os.path.join(folder, "test_data_set_0")
     try:
-        init = {t.name for t in model.graph.initializer}
-        in_types = [v.type for v in model.graph.input if v.name not in init]
-        out_types = [v.type for v in model.graph.output]
-        files = sorted(os.listdir(data), key=lambda f: (f.split("_")[0], int(re.sub(r"\D", "", f) or 0)))
-        inputs = [_load_pb(os.path.join(data, f), t) for f, t in zip([f for f in files if f.startswith("input_")], in_types)]
-        expected = [_load_pb(os.path.join(data, f), t)
-                    for f, t in zip([f for f in files if f.startswith("output_")], out_types)]
+        inputs, expected = load_test_data(folder, model)
     except Exception as e:  # a map, or a value numpy cannot hold (4-bit types)
         return "io", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
     try:
@@ -208,11 +201,35 @@ def run_test(folder: str, form: str = "fx", device: str = "cpu", converter=None)
             out = _to_cpu(gm(*[_to_device(_to_torch(x), device) for x in inputs]))
     except Exception as e:
         return "run", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    why = compare_outputs(out, expected)
+    return ("mismatch", why) if why else ("pass", "")
+
+
+def load_test_data(folder: str, model) -> tuple[list, list]:
+    """(inputs, expected outputs) of a node test's test_data_set_0, as numpy values (lists for
+    sequences, None for empty optionals), typed by the model's graph inputs and outputs."""
+    data = os.path.join(folder, "test_data_set_0")
+    init = {t.name for t in model.graph.initializer}
+    in_types = [v.type for v in model.graph.input if v.name not in init]
+    out_types = [v.type for v in model.graph.output]
+    files = sorted(os.listdir(data), key=lambda f: (f.split("_")[0], int(re.sub(r"\D", "", f) or 0)))
+    inputs = [_load_pb(os.path.join(data, f), t) for f, t in zip([f for f in files if f.startswith("input_")], in_types)]
+    expected = [_load_pb(os.path.join(data, f), t) for f, t in zip([f for f in files if f.startswith("output_")], out_types)]
+    return inputs, expected
+
+
+def to_torch(value):
+    """A test value as the module takes it (tensors, lists of tensors, None)."""
+    return _to_torch(value)
+
+
+def compare_outputs(out, expected: list) -> str | None:
+    """None when the module's outputs match the expected ones (the rule of run_test), else why not."""
     outs = list(out) if isinstance(out, tuple) or (len(expected) > 1 and isinstance(out, list)) else [out]
     if len(outs) != len(expected):
-        return "mismatch", f"{len(outs)} outputs, expected {len(expected)}"
+        return f"{len(outs)} outputs, expected {len(expected)}"
     for i, (got, want) in enumerate(zip(outs, expected)):
-        why = _compare(got, want, f"output {i}")
+        why = _compare(_to_cpu(got), want, f"output {i}")
         if why:
-            return "mismatch", why
-    return "pass", ""
+            return why
+    return None

@@ -38,7 +38,24 @@ def convert_options(spec, target: str):
                           calibration_data=spec.calibration_data if target == "tflite" else None,
                           input_shapes=tuple(spec.input_shapes), input_dtypes=tuple(spec.input_dtypes),
                           weights=spec.weights, pytorch_format=spec.pytorch_format if target == "pytorch" else None,
+                          strategies=tuple(_strategies_for(spec.strategy, target, spec)), fallback=spec.fallback,
                           force=True)
+
+
+def _strategies_for(strategies: list[str], target: str, spec) -> list[str]:
+    """The manifest's forced strategies that are steps of this target's route (a manifest names them
+    once for all its targets; convert refuses one that is not on its route)."""
+    from modelport.converters.planner import plan
+    from modelport.converters.strategies import parse_forced
+    from modelport.formats import detect
+    from modelport.types import Format
+
+    if not strategies:
+        return []
+    detected = detect(spec.source, thorough=False)
+    route = {e.name for e in plan(detected.format, Format(target), via=Format(spec.via) if spec.via else None,
+                                  quantize=spec.quantize if target == "tflite" else None)}
+    return [text for text, edge in zip(strategies, parse_forced(strategies)) if edge in route]
 
 
 def validate_options(spec):

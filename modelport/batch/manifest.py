@@ -44,6 +44,8 @@ class JobSpec:
     weights: str | None = None
     via: str | None = None
     pytorch_format: str | None = None  # the pytorch target: exported_program (default), torchscript, package
+    strategy: list[str] = field(default_factory=list)  # convert's --strategy entries: "onnx->savedmodel=tf_converter"
+    fallback: bool = True  # false: convert's --no-fallback
     validate: bool = True
     samples: int = 1
     device: str = "cpu"
@@ -168,6 +170,20 @@ def _dtypes(v, key, where):
     return [f"{name}:{dt}" for name, dt in v.items()]
 
 
+def _strategies(v, key, where):
+    """{onnx-savedmodel: tf_converter} -> convert's --strategy entries, checked against each edge's list."""
+    from modelport.converters.strategies import parse_forced
+
+    if not isinstance(v, dict) or not v:
+        raise where.fail(key, "expected a mapping of edge to strategy, e.g. {onnx-savedmodel: tf_converter}")
+    out = [f"{edge}={name}" for edge, name in v.items()]
+    try:
+        parse_forced(out)
+    except UsageError as e:
+        raise where.fail(key, e.message.removeprefix("--strategy ")) from None
+    return out
+
+
 def _tolerance(v, key, where):
     """1e-4 (global) or {logits: 1e-3, boxes: 0.05} (per output) -> convert's --atol/--rtol entries."""
     def number(x, k):
@@ -233,6 +249,8 @@ FIELDS: dict[str, tuple[Callable, str]] = {
     "weights": (_str, "weights"),
     "via": (_choice(TARGETS), "via"),
     "pytorch_format": (_choice(PYTORCH_FORMATS), "pytorch_format"),
+    "strategy": (_strategies, "strategy"),
+    "fallback": (_bool, "fallback"),
     "validate": (_bool, "validate"),
     "samples": (_positive(int), "samples"),
     "device": (_choice(DEVICES), "device"),

@@ -20,9 +20,11 @@ from modelport import manifest
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.options import EdgeOptions, build_options
 from modelport.converters.planner import Edge, plan, route_text
+from modelport.converters.strategies import parse_forced, plan_strategies
 from modelport.errors import ParityError, UsageError
 from modelport.formats import Detected, detect
 from modelport.pipeline.naming import default_output, kept_name, step_name
+from modelport.pipeline.attempts import StrategySearch
 from modelport.pipeline.options import ConvertOptions, check_validation_fields
 from modelport.pipeline.results import ConvertResult, StepReport
 from modelport.placement import check_free, make_scratch, place, write_atomic
@@ -59,33 +61,51 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
         raise UsageError("--pytorch-format applies to --to pytorch only")
     out = output or default_output(source, target, options.quantize, options.pytorch_format)
     check_free(out, options.force)
+    forced = parse_forced(options.strategies)
+    unused = set(forced) - {e.name for e in route}
+    if unused:
+        raise UsageError(f"--strategy names {', '.join(sorted(unused))}, which is not a step of the route {route_text(route)}")
+    source_path = _absolute_source(source, detected)
     if options.keep_intermediates:  # refuse before the work, not after it
         for i, edge in enumerate(route[:-1]):
             check_free(kept_name(out, step_name(i, edge)), options.force)
+    strategies = [plan_strategies(edge.name, forced, options.fallback) for edge in route]
     scratch = make_scratch(out)
     try:
-        current, current_fmt, flavor = _absolute_source(source, detected), detected.format, detected.flavor
-        steps: list[StepReport] = []
-        io_map: IOMap | None = None
-        step_outputs = []
-        step_maps: list[IOMap] = []
-        for i, edge in enumerate(route):
-            step_out = os.path.join(scratch, step_name(i, edge))
+        reports: list[dict] = []
+
+        def run_edge(edge, strategy, src, fmt, flavor, step_out, io_map):
             step_options = _options_for_step(edge, edge_options, io_map, scratch)
-            result, smoke, seconds = _run_edge(edge, current, current_fmt, flavor, step_out, step_options, scratch, log)
-            steps.append(StepReport(edge.name, result.converter, round(seconds, 3), result.details, result.notes, smoke))
-            io_map = result.io_map if io_map is None else io_map.then(result.io_map)
-            current, current_fmt, flavor = step_out, edge.target, None
-            step_outputs.append(step_out)
-            step_maps.append(io_map)
-        assert io_map is not None
+            return _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log)
+
+        def validate(artifacts):
+            precision = PRECISION_OF.get(options.quantize or "", "fp32")
+            last = len(route) - 1
+            report = validate_route(source_path, edge_options,
+                                    [(p, m, precision if k == last else "fp32") for p, m, k in artifacts],
+                                    validation, scratch, log)
+            reports.append(report)
+            return report["candidates"]
+
+        from modelport.pipeline.route_validation import validate_route
+
+        search = StrategySearch(route, strategies, run_edge, validate if validation is not None else None, scratch)
+        found = search.run(source_path, detected.format, detected.flavor)
+        chain = found.chain
+        steps = [StepReport(link.edge.name, link.result.converter, round(link.seconds, 3), link.result.details,
+                            link.result.notes, link.smoke, link.strategy,
+                            [a.to_dict() for a in found.attempts if a.step == k])
+                 for k, link in enumerate(chain)]
+        io_map = chain[-1].io_map
+        current = chain[-1].output
+        step_outputs = [link.output for link in chain]
         report = None
         if validation is not None:
-            from modelport.pipeline.route_validation import validate_route
-
-            precision = PRECISION_OF.get(options.quantize or "", "fp32")
-            artifacts = [(p, m, precision if p == current else "fp32") for p, m in zip(step_outputs, step_maps)]
-            report = validate_route(_absolute_source(source, detected), edge_options, artifacts, validation, scratch, log)
+            report = dict(reports[-1], candidates=[dict(link.candidate) for link in chain],
+                          passed=all(link.candidate["passed"] for link in chain))
+            if chain[-1].candidate.get("settled_io_map"):  # ambiguous layouts, settled by running (trap 12)
+                io_map = IOMap.from_dict(chain[-1].candidate["settled_io_map"])
+                steps[-1].notes.extend(chain[-1].candidate.get("layout_evidence", []))
             names = {p: (out if p == current else f"{route[i].name} intermediate ({os.path.basename(p)})")
                      for i, p in enumerate(step_outputs)}
             for c in report["candidates"]:
@@ -127,8 +147,12 @@ def _check_validation(validation: ValidateOptions) -> None:
     """Bad tolerances or sample counts fail before any work, not after minutes of converting."""
     from modelport.validators.tolerances import parse_tolerance_overrides
 
+    from modelport.validators.inputs import parse_value_range
+
     check_validation_fields(validation)
     parse_tolerance_overrides(tuple(validation.atol), tuple(validation.rtol))
+    for text in validation.value_ranges:
+        parse_value_range(text)
     if validation.samples < 1:
         raise UsageError("--samples must be at least 1")
 
@@ -168,10 +192,11 @@ def _keep_intermediates(paths: list[str], out: str, force: bool) -> list[str]:
     return kept
 
 
-def _run_edge(edge: Edge, src: str, src_fmt: Format, flavor: str | None, out: str, options: EdgeOptions,
-              scratch: str, log: Log | None) -> tuple[EdgeResult, dict | None, float]:
+def _run_edge(edge: Edge, strategy: str, src: str, src_fmt: Format, flavor: str | None, out: str,
+              options: EdgeOptions, scratch: str, log: Log | None) -> tuple[EdgeResult, dict | None, float]:
     job = EdgeJob(edge=edge.name, module=edge.module, source=src, source_format=src_fmt.value, source_flavor=flavor,
-                  target_format=edge.target.value, output=out, options=options)
+                  target_format=edge.target.value, output=out, options=options, strategy=strategy)
+    stem = os.path.join(os.path.basename(os.path.dirname(out)), edge.name)  # one log per attempt
     payload, seconds = run_worker("modelport.pipeline.edge_worker", edge.name, f"{edge.library} converter",
-                                  job.to_dict(), scratch, log)
+                                  job.to_dict(), scratch, log, stem=stem)
     return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds

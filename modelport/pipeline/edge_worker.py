@@ -70,10 +70,33 @@ def convert_edge(job_dict: dict) -> dict:
     try:
         result["smoke"] = _smoke_run(job.output, job.target_format, sizes, result["edge"]["details"].get("example_inputs"))
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        result["error"] = {"kind": "ConversionError",
-                           "message": f"the {job.target_format} artifact was written but does not run in its runtime: {first[:300]}"}
+        first = _first_line(e)
+        source_error = _source_fails_too(job, sizes)
+        if source_error is None:
+            result["error"] = {"kind": "ConversionError",
+                               "message": f"the {job.target_format} artifact was written but does not run in its runtime: {first[:300]}"}
+        else:  # generated inputs outside an op's domain (an integer division by zero): not the artifact's fault
+            result["smoke"] = {"inconclusive": True, "error": first[:300], "source_error": source_error[:300]}
+            result["edge"]["notes"].append(
+                f"smoke run inconclusive: the artifact and the source both fail on generated inputs ({first[:120]})")
     return result
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _source_fails_too(job, sizes: dict[str, int]) -> str | None:
+    """The source's own error on generated inputs of the same seed, or None when it runs (then the
+    artifact's failure is the artifact's). Only file sources in another runtime are re-run here: a
+    PyTorch callable source is checked by the pytorch -> onnx step itself."""
+    if job.source_format == "pytorch":
+        return None
+    try:
+        _smoke_run(job.source, job.source_format, sizes)
+    except Exception as e:
+        return _first_line(e)
+    return None
 
 
 def main(job_path: str, result_path: str) -> int:

@@ -23,6 +23,8 @@ class ConvertOptions:
     weights: str | None = None  # state_dict for a file.py:callable source or a PyTorch package
     pytorch_format: str | None = None  # with to="pytorch": exported_program, torchscript or package
     keep_intermediates: bool = False  # keep the artifacts of intermediate steps beside the output
+    strategies: tuple[str, ...] = ()  # "EDGE=NAME": force one of an edge's strategies (converters/strategies.py)
+    fallback: bool = True  # False: each edge runs its first (or forced) strategy only
     force: bool = False  # overwrite an existing output
 
 

@@ -16,6 +16,8 @@ class StepReport:
     details: dict[str, Any]
     notes: list[str]
     smoke: dict[str, Any] | None
+    strategy: str = "default"  # the strategy whose artifact was kept
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # every strategy tried for this step, in order
 
 
 @dataclass

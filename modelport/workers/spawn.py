@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Callable
 
-from modelport.errors import ConversionError, UnavailableError, UsageError
+from modelport.errors import ConversionError, NotApplicable, UnavailableError, UsageError
 from modelport.workers.environment import worker_env
 from modelport.workers.exits import describe_exit
 
@@ -25,9 +25,10 @@ Log = Callable[[str, str], None]  # (label, the worker's whole log)
 
 
 def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log: Log | None,
-               gpu: bool = False) -> tuple[dict, float]:
-    """Run `python -m MODULE JOB RESULT` in `scratch` with its output captured; return (payload, seconds)."""
-    stem = os.path.join(scratch, label.replace("->", "_to_"))
+               gpu: bool = False, stem: str | None = None) -> tuple[dict, float]:
+    """Run `python -m MODULE JOB RESULT` in `scratch` with its output captured; return (payload, seconds).
+    `stem` names its files when one label runs more than once (the strategies of one edge)."""
+    stem = os.path.join(scratch, (stem or label).replace("->", "_to_"))
     job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
     with open(job_path, "w") as f:
         json.dump(job, f)
@@ -49,6 +50,7 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
         payload = json.load(f)
     if "error" in payload:
         err = payload["error"]
-        cls = {"UsageError": UsageError, "UnavailableError": UnavailableError}.get(err["kind"], ConversionError)
+        cls = {"UsageError": UsageError, "UnavailableError": UnavailableError,
+               "NotApplicable": NotApplicable}.get(err["kind"], ConversionError)
         raise cls(f"{label}: {err['message']}", detail=tail)
     return payload, seconds

@@ -2,7 +2,8 @@
 
 Every edge runs isolated (modelport/pipeline/edge_worker.py) and its artifact is smoke-run before
 the next step starts; with validation (the default) the final artifact and every intermediate one
-are compared with the source in one more worker. Everything is written in a scratch folder beside
+are compared with the source in one more worker. Each edge's strategies are tried in turn until
+the chain converts and passes (modelport/pipeline/attempts.py). Everything is written in a scratch folder beside
 the output and moved into place at the end, with its provenance manifest: after an error nothing
 half-written is left. A failing artifact is still written, marked failed in its manifest, and
 ParityError (exit 1) is raised after it is in place.
@@ -24,7 +25,7 @@ from modelport.converters.strategies import parse_forced, plan_strategies
 from modelport.errors import ParityError, UsageError
 from modelport.formats import Detected, detect
 from modelport.pipeline.naming import default_output, kept_name, step_name
-from modelport.pipeline.attempts import StrategySearch
+from modelport.pipeline.attempts import StrategySearch, candidate_reason
 from modelport.pipeline.options import ConvertOptions, check_validation_fields
 from modelport.pipeline.results import ConvertResult, StepReport
 from modelport.placement import check_free, make_scratch, place, write_atomic
@@ -72,25 +73,8 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     strategies = [plan_strategies(edge.name, forced, options.fallback) for edge in route]
     scratch = make_scratch(out)
     try:
-        reports: list[dict] = []
-
-        def run_edge(edge, strategy, src, fmt, flavor, step_out, io_map):
-            step_options = _options_for_step(edge, edge_options, io_map, scratch)
-            return _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log)
-
-        def validate(artifacts):
-            precision = PRECISION_OF.get(options.quantize or "", "fp32")
-            last = len(route) - 1
-            report = validate_route(source_path, edge_options,
-                                    [(p, m, precision if k == last else "fp32") for p, m, k in artifacts],
-                                    validation, scratch, log)
-            reports.append(report)
-            return report["candidates"]
-
-        from modelport.pipeline.route_validation import validate_route
-
-        search = StrategySearch(route, strategies, run_edge, validate if validation is not None else None, scratch)
-        found = search.run(source_path, detected.format, detected.flavor)
+        found, report = _search(route, strategies, source_path, detected, edge_options, options, validation,
+                                scratch, log)
         chain = found.chain
         steps = [StepReport(link.edge.name, link.result.converter, round(link.seconds, 3), link.result.details,
                             link.result.notes, link.smoke, link.strategy,
@@ -99,10 +83,7 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
         io_map = chain[-1].io_map
         current = chain[-1].output
         step_outputs = [link.output for link in chain]
-        report = None
-        if validation is not None:
-            report = dict(reports[-1], candidates=[dict(link.candidate) for link in chain],
-                          passed=all(link.candidate["passed"] for link in chain))
+        if report is not None:
             if chain[-1].candidate.get("settled_io_map"):  # ambiguous layouts, settled by running (trap 12)
                 io_map = IOMap.from_dict(chain[-1].candidate["settled_io_map"])
                 steps[-1].notes.extend(chain[-1].candidate.get("layout_evidence", []))
@@ -130,10 +111,41 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     if report is not None and not report["passed"]:
         failed = [c for c in report["candidates"] if not c["passed"]]
         worst = failed[0]
-        why = worst.get("error") or next((o["output"] + ": " + o["reason"] for o in worst["outputs"] if not o["passed"]), "")
+        why = candidate_reason(worst)
         raise ParityError(f"{out} was written but fails parity with the source ({worst['path']}: {why}); "
                           f"marked failed in {manifest.manifest_path(out)}", result=result)
     return result
+
+
+def _search(route: list[Edge], strategies: list[list[str]], source_path: str, detected: Detected,
+            edge_options: EdgeOptions, options: ConvertOptions, validation: ValidateOptions | None, scratch: str,
+            log: Log | None):
+    """Run the route's strategy search (modelport/pipeline/attempts.py) with this conversion's edge
+    workers and validation worker; return (its result, the winning chain's validation report or None)."""
+    from modelport.pipeline.route_validation import validate_route
+
+    reports: list[dict] = []
+    precision = PRECISION_OF.get(options.quantize or "", "fp32")
+
+    def run_edge(edge, strategy, src, fmt, flavor, step_out, io_map):
+        step_options = _options_for_step(edge, edge_options, io_map, scratch)
+        return _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log)
+
+    def validate(artifacts):
+        last = len(route) - 1
+        report = validate_route(source_path, edge_options,
+                                [(p, m, precision if k == last else "fp32") for p, m, k in artifacts],
+                                validation, scratch, log)
+        reports.append(report)
+        return report["candidates"]
+
+    search = StrategySearch(route, strategies, run_edge, validate if validation is not None else None, scratch)
+    found = search.run(source_path, detected.format, detected.flavor)
+    if validation is None:
+        return found, None
+    # The chain's artifacts may have been judged in different validation runs: one report for them.
+    return found, dict(reports[-1], candidates=[dict(link.candidate) for link in found.chain],
+                       passed=all(link.candidate["passed"] for link in found.chain))
 
 
 def _target(to: str | Format) -> Format:
@@ -145,9 +157,8 @@ def _target(to: str | Format) -> Format:
 
 def _check_validation(validation: ValidateOptions) -> None:
     """Bad tolerances or sample counts fail before any work, not after minutes of converting."""
-    from modelport.validators.tolerances import parse_tolerance_overrides
-
     from modelport.validators.inputs import parse_value_range
+    from modelport.validators.tolerances import parse_tolerance_overrides
 
     check_validation_fields(validation)
     parse_tolerance_overrides(tuple(validation.atol), tuple(validation.rtol))

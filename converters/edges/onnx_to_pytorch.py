@@ -46,6 +46,11 @@ def _example_inputs(job: EdgeJob, src_io, open_dim: int = 1):
                 if ex is None and isinstance(override.shape[i], int):
                     ex = override.shape[i]
             shape.append(ex or open_dim)
+        if spec.dtype.startswith("onnx:"):  # a type numpy lacks (int4, float8...): zeros of its torch dtype or carrier
+            from modelport.converters.onnx_torch.dtypes import torch_dtype
+
+            out.append(torch.zeros(shape, dtype=torch_dtype(int(spec.dtype[5:]))))
+            continue
         dtype = np.dtype(spec.dtype if spec.dtype != "bfloat16" else "float32")
         out.append(torch.from_numpy(np.zeros(shape, dtype=dtype) if dtype.kind != "f"
                                     else np.random.default_rng(0).standard_normal(shape).astype(dtype)))

@@ -90,7 +90,7 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
     if strategy == "none" and not needed:
         raise NotApplicable("the model needs no preparation: the same conversion as flatbuffer_direct")
     if method == "onnxsim" and not needed and strategy != "decompose":
-        return _private_copy(path, workdir), []
+        return _private_copy(path, model, workdir), []
     model = onnx.load(path)
     normalise_legacy_inputs(model)
     done = []
@@ -120,20 +120,19 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
     return out, done
 
 
-def _private_copy(path: str, workdir: str) -> str:
+def _private_copy(path: str, model, workdir: str) -> str:
     """The model (and the external data files it names) copied into the edge's own folder.
 
     onnx2tf runs onnxsim on its input file *in place* (three times) and may save over it: given
     the user's file, or the artifact of an earlier step that the next strategy reads again, it
-    would change what every later reader sees. It only ever gets a copy."""
+    would change what every later reader sees. It only ever gets a copy. `model` is the file
+    as parsed without its external data (load_onnx), which still names the external files."""
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-    import onnx
 
     folder = os.path.join(workdir, "onnx2tf_input")
     os.makedirs(folder, exist_ok=True)
     copy = os.path.join(folder, os.path.basename(path))
     shutil.copyfile(path, copy)
-    model = onnx.load(path, load_external_data=False)
     for tensor in model.graph.initializer:
         if uses_external_data(tensor):
             location = ExternalDataInfo(tensor).location

@@ -127,7 +127,7 @@ class StrategySearch:
                 return failed_at
             else:  # the later steps found no way from this artifact: try the next strategy here
                 attempt.outcome = "abandoned"
-                attempt.reason = f"no strategy of {self.route[failed_at].name} converted its artifact"
+                attempt.reason = f"no strategy of {self.route[failed_at].name} converted its artifact and passed"
         return i
 
     def _judge(self) -> int | None:

@@ -110,7 +110,8 @@ def _finish(model: nn.Module, name: str, seed: int = 0, search: bool = False) ->
     shapes, dtypes = case.shapes(), case.dtypes()
     feeds = lambda s: W.random_inputs(shapes, dtypes, seed=1000 + s)  # noqa: E731
     if search or _SEARCH:
-        return W.prepare(model, feeds, seed=seed)
+        extra = [W.numpy_inputs(shapes, dtypes, s) for s in range(3)] + [feeds(2000 + s) for s in range(3)]
+        return W.prepare(model, feeds, seed=seed, condition_feeds=extra)
     return W.prepare(model, feeds, seed=seed, recipes=(GAMMA_PINS.get(name, W.GAMMA_RECIPES[0]),), measure=False)
 
 
@@ -685,16 +686,19 @@ def _main(argv=None) -> int:
 
     global _SEARCH
     parser = argparse.ArgumentParser(description=_main.__doc__)
-    parser.add_argument("mode", choices=["--search", "--conditioning"])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--search", action="store_true")
+    mode.add_argument("--conditioning", action="store_true")
     parser.add_argument("patterns", nargs="*")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
-    _SEARCH = args.mode == "--search"
+    _SEARCH = args.search
     for c in cases(args.patterns or None):
         if c.library == "keras":
             continue
         model = globals()[c.name]()
         if not _SEARCH:
             feeds = [W.random_inputs(c.shapes(), c.dtypes(), seed=1000 + s) for s in range(2)]
+            feeds += [W.numpy_inputs(c.shapes(), c.dtypes(), s) for s in range(3)]
             model.zoo_conditioning = max(W.conditioning(model, f) or 0.0 for f in feeds)
         pinned = GAMMA_PINS.get(c.name, W.GAMMA_RECIPES[0])
         print(f"{c.name:36s} gamma {model.zoo_gamma}  conditioning {model.zoo_conditioning:.3f}"

@@ -231,6 +231,22 @@ def _stack_feeds(feeds: Sequence[dict]) -> dict:
     return {k: torch.cat([f[k] for f in feeds], dim=0) for k in feeds[0]}
 
 
+def numpy_inputs(shapes: Mapping[str, Sequence[int]], dtypes: Mapping[str, str] | None, seed: int) -> dict:
+    """Inputs drawn like `modelport validate`'s (numpy default_rng(seed): floats standard normal,
+    integers in [0, 10)), for the conditioning search: those are the inputs a case is judged on."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, shape in shapes.items():
+        dtype = (dtypes or {}).get(name, "float32")
+        if dtype.startswith(("int", "uint")):
+            out[name] = torch.from_numpy(rng.integers(0, 10, tuple(shape)).astype(dtype))
+        else:
+            out[name] = torch.from_numpy(rng.standard_normal(tuple(shape)).astype(dtype))
+    return out
+
+
 def random_inputs(shapes: Mapping[str, Sequence[int]], dtypes: Mapping[str, str] | None, seed: int) -> dict:
     """Inputs as modelport's validator draws them: floats standard normal, integers in [0, 10)."""
     import torch
@@ -392,14 +408,16 @@ def _scale_layer(layer, factor: float) -> None:
 
 
 def prepare(model, inputs: Callable[[int], dict], seed: int = 0, randomise: bool = True,
-            recipes: Sequence[tuple[float, float]] | None = None, measure: bool = True):
+            recipes: Sequence[tuple[float, float]] | None = None, measure: bool = True,
+            condition_feeds: Sequence[dict] = ()):
     """Randomise the norms (seeded), aim the head, check. Returns the model in eval mode, its
     measured conditioning in `model.zoo_conditioning`. Deterministic: the same seed gives the same
     weights in every process (modelport builds a source once per worker).
 
     The batch-norm gammas are tried in the ranges of `recipes` (default GAMMA_RECIPES), in order,
     from the same initial weights, until the model is well-conditioned (`conditioning` <=
-    MAX_CONDITIONING):
+    MAX_CONDITIONING on `inputs`' two feeds and every one of `condition_feeds`; it is heavy-tailed
+    across inputs, levit_128s measured 0.05 on three inputs and 789 on a fourth):
     smaller gammas tame the growth of rounding errors through deep batch-normalised stacks (at
     initialisation, unlike after training, each such layer amplifies a perturbation). When no
     recipe gets there, the best one is kept: the model still passes the non-degeneracy check, and
@@ -431,7 +449,7 @@ def prepare(model, inputs: Callable[[int], dict], seed: int = 0, randomise: bool
         if len(recipes) == 1 and not measure:
             best = (None, gamma, None)
             break
-        used = max((conditioning(model, feed) or 0.0) for feed in (first, second))
+        used = max((conditioning(model, feed) or 0.0) for feed in (first, second, *condition_feeds))
         if best is None or used < best[0]:
             best = (used, gamma, copy.deepcopy(model.state_dict()) if len(recipes) > 1 else None)
         if used <= MAX_CONDITIONING:

@@ -50,6 +50,12 @@ class NotApplicable(ConversionError):
     one is tried at once; never shown as a failure."""
 
 
+class NoStrategyHelps(ConversionError):
+    """A cause that no other strategy of this step can change (it is in the source model, not in a
+    preparation pass or a backend: e.g. an input's values decide a shape a trace would freeze). The
+    search records it once and leaves this step's other strategies untried."""
+
+
 class UnavailableError(ModelportError):
     """A library or runtime that this action needs is not installed or cannot be used."""
 

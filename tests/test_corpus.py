@@ -265,3 +265,45 @@ def test_run_end_to_end_one_model_one_target_and_resume(tmp_path):
     assert "0 cell(s) to run, 2 already recorded" in second.stdout
     assert len((out / "results.jsonl").read_text().splitlines()) == len(lines)  # nothing re-run
     assert next(ln for ln in second.stdout.splitlines() if ln.startswith("resnet18 ")) == row
+
+
+# --------------------------------------------------------------------------------- (d) mutants
+
+MUTANTS = ROOT / "benchmarks" / "zoo" / "mutants.py"
+
+
+@pytest.mark.parametrize("target", ["onnx", "tflite", "savedmodel", "pytorch"])
+def test_a_mutant_of_each_format_fails_validation_where_the_artifact_passes(target, tmp_path, artifacts):
+    """mutants.py's nudge (the largest weight tensor, +-1e-2 per element) written in each format,
+    judged by `modelport validate` against the source: the artifact passes, its mutant fails (1)."""
+    from conftest import FIXTURES, run_cli
+
+    source = str(FIXTURES / "onnx" / "cnn.onnx")
+    artifact = source if target == "onnx" else str(artifacts(source, target, "--no-validate", name="cnn_plain"))
+    mutant = str(tmp_path / ("cnn_mutant" + {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_sm",
+                                             "pytorch": ".pt2"}[target]))
+    made = subprocess.run([sys.executable, str(MUTANTS), "--write-one", target, artifact, mutant],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    assert "[" in made.stdout  # names the tensor it nudged, with its shape
+    if target != "onnx":
+        assert run_cli("validate", source, artifact).code == 0
+    res = run_cli("validate", source, mutant)
+    assert res.code == 1, res.stdout + res.stderr
+
+
+def test_layer_scales_are_woken_and_nothing_else_moves():
+    """ConvNeXt's layer scales start at 1e-6: every residual branch would reach the outputs ~0, and
+    a wrong weight there would go unseen. wake_layer_scales redraws them, and only them."""
+    import torch
+    import torchvision
+
+    model = torchvision.models.convnext_tiny(num_classes=10)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    woken = weights.wake_layer_scales(model, torch.Generator().manual_seed(0))
+    assert woken == 18  # one per CNBlock: 3 + 3 + 9 + 3
+    for name, param in model.named_parameters():
+        if name.endswith("layer_scale"):
+            assert float(param.min()) >= weights.LAYER_SCALE[0] and float(param.max()) <= weights.LAYER_SCALE[1]
+        else:
+            assert torch.equal(param, before[name]), name

@@ -180,3 +180,47 @@ def test_savedmodel_to_exported_program_validates_beside_tensorflow(tmp_path):
     assert res.code == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["route"] == "savedmodel -> onnx -> pytorch" and report["validation"]["passed"]
+
+
+# --- shapes decided by input values: TorchScript would freeze them -------------------------------
+
+def _topk_model(k_from_input: bool, through_shape: bool = False):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])
+    outs = [helper.make_tensor_value_info("values", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("indices", TensorProto.INT64, None)]
+    inputs, inits, nodes = [x], [], []
+    if through_shape:  # k = the last dim of x, read through Shape: a shape, not a value
+        nodes += [helper.make_node("Shape", ["x"], ["s"], start=-1), helper.make_node("Identity", ["s"], ["k"])]
+    elif k_from_input:
+        inputs.append(helper.make_tensor_value_info("kk", TensorProto.INT64, [1]))
+        nodes.append(helper.make_node("Add", ["kk", "one"], ["k"]))  # through an op: the value still flows
+        inits.append(helper.make_tensor("one", TensorProto.INT64, [1], [1]))
+    else:
+        inits.append(helper.make_tensor("k", TensorProto.INT64, [1], [2]))
+    nodes.append(helper.make_node("TopK", ["x", "k"], ["values", "indices"], name="topk"))
+    return helper.make_model(helper.make_graph(nodes, "g", inputs, outs, inits), opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_value_decided_operands_follow_values_not_shapes():
+    from modelport.converters.onnx_value_decided import value_decided
+
+    found = value_decided(_topk_model(k_from_input=True))
+    assert [(f.source, f.op, f.operand) for f in found] == [("kk", "TopK", 1)]
+    assert "input 'kk' decides operand 1 ('k') of TopK node 'topk'" == found[0].describe()
+    assert value_decided(_topk_model(k_from_input=False)) == []  # an initializer is the model's own value
+    assert value_decided(_topk_model(k_from_input=False, through_shape=True)) == []
+
+
+def test_torchscript_refuses_a_shape_decided_by_an_input_value(tmp_path):
+    """ONNX's test_top_k_same_values_2d takes k as an input: a trace would keep the example's k (it
+    once wrote an artifact giving [3, 0] for k=3). Refused once, with the input named; the package
+    (eager code) is the way, and the other preparations are not tried for nothing."""
+    model = os.path.join(node_tests_dir(), "test_top_k_same_values_2d", "model.onnx")
+    res = run_cli("convert", model, "--to", "pytorch", "--pytorch-format", "torchscript", "-o", tmp_path / "m.pt",
+                  "--json")
+    assert res.code == 3, res.stderr
+    assert not (tmp_path / "m.pt").exists()
+    report = json.loads(res.stdout)
+    assert "input 'k' decides operand 1 ('k') of TopK" in report["error"] and "--pytorch-format package" in report["error"]
+    outcomes = [a["outcome"] for a in report["attempts"]]
+    assert outcomes[0] == "failed" and set(outcomes[1:]) == {"not tried"}

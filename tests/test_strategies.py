@@ -17,7 +17,7 @@ from conftest import FIXTURES, assert_one_line_error, run_cli
 from modelport.converters.job import EdgeResult
 from modelport.converters.planner import plan
 from modelport.converters.strategies import STRATEGIES, parse_forced, plan_strategies
-from modelport.errors import ConversionError, NotApplicable, UnavailableError, UsageError
+from modelport.errors import ConversionError, NoStrategyHelps, NotApplicable, UnavailableError, UsageError
 from modelport.pipeline.attempts import MAX_ATTEMPTS, StrategySearch
 from modelport.types import Format, IOMap, TensorMapping
 
@@ -160,6 +160,26 @@ def test_a_single_strategy_keeps_its_own_error_and_exit_code(tmp_path):
     rec = Recorder(fails={("savedmodel->tflite", "default"): UnavailableError("tensorflow is not installed")})
     with pytest.raises(UnavailableError, match="^tensorflow is not installed$"):
         _search(tmp_path, rec, route=route)
+
+
+def test_a_cause_no_strategy_changes_leaves_the_rest_of_the_step_untried(tmp_path):
+    route = plan(Format.PYTORCH, Format.TFLITE)
+    cause = NoStrategyHelps("onnx->tflite: input 'k' decides operand 1 ('k') of TopK")
+    rec = Recorder()
+
+    def run_edge(edge, strategy, src, fmt, flavor, out, io_map):  # the TorchScript exporter's ONNX has no such input
+        if edge.name == "onnx->tflite" and open(src).read() == "dynamo":
+            rec.runs.append((edge.name, strategy))
+            raise cause
+        return Recorder.run_edge(rec, edge, strategy, src, fmt, flavor, out, io_map)
+
+    rec.run_edge = run_edge
+    found = _search(tmp_path, rec, route=route)
+    assert rec.runs.count(("onnx->tflite", "flatbuffer_direct")) == 2  # once after each exporter
+    after_dynamo = [a for a in found.attempts if a.edge == "onnx->tflite" and a.after == ["dynamo"]]
+    assert [a.outcome for a in after_dynamo] == ["failed"] + ["not tried"] * (len(STRATEGIES["onnx->tflite"]) - 1)
+    assert "flatbuffer_direct met is in the model" in after_dynamo[1].reason
+    assert [link.strategy for link in found.chain] == ["torchscript", "flatbuffer_direct"]  # the step before still backtracks
 
 
 def test_without_validation_the_first_converting_chain_wins(tmp_path):

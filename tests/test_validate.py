@@ -218,3 +218,60 @@ def test_validate_bad_input_is_one_line_exit_2(args, fragment):
     from conftest import assert_one_line_error
 
     assert_one_line_error(run_cli("validate", *args), 2, fragment)
+
+
+# --- a failing candidate judged again against the reference computed in float64 ----------------
+
+CANCELLING_SOURCE = '''
+import torch
+
+
+class Cancelling(torch.nn.Module):
+    """y = (x + 1e4) - 1e4: the identity, computed with float32 rounding of ~5e-4 (ill-conditioned)."""
+
+    def forward(self, x):
+        return (x * 0.01 + 1e4) - 1e4
+
+
+def build():
+    return Cancelling().eval()
+'''
+
+
+def _scaled_onnx(path, factor: float, offset: float = 0.0):
+    """y = x * factor + offset, computed exactly in float32 (no cancellation)."""
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 64])
+    y = helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1, 64])
+    inits = [numpy_helper.from_array(np.array(factor, np.float32), "f"), numpy_helper.from_array(np.array(offset, np.float32), "o")]
+    nodes = [helper.make_node("Mul", ["x", "f"], ["m"]), helper.make_node("Add", ["m", "o"], ["output"])]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 17)]),
+              str(path))
+    return path
+
+
+@pytest.mark.parametrize("offset, code, fragment", [
+    (0.0, 0, "matches the source run in float64"),  # the exact function: right, the float32 source is off
+    (0.01, 1, "it fails too"),                        # wrong by 1e-2 everywhere: wrong against float64 too
+])
+def test_a_candidate_is_judged_again_against_the_source_in_float64(tmp_path, offset, code, fragment):
+    (tmp_path / "cancel.py").write_text(CANCELLING_SOURCE)
+    onnx_path = _scaled_onnx(tmp_path / "exact.onnx", 0.01, offset)
+    res = run_cli("validate", f"{tmp_path}/cancel.py:build", onnx_path, "--input-shape", "x:1,64",
+                  "--json", tmp_path / "report.json")
+    assert res.code == code, res.stdout + res.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    evidence = report["candidates"][0]["reference_evidence"]
+    assert len(evidence) == 1 and fragment in evidence[0], evidence
+    assert fragment in res.stdout  # the terminal report says it too ("float64: ..." line)
+    if code == 0:
+        assert "the float32 source is itself up to" in evidence[0]
+    else:
+        assert "ill-conditioned" not in evidence[0]  # the source is close to float64, the candidate far
+
+
+def test_a_passing_candidate_is_not_judged_again(tmp_path):
+    (tmp_path / "cancel.py").write_text(CANCELLING_SOURCE.replace("(x * 0.01 + 1e4) - 1e4", "x * 0.01"))
+    res = run_cli("validate", f"{tmp_path}/cancel.py:build", _scaled_onnx(tmp_path / "exact.onnx", 0.01),
+                  "--input-shape", "x:1,64", "--json", tmp_path / "report.json")
+    assert res.code == 0, res.stdout + res.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["candidates"][0]["reference_evidence"] == []

@@ -99,6 +99,8 @@ def render_terminal(report: ValidationReport, console: Any = None) -> None:
     for c in report.candidates:
         for line in c.layout_evidence:
             console.print(f"layout: {escape(_candidate_label(c))}: {escape(clean(line))}")
+        for line in c.reference_evidence:
+            console.print(f"float64: {escape(_candidate_label(c))}: {escape(clean(line))}")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
     style = "green" if report.passed else "bold red"

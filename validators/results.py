@@ -81,6 +81,8 @@ class CandidateResult:
     run_seconds: float | None = None
     layout_evidence: list[str] = field(default_factory=list)  # ambiguous layouts settled by running, or why none matched
     settled_io_map: dict[str, Any] | None = None  # the I/O map running settled on, when it differs in layouts
+    # a failing candidate judged again against the reference run in float64 (validation._against_float64)
+    reference_evidence: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

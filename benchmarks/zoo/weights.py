@@ -92,6 +92,33 @@ def _is_norm(module) -> bool:
     return "norm" in name and isinstance(weight, torch.Tensor) and weight.dim() == 1
 
 
+LAYER_SCALE_AT_INIT = 1e-3  # a parameter filled with one value at most this small is a layer scale
+LAYER_SCALE = (0.3, 1.0)
+
+
+def wake_layer_scales(model, generator=None) -> int:
+    """Redraw the layer scales (ConvNeXt's, and timm's LayerScale in PoolFormer, EdgeNeXt,
+    EfficientFormer...): initialised at 1e-6..1e-5, they multiply every residual branch to ~0, so
+    what a converter does inside those branches would not reach the outputs, and a mutated weight
+    there goes unnoticed (benchmarks/zoo/mutants.py found it on convnext_tiny). A layer scale is a
+    parameter outside normalisation layers whose elements all hold one value of magnitude at most
+    LAYER_SCALE_AT_INIT; each element gets U(LAYER_SCALE) instead. Returns how many tensors."""
+    import torch
+
+    norm_params = {id(p) for m in model.modules() if _is_norm(m) for p in m.parameters(recurse=False)}
+    count = 0
+    with torch.no_grad():
+        for _, param in model.named_parameters():
+            if id(param) in norm_params or param.numel() < 2 or not param.is_floating_point():
+                continue
+            first = param.reshape(-1)[0]
+            if 0 < abs(float(first)) <= LAYER_SCALE_AT_INIT and bool((param == first).all()):
+                lo, hi = LAYER_SCALE
+                param.copy_(lo + (hi - lo) * torch.rand(param.shape, generator=generator))
+                count += 1
+    return count
+
+
 def randomise_norms(model, generator=None, calibrate_with: Sequence[dict] | None = None,
                     gamma: tuple[float, float] | None = None) -> int:
     """Randomise every normalisation layer's affine parameters and batch-norm statistics, keeping
@@ -442,6 +469,7 @@ def prepare(model, inputs: Callable[[int], dict], seed: int = 0, randomise: bool
         if initial is not None:
             model.load_state_dict(initial)
         if randomise:
+            wake_layer_scales(model, torch.Generator().manual_seed(seed + 2))
             calibration = [inputs(100 + k) for k in range(CALIBRATION_FEEDS)] if callable(inputs) else [first, second]
             randomise_norms(model, torch.Generator().manual_seed(seed + 1), calibrate_with=calibration, gamma=gamma)
         _aim_head(model, first, second, seed)

@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 
 from modelport import __version__
-from modelport.errors import ConversionError, NotApplicable, UsageError
+from modelport.errors import ConversionError, NoStrategyHelps, NotApplicable, UsageError
 from modelport.types import IOMap, TensorMapping, default_output_names
 from modelport.converters.job import EdgeJob, EdgeResult
+from modelport.converters.onnx_value_decided import value_decided
 from modelport.converters.signatures import load_onnx, onnx_io
 
 from modelport.converters.options import PYTORCH_FORMATS as FLAVORS
@@ -66,7 +67,8 @@ def _control_flow(model) -> list[str]:
                               if n.op_type in CONTROL_FLOW and n.domain in ("", "ai.onnx")))
 
 
-def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, control_flow: list[str]) -> str:
+def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, control_flow: list[str],
+           model=None) -> str:
     if flavor == "package":
         from modelport.converters.onnx_torch import package
 
@@ -77,6 +79,11 @@ def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, co
             ep = torch.export.export(gm, examples, strict=False)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            decided = value_decided(model) if model is not None else []
+            if decided:  # say why, in the model's terms, and do not send the user to TorchScript
+                raise NoStrategyHelps(f"torch.export could not trace the converted module: {decided[0].describe()}, "
+                                      "a shape or a constant an ExportedProgram must know when it is written; use "
+                                      f"--pytorch-format package ({first[:200]})") from None
             instead = "package" if control_flow else "package or torchscript"
             raise ConversionError(f"torch.export could not trace the converted module ({first[:300]}); "
                                   f"try --pytorch-format {instead}") from None
@@ -86,6 +93,11 @@ def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, co
         raise ConversionError(f"the model has control flow ({', '.join(control_flow)}): TorchScript tracing would "
                               "keep only the branch and trip count of the example inputs; use --pytorch-format "
                               "package (or exported_program)")
+    decided = value_decided(model) if model is not None else []
+    if decided:
+        more = f" (and {len(decided) - 1} more)" if len(decided) > 1 else ""
+        raise NoStrategyHelps(f"{decided[0].describe()}{more}: TorchScript tracing would freeze the example's value "
+                              "there and give wrong shapes or results for any other; use --pytorch-format package")
     with torch.no_grad():
         try:
             traced = torch.jit.trace(gm, examples, check_trace=False)
@@ -209,7 +221,7 @@ def convert(job: EdgeJob) -> EdgeResult:
                         "inputs": [(a, list(s.shape or []), s.dtype) for a, s in zip(arg_names, src_io.inputs)],
                         "doc": f"{os.path.basename(job.source)} (ONNX opset {opset}) as PyTorch code, converted by "
                                f"modelport {__version__}."}
-        library = _write(gm, flavor, examples, job.output, torch, package_info, _control_flow(model))
+        library = _write(gm, flavor, examples, job.output, torch, package_info, _control_flow(model), model)
     names = default_output_names(n_out)
     io_map = IOMap(inputs=[TensorMapping(s.name, a, None, "name" if a == s.name else "name (made an identifier)")
                            for s, a in zip(src_io.inputs, arg_names)],

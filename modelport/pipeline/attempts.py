@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from modelport.converters.job import EdgeResult
 from modelport.converters.planner import Edge
-from modelport.errors import ConversionError, NotApplicable, UnavailableError
+from modelport.errors import ConversionError, NoStrategyHelps, NotApplicable, UnavailableError
 from modelport.types import Format, IOMap
 
 MAX_ATTEMPTS = 24  # across the whole route: a bound on the search, far above any route's needs
@@ -95,7 +95,12 @@ class StrategySearch:
         """None when the chain from step i on converts and passes; else the index of the step to
         retry (i itself, or an earlier one whose artifact failed parity)."""
         edge = self.route[i]
+        hopeless = None  # the strategy that met a NoStrategyHelps cause: the rest of this step's are not tried
         for strategy in self.strategies[i]:
+            if hopeless is not None:
+                self._record(i, strategy, "not tried", f"the cause {hopeless} met is in the model: no strategy of "
+                                                       f"{edge.name} changes it")
+                continue
             if len(self.attempts) >= MAX_ATTEMPTS:
                 self._record(i, strategy, "not tried", f"the search stopped after {MAX_ATTEMPTS} attempts")
                 continue
@@ -110,6 +115,8 @@ class StrategySearch:
             except (ConversionError, UnavailableError) as e:
                 self.errors.append(e)
                 self._record(i, strategy, "failed", _reason(e), time.perf_counter() - t0)
+                if isinstance(e, NoStrategyHelps):
+                    hopeless = strategy
                 continue
             attempt = self._record(i, strategy, "converted", "", seconds)
             chained = result.io_map if io_map is None else io_map.then(result.io_map)
@@ -150,7 +157,7 @@ class StrategySearch:
     def _all_failed(self) -> ConversionError:
         tried = [a for a in self.attempts if a.outcome in ("failed", "parity failed")]
         cls = UnavailableError if self.errors and all(isinstance(e, UnavailableError) for e in self.errors) else ConversionError
-        if len(self.attempts) == 1 and self.errors:  # one strategy: its own error, as before strategies existed
+        if len(tried) == 1 and len(self.errors) == 1:  # one strategy tried: its own error, as before strategies existed
             e = self.errors[0]
             err = cls(e.message, detail=e.detail)
         else:

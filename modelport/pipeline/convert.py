@@ -87,6 +87,7 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
             if chain[-1].candidate.get("settled_io_map"):  # ambiguous layouts, settled by running (trap 12)
                 io_map = IOMap.from_dict(chain[-1].candidate["settled_io_map"])
                 steps[-1].notes.extend(chain[-1].candidate.get("layout_evidence", []))
+            steps[-1].notes.extend(chain[-1].candidate.get("reference_evidence", []))  # judged against float64
             names = {p: (out if p == current else f"{route[i].name} intermediate ({os.path.basename(p)})")
                      for i, p in enumerate(step_outputs)}
             for c in report["candidates"]:

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Callable
 
-from modelport.errors import ConversionError, NotApplicable, UnavailableError, UsageError
+from modelport.errors import ConversionError, NoStrategyHelps, NotApplicable, UnavailableError, UsageError
 from modelport.workers.environment import worker_env
 from modelport.workers.exits import describe_exit
 
@@ -51,6 +51,6 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
     if "error" in payload:
         err = payload["error"]
         cls = {"UsageError": UsageError, "UnavailableError": UnavailableError,
-               "NotApplicable": NotApplicable}.get(err["kind"], ConversionError)
+               "NotApplicable": NotApplicable, "NoStrategyHelps": NoStrategyHelps}.get(err["kind"], ConversionError)
         raise cls(f"{label}: {err['message']}", detail=tail)
     return payload, seconds

@@ -55,6 +55,12 @@ class Runner:
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def run_float64(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """The same model computed in float64 on `feed`, or None where this runtime cannot. The
+        validator asks a reference for it when a candidate fails: whether the candidate or the
+        float32 reference is the one off the true values (validation.py, _against_float64)."""
+        return None
+
     def prepare(self, feed: dict[str, np.ndarray]) -> Callable[[], object]:
         """One inference on `feed`, as a call with nothing left to convert or copy beforehand.
         The default is run(); runners override it with their runtime's raw call."""

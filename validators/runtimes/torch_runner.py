@@ -21,6 +21,7 @@ class TorchRunner(Runner):
         self.flavor = flavor
         self._inputs = input_specs
         self.weights = weights
+        self._model64 = None  # the float64 copy, made on first use; False when the module cannot be one
 
     def _load(self):
         from modelport.validators.runtimes.torch_loading import load_torch_model
@@ -46,6 +47,34 @@ class TorchRunner(Runner):
         args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])).to(self.device_used) for s in self.input_specs()]
         with torch.no_grad():
             out = self.model(*args)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
+
+    def run_float64(self, feed):
+        """An eager module's float64 copy (nn.Module.double()) on float64 inputs. Only eager modules:
+        an ExportedProgram's or TorchScript's graph holds its float32 dtypes. None where the copy
+        cannot be made or does not run in float64 (a module that builds float32 tensors itself)."""
+        torch = self.torch
+        if self.flavor != "callable" or self._model64 is False:
+            return None
+        if self._model64 is None:
+            import copy
+
+            try:
+                self._model64 = copy.deepcopy(self.model).double()
+            except Exception:  # not an nn.Module, or one deepcopy cannot copy
+                self._model64 = False
+                return None
+        args = []
+        for s in self.input_specs():
+            t = torch.from_numpy(np.ascontiguousarray(feed[s.name]))
+            args.append((t.double() if t.dtype == torch.float32 else t).to(self.device_used))
+        try:
+            with torch.no_grad():
+                out = self._model64(*args)
+        except Exception:
+            self._model64 = False
+            return None
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
 

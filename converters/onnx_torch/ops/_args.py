@@ -19,7 +19,9 @@ def _numbers(v, kind):
     if v is None:
         return None
     if isinstance(v, torch.Tensor):
-        v = v.reshape(-1).tolist()
+        # an empty tensor has no values to read: [] directly (torch.export writes tolist() of one as
+        # an unbind with no outputs, which torch.export.load then cannot read back)
+        v = [] if v.numel() == 0 else v.reshape(-1).tolist()
     return [kind(i) for i in v]
 
 
@@ -36,6 +38,13 @@ def _scalar(v):
     if isinstance(v, torch.Tensor):
         return v.reshape(-1)[0].item()
     return v
+
+
+def _int(v):
+    """A scalar as an int. Under torch.export a value read from a computed tensor is an unbacked
+    SymInt, kept as it is: int() would demand one concrete value and fail the export."""
+    v = _scalar(v)
+    return v if isinstance(v, (int, torch.SymInt)) else int(v)
 
 
 def _arg(b, node, x, i, kind=list):

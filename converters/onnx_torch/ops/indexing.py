@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from modelport.converters.onnx_torch.ops._args import _arg, _outputs, _scalar
+from modelport.converters.onnx_torch.ops._args import _arg, _int, _outputs, _scalar
 from modelport.converters.onnx_torch.registry import register
 
 
@@ -129,7 +129,10 @@ def _nonzero(b, node, x, attrs):
 
 
 def topk(x, k, axis=-1, largest=1, sorted_=1):
-    k = int(_scalar(k))
+    k = _int(k)
+    # what ONNX requires of k, said to torch.export where k is read from a tensor (no-ops otherwise)
+    torch._check_is_size(k)
+    torch._check(k <= x.shape[axis])
     src = x
     if x.dtype in (torch.uint64, torch.uint32, torch.uint16):
         src = x.to(torch.float64) if x.dtype != torch.uint64 else x.to(torch.int64)
@@ -189,7 +192,7 @@ def _one_hot(b, node, x, attrs):
 
 
 def trilu(x, k=0, upper=1):
-    k = int(_scalar(k)) if k is not None else 0
+    k = _int(k) if k is not None else 0
     return torch.triu(x, k) if upper else torch.tril(x, k)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from modelport.converters.onnx_torch.ops.elementwise import _is_wide_unsigned, _ordered, _unordered, add, udivmod64
+from modelport.converters.onnx_torch.ops._args import _ints
 from modelport.converters.onnx_torch.registry import register
 
 # -- reductions -------------------------------------------------------------------------------------
@@ -26,9 +27,7 @@ def _as_axes(axes):
     """Axes as a tuple of ints, or None (omitted); accepts a tuple, list or 1-D tensor."""
     if axes is None:
         return None
-    if isinstance(axes, torch.Tensor):
-        return tuple(int(a) for a in axes.reshape(-1).tolist())
-    return tuple(int(a) for a in axes)
+    return tuple(_ints(axes))  # _ints: an empty tensor is read without tolist() (see there)
 
 
 def _fill(x, axes, keepdims, value):

@@ -173,21 +173,55 @@ def _is_depthwise(node) -> bool:
     return node.op_type == "Conv" and group > 1
 
 
+def _has_num_outputs(node) -> bool:
+    return node.op_type == "Split" and any(a.name == "num_outputs" for a in node.attribute)
+
+
+def _explicit_split(node, graph, prefix: str, shapes: dict) -> list | None:
+    """Split-18's `num_outputs` as explicit sizes in a `split` input. onnx2tf 2.6.9 writes a Split
+    given only num_outputs as a custom ONNX_SPLIT op no interpreter runs (timm's EdgeNeXt through
+    the dynamo exporter); the sizes it needs follow from the input's static dim: ceil(dim / n) each,
+    the last chunk smaller when dim does not divide, as ONNX defines it."""
+    from onnx import helper, numpy_helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    x, n = node.input[0], int(attrs["num_outputs"])
+    axis = int(attrs.get("axis", 0))
+    if x not in shapes or len(node.input) > 1 and node.input[1] or n != len(node.output):
+        return None
+    dim = shapes[x][axis]
+    chunk = -(-dim // n)
+    sizes = [chunk] * (n - 1) + [dim - chunk * (n - 1)]
+    if sizes[-1] < 0:
+        return None
+    graph.initializer.append(numpy_helper.from_array(np.asarray(sizes, np.int64), f"{prefix}_sizes"))
+    return [helper.make_node("Split", [x, f"{prefix}_sizes"], list(node.output), name=node.name, axis=axis)]
+
+
 # op type -> rewrite(node, graph, unique prefix[, shapes]) -> replacement nodes (None: keep the node)
 DECOMPOSITIONS = {
     "Gelu": _expand_gelu_node,
     "HardSwish": lambda node, graph, prefix: _expand_hard_sigmoid(node, graph, prefix, swish=True),
     "HardSigmoid": lambda node, graph, prefix: _expand_hard_sigmoid(node, graph, prefix, swish=False),
 }
-SHAPED_DECOMPOSITIONS = {"Conv": (_is_depthwise, _expand_depthwise)}  # these need the input's static shape
+# op type -> (applies(node), rewrite(node, graph, prefix, shapes), label); these need static shapes
+SHAPED_DECOMPOSITIONS = {
+    "Conv": (_is_depthwise, _expand_depthwise, "depthwise Conv"),
+    "Split": (_has_num_outputs, _explicit_split, "Split with num_outputs"),
+}
 
 
 def decomposable(model) -> list[str]:
-    """The op types of the table present in the model's top-level graph, once each."""
-    return list(dict.fromkeys(
-        n.op_type if n.op_type in DECOMPOSITIONS else "depthwise Conv" for n in model.graph.node
-        if n.domain in ("", "ai.onnx") and (n.op_type in DECOMPOSITIONS
-                                            or (n.op_type in SHAPED_DECOMPOSITIONS and SHAPED_DECOMPOSITIONS[n.op_type][0](n)))))
+    """The labels of the table's rewrites that apply in the model's top-level graph, once each."""
+    found = []
+    for n in model.graph.node:
+        if n.domain not in ("", "ai.onnx"):
+            continue
+        if n.op_type in DECOMPOSITIONS:
+            found.append(n.op_type)
+        elif n.op_type in SHAPED_DECOMPOSITIONS and SHAPED_DECOMPOSITIONS[n.op_type][0](n):
+            found.append(SHAPED_DECOMPOSITIONS[n.op_type][2])
+    return list(dict.fromkeys(found))
 
 
 def decompose(model) -> dict[str, int]:
@@ -201,8 +235,8 @@ def decompose(model) -> dict[str, int]:
         if node.domain in ("", "ai.onnx") and node.op_type in DECOMPOSITIONS:
             replaced = DECOMPOSITIONS[node.op_type](node, graph, prefix)
         elif node.domain in ("", "ai.onnx") and node.op_type in SHAPED_DECOMPOSITIONS:
-            applies, rewrite = SHAPED_DECOMPOSITIONS[node.op_type]
-            replaced, label = (rewrite(node, graph, prefix, shapes) if applies(node) else None), "depthwise Conv"
+            applies, rewrite, label = SHAPED_DECOMPOSITIONS[node.op_type]
+            replaced = rewrite(node, graph, prefix, shapes) if applies(node) else None
         if replaced is None:
             new_nodes.append(node)
             continue

@@ -34,6 +34,12 @@ VALUE_OPERANDS: dict[str, tuple[int, ...]] = {
     # the converter loops over these in Python: the boxes and their count are read as numbers
     "RoiAlign": (1, 2), "NonMaxSuppression": (0, 1, 2, 3, 4),
 }
+# ops whose operands are read as numbers only in some configurations: RoiAlign computes a fixed
+# sampling grid (sampling_ratio > 0) from the boxes as tensors, and reads them as numbers only to
+# size an adaptive one (sampling_ratio 0, the default)
+_ONLY_WHEN = {
+    "RoiAlign": lambda node: next((a.i for a in node.attribute if a.name == "sampling_ratio"), 0) == 0,
+}
 # their outputs depend on the input's shape only
 _SHAPE_ONLY = {"Shape", "Size"}
 
@@ -70,6 +76,8 @@ def value_decided(model) -> list[ValueDecided]:
     found: list[ValueDecided] = []
     for node in graph.node:
         positions = VALUE_OPERANDS.get(node.op_type, ()) if node.domain in ("", "ai.onnx") else ()
+        if positions and not _ONLY_WHEN.get(node.op_type, lambda n: True)(node):
+            positions = ()
         for pos in positions:
             if pos < len(node.input) and node.input[pos] and depends.get(node.input[pos]):
                 source = sorted(depends[node.input[pos]])[0]

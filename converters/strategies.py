@@ -26,7 +26,7 @@ ONNX2TF = (
     Strategy("flatbuffer_direct", "onnx2tf's flatbuffer_direct backend, after onnxsim where the model needs it"),
     Strategy("fold", "static Sequence/Loop/If constructs folded into constants, then onnxsim and flatbuffer_direct"),
     Strategy("decompose", "ops the writers lack rewritten by their definition (HardSwish, HardSigmoid, Gelu, "
-                          "depthwise Conv), then flatbuffer_direct"),
+                          "depthwise Conv, Split with num_outputs), then flatbuffer_direct"),
     Strategy("tf_converter", "onnx2tf's TensorFlow backend (slower, broader), after onnxsim"),
     Strategy("onnxslim", "onnxslim instead of onnxsim, then flatbuffer_direct"),
     Strategy("ort", "ONNX Runtime's offline graph optimisation instead of onnxsim, then flatbuffer_direct"),

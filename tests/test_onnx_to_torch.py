@@ -211,6 +211,22 @@ def test_value_decided_operands_follow_values_not_shapes():
     assert value_decided(_topk_model(k_from_input=False, through_shape=True)) == []
 
 
+@pytest.mark.parametrize("sampling_ratio, decided", [(0, True), (2, False)])
+def test_roi_align_boxes_decide_only_an_adaptive_grid(sampling_ratio, decided):
+    """A fixed grid is computed from the boxes as tensors (traced right); an adaptive one is sized
+    from their values in Python (a trace would freeze it)."""
+    from modelport.converters.onnx_value_decided import value_decided
+
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8]),
+              helper.make_tensor_value_info("rois", TensorProto.FLOAT, [3, 4]),
+              helper.make_tensor_value_info("batch", TensorProto.INT64, [3])]
+    node = helper.make_node("RoiAlign", ["x", "rois", "batch"], ["y"], output_height=2, output_width=2,
+                            sampling_ratio=sampling_ratio)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = helper.make_model(helper.make_graph([node], "g", inputs, [y]), opset_imports=[helper.make_opsetid("", 16)])
+    assert bool(value_decided(model)) is decided
+
+
 def test_torchscript_refuses_a_shape_decided_by_an_input_value(tmp_path):
     """ONNX's test_top_k_same_values_2d takes k as an input: a trace would keep the example's k (it
     once wrote an artifact giving [3, 0] for k=3). Refused once, with the input named; the package

@@ -296,6 +296,49 @@ def test_grouped_but_not_depthwise_conv_is_left_alone():
     assert decompose(model) == {} and [n.op_type for n in model.graph.node] == ["Conv"]
 
 
+def _uneven_split_model(path=None):
+    """Split-18 with only num_outputs, 25 channels in 3 (9, 9, 7): onnx2tf writes a custom ONNX_SPLIT."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 25, 8, 8])
+    outs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, c, 8, 8]) for i, c in enumerate((9, 9, 7))]
+    nodes = [helper.make_node("Split", ["x"], ["a0", "a1", "a2"], axis=1, num_outputs=3)]
+    nodes += [helper.make_node("Relu", [f"a{i}"], [f"y{i}"]) for i in range(3)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], outs), opset_imports=[helper.make_opsetid("", 18)])
+    if path is not None:
+        onnx.save(model, str(path))
+    return model
+
+
+def test_split_num_outputs_gets_explicit_sizes_with_the_same_numbers():
+    from onnx import numpy_helper
+
+    from modelport.converters.onnx_rewrites import decompose, decomposable
+
+    model = _uneven_split_model()
+    x = np.random.default_rng(0).standard_normal((1, 25, 8, 8)).astype(np.float32)
+    expected = _run(model, {"x": x})
+    assert decomposable(model) == ["Split with num_outputs"]
+    assert decompose(model) == {"Split with num_outputs": 1}
+    split = model.graph.node[0]
+    assert not [a for a in split.attribute if a.name == "num_outputs"]
+    sizes = next(i for i in model.graph.initializer if i.name == split.input[1])
+    assert numpy_helper.to_array(sizes).tolist() == [9, 9, 7]  # ceil(25 / 3), the last one smaller
+    for a, b in zip(_run(model, {"x": x}), expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_uneven_split_reaches_tflite_by_decomposition(tmp_path):
+    src = tmp_path / "split.onnx"
+    _uneven_split_model(src)
+    out = tmp_path / "split.tflite"
+    r = run_cli("convert", src, "--to", "tflite", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    strategy, attempts = _attempts(f"{out}.modelport.json", "onnx->tflite")
+    assert strategy == "decompose" and attempts[0] == ("flatbuffer_direct", "failed")
+
+
 @pytest.mark.parametrize("op, attrs", [("HardSwish", {}), ("HardSigmoid", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
                                        ("Gelu", {}), ("Gelu", {"approximate": "tanh"})])
 def test_activation_decompositions_match_their_definitions(op, attrs):

@@ -86,7 +86,7 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
     if strategy == "fold" and not has_static_constructs(model):
         raise NotApplicable("no Sequence/Loop/If construct to fold")
     if strategy == "decompose" and not decomposable(model):
-        raise NotApplicable("no op of the decomposition table (HardSwish, HardSigmoid, Gelu, depthwise Conv)")
+        raise NotApplicable("no op of the decomposition table (HardSwish, HardSigmoid, Gelu, depthwise Conv, Split with num_outputs)")
     if strategy == "none" and not needed:
         raise NotApplicable("the model needs no preparation: the same conversion as flatbuffer_direct")
     if method == "onnxsim" and not needed and strategy != "decompose":

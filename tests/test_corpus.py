@@ -226,6 +226,11 @@ def test_runner_reads_errors_and_attempts_defensively():
                                             "seconds": 1.0, "edge": "onnx->tflite"}]
     assert zoo_run.find_attempts({"steps": "not a list"}) == []
     assert zoo_run.parse_json("") is None and zoo_run.parse_json("log line\n{\"a\": 1}\n") == {"a": 1}
+    # an output holding NaN has max_abs null in the JSON: the cell is still described (it once crashed the run)
+    nan_report = {"candidates": [{"passed": False, "format": "tflite", "outputs": [
+        {"output": "output", "passed": False, "max_abs": None, "severity": 3, "reason": "2 NaN"}]}]}
+    detail, worst = zoo_run.parity_detail(nan_report)
+    assert detail == "tflite: output output max abs n/a (2 NaN)" and worst is None
 
 
 @pytest.mark.slow

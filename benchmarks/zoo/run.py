@@ -214,7 +214,9 @@ def parity_detail(data) -> tuple[str | None, float | None]:
             bad = [o for o in cand.get("outputs") or [] if isinstance(o, dict) and o.get("passed") is False]
             if bad:
                 o = max(bad, key=lambda o: o.get("severity") or 0)
-                detail = f"{where}: output {o.get('output')} max abs {o.get('max_abs', float('nan')):.3g} ({o.get('reason')})"
+                worst = o.get("max_abs")  # null in the JSON when the output holds NaN or Inf
+                shown = f"{worst:.3g}" if isinstance(worst, (int, float)) else "n/a"
+                detail = f"{where}: output {o.get('output')} max abs {shown} ({o.get('reason')})"
     return detail, worst_abs
 
 

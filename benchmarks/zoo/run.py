@@ -96,25 +96,17 @@ def _kill_tree(proc: subprocess.Popen) -> None:
         family = parent.children(recursive=True) + [parent]
     except Exception:
         family = []
-    for p in family:
+    for stop in ("terminate", "kill"):  # SIGTERM, then SIGKILL to whatever still runs, each given 10 s
+        for p in family:
+            try:
+                if p.is_running():
+                    getattr(p, stop)()
+            except Exception:
+                pass
         try:
-            p.send_signal(signal.SIGTERM)
-        except Exception:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    for p in family:
-        try:
-            if p.is_running():
-                p.kill()
-        except Exception:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 # ------------------------------------------------------------------------------ parsing

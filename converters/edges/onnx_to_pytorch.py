@@ -68,7 +68,7 @@ def _control_flow(model) -> list[str]:
 
 
 def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, control_flow: list[str],
-           model=None) -> str:
+           model) -> str:
     if flavor == "package":
         from modelport.converters.onnx_torch import package
 
@@ -79,7 +79,7 @@ def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, co
             ep = torch.export.export(gm, examples, strict=False)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            decided = value_decided(model) if model is not None else []
+            decided = value_decided(model)
             if decided:  # say why, in the model's terms, and do not send the user to TorchScript
                 raise NoStrategyHelps(f"torch.export could not trace the converted module: {decided[0].describe()}, "
                                       "a shape or a constant an ExportedProgram must know when it is written; use "
@@ -93,7 +93,7 @@ def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, co
         raise ConversionError(f"the model has control flow ({', '.join(control_flow)}): TorchScript tracing would "
                               "keep only the branch and trip count of the example inputs; use --pytorch-format "
                               "package (or exported_program)")
-    decided = value_decided(model) if model is not None else []
+    decided = value_decided(model)
     if decided:
         more = f" (and {len(decided) - 1} more)" if len(decided) > 1 else ""
         raise NoStrategyHelps(f"{decided[0].describe()}{more}: TorchScript tracing would freeze the example's value "

@@ -42,19 +42,27 @@ class TorchRunner(Runner):
     def output_specs(self):
         return []
 
-    def run(self, feed):
+    def _args(self, feed, widen: bool = False) -> list:
+        """The feed as tensors on the device, in input order; `widen` makes float32 ones float64."""
         torch = self.torch
-        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])).to(self.device_used) for s in self.input_specs()]
-        with torch.no_grad():
-            out = self.model(*args)
+        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])) for s in self.input_specs()]
+        if widen:
+            args = [t.double() if t.dtype == torch.float32 else t for t in args]
+        return [t.to(self.device_used) for t in args]
+
+    def _call(self, model, args) -> dict:
+        with self.torch.no_grad():
+            out = model(*args)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
+
+    def run(self, feed):
+        return self._call(self.model, self._args(feed))
 
     def run_float64(self, feed):
         """An eager module's float64 copy (nn.Module.double()) on float64 inputs. Only eager modules:
         an ExportedProgram's or TorchScript's graph holds its float32 dtypes. None where the copy
         cannot be made or does not run in float64 (a module that builds float32 tensors itself)."""
-        torch = self.torch
         if self.flavor != "callable" or self._model64 is False:
             return None
         if self._model64 is None:
@@ -65,22 +73,15 @@ class TorchRunner(Runner):
             except Exception:  # not an nn.Module, or one deepcopy cannot copy
                 self._model64 = False
                 return None
-        args = []
-        for s in self.input_specs():
-            t = torch.from_numpy(np.ascontiguousarray(feed[s.name]))
-            args.append((t.double() if t.dtype == torch.float32 else t).to(self.device_used))
         try:
-            with torch.no_grad():
-                out = self._model64(*args)
+            return self._call(self._model64, self._args(feed, widen=True))
         except Exception:
             self._model64 = False
             return None
-        outs = list(out) if isinstance(out, (tuple, list)) else [out]
-        return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
 
     def prepare(self, feed):
         torch, model = self.torch, self.model
-        args = [torch.from_numpy(np.ascontiguousarray(feed[s.name])).to(self.device_used) for s in self.input_specs()]
+        args = self._args(feed)
         sync = torch.cuda.synchronize if self.device_used == "cuda" else None
 
         def call():

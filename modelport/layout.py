@@ -14,8 +14,13 @@ def channel_last_perm(rank: int) -> list[int]:
     return [0] + list(range(2, rank)) + [1]
 
 
+def _known(d) -> bool:
+    """A dim that is a size: symbolic names, None and -1 (TFLite's shape_signature) fit any size."""
+    return isinstance(d, int) and d >= 0
+
+
 def _fits(src: list, dst: list, perm: list[int]) -> bool:
-    return all(isinstance(dst[i], str) or isinstance(src[p], str) or dst[i] == src[p] for i, p in enumerate(perm))
+    return all(not _known(dst[i]) or not _known(src[p]) or dst[i] == src[p] for i, p in enumerate(perm))
 
 
 def infer_perm(src: list | None, dst: list | None, *, prefer_channel_last: bool | None = None):

@@ -86,11 +86,15 @@ class TensorMapping:
     # Other permutations the shapes allow as well (C = H = W): the validator settles them by running
     # (validators/layout_evidence.py); empty when the shapes leave one choice.
     alternatives: list[list[int] | None] = field(default_factory=list)
+    # Other artifact tensors the shapes allow as well, when no name matched and several tensors have
+    # the same shape (onnx2tf reorders a raw TFLite's outputs): the validator settles them by running.
+    pairings: list["TensorMapping"] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TensorMapping":
         return cls(source=d["source"], artifact=d["artifact"], perm=d.get("perm"), rule=d.get("rule", "name"),
-                   alternatives=list(d.get("alternatives") or []))
+                   alternatives=list(d.get("alternatives") or []),
+                   pairings=[cls.from_dict(x) for x in d.get("pairings") or []])
 
 
 @dataclass

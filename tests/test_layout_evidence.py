@@ -83,3 +83,56 @@ def test_convert_writes_the_settled_layouts_into_the_manifest(tmp_path):
     os.remove(f"{out}.modelport.json")
     r = run_cli("validate", f"{models}:cube", str(out), "--input-shape", "volume:1,8,8,8")
     assert r.code == 0 and "settled by running" in r.stdout, r.stdout + r.stderr
+
+
+def _three_outputs(path, order: list[str], names: list[str], *, nudge: float = 0.0):
+    """x (1, 4) -> a = 2x, b = x + 1 (the same shape as a), c = [x, x] (1, 8), listed in `order`
+    under `names`: a raw onnx2tf TFLite lists its outputs in another order, with names of its own."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    made = {"a": helper.make_node("Mul", ["x", "two"], ["_a"]), "b": helper.make_node("Add", ["x", "one"], ["_b"]),
+            "c": helper.make_node("Concat", ["x", "x"], ["_c"], axis=1)}
+    shapes = {"a": [1, 4], "b": [1, 4], "c": [1, 8]}
+    nodes = list(made.values()) + [helper.make_node("Identity", [f"_{o}"], [n]) for o, n in zip(order, names)]
+    graph = helper.make_graph(nodes, "three", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, shapes[o]) for o, n in zip(order, names)],
+                              [numpy_helper.from_array(np.array(2.0 + nudge, np.float32), "two"),
+                               numpy_helper.from_array(np.array(1.0, np.float32), "one")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+def test_reordered_outputs_are_paired_by_shape_and_same_shaped_ones_by_running(tmp_path):
+    """fasterrcnn's raw onnx2tf TFLite: pairing by position compared outputs of other shapes and
+    swapped a same-shaped pair, so a right artifact failed (max abs 28)."""
+    ref = _three_outputs(tmp_path / "ref.onnx", ["a", "b", "c"], ["a", "b", "c"])
+    cand = _three_outputs(tmp_path / "cand.onnx", ["c", "b", "a"], ["o0", "o1", "o2"])
+    c = validate(ref, [cand], ValidateOptions(samples=2)).candidates[0]
+    assert c.passed, c
+    paired = {m["source"]: m["artifact"] for m in c.settled_io_map["outputs"]}
+    assert paired == {"a": "o2", "b": "o1", "c": "o0"}
+    assert any(line.startswith("a: same layout as o2 (settled by running") for line in c.layout_evidence), c.layout_evidence
+    assert all(r.max_abs == 0 for r in c.outputs)
+
+
+def test_a_wrong_artifact_with_reordered_outputs_fails_under_every_pairing(tmp_path):
+    ref = _three_outputs(tmp_path / "ref.onnx", ["a", "b", "c"], ["a", "b", "c"])
+    mutant = _three_outputs(tmp_path / "mutant.onnx", ["c", "b", "a"], ["o0", "o1", "o2"], nudge=1e-2)
+    c = validate(ref, [mutant], ValidateOptions(samples=2)).candidates[0]
+    assert not c.passed and c.settled_io_map is None
+    failing = [r for r in c.outputs if not r.passed]
+    assert [r.output for r in failing] == ["a"] and "shape" not in failing[0].reason, failing
+    assert "as o1" in c.layout_evidence[0] and "as o2" in c.layout_evidence[0]
+
+
+def test_outputs_of_distinct_shapes_are_paired_by_shape_without_a_search():
+    from modelport.types import TensorSpec
+    from modelport.validators.matching import by_signature
+
+    ref = [TensorSpec("boxes", [1, 60, 2, 2], "float32"), TensorSpec("scores", [1, 15, 2, 2], "float32"),
+           TensorSpec("labels", [1, 15], "int64")]
+    cand = [TensorSpec("Identity", [1, 15], "int32"), TensorSpec("Identity_1", [1, 2, 2, 15], "float32"),
+            TensorSpec("Identity_2", [1, 2, 2, 60], "float32")]
+    got = {m.source: (m.artifact, m.perm, m.pairings) for m in by_signature(ref, cand)}
+    assert got == {"boxes": ("Identity_2", NHWC, []), "scores": ("Identity_1", NHWC, []), "labels": ("Identity", None, [])}

@@ -6,7 +6,9 @@ an NHWC TFLite tensor). The I/O map then carries the other permutations as `alte
 the candidate fails with the map as written, `settle` runs it under every input layout the shapes
 allow and compares each output under every output layout they allow; the first combination that
 matches the source is kept, and its rule says it was settled by running. When none matches, each
-combination's error is returned, so the failure shows that no layout would have passed.
+combination's error is returned, so the failure shows that no layout would have passed. The same
+search settles which artifact tensor is which when no name matched and several have the shape
+(`pairings`: a raw onnx2tf TFLite reorders its outputs).
 """
 
 from __future__ import annotations
@@ -31,65 +33,96 @@ class Settled:
 
 
 def is_ambiguous(io_map: IOMap) -> bool:
-    return any(m.alternatives for m in io_map.inputs + io_map.outputs)
+    return any(m.alternatives or m.pairings for m in io_map.inputs + io_map.outputs)
+
+
+def _choices(m: TensorMapping) -> list[TensorMapping]:
+    """Every (artifact tensor, layout) the shapes allow for one source tensor, the map's own first."""
+    plain = lambda x, perm: dataclasses.replace(x, perm=perm, alternatives=[], pairings=[])  # noqa: E731
+    out = [plain(m, m.perm)] + [plain(m, p) for p in m.alternatives]
+    for other in m.pairings:
+        out += [plain(other, p) for p in [other.perm, *other.alternatives]]
+    return out
+
+
+def _describe(m: TensorMapping, orig: TensorMapping) -> str:
+    return perm_name(m.perm) + (f" as {m.artifact}" if orig.pairings else "")
 
 
 def _input_layouts(io_map: IOMap) -> list[list[TensorMapping]]:
-    options = [[m] + [dataclasses.replace(m, perm=p, alternatives=[]) for p in m.alternatives] for m in io_map.inputs]
-    return [list(combo) for combo in itertools.islice(itertools.product(*options), MAX_INPUT_LAYOUTS)]
+    """Combinations of input choices in which no artifact input is fed twice."""
+    combos = (list(c) for c in itertools.product(*(_choices(m) for m in io_map.inputs))
+              if len({m.artifact for m in c}) == len(c))
+    return list(itertools.islice(combos, MAX_INPUT_LAYOUTS))
 
 
 def settle(io_map: IOMap, ref_outs: list[dict], run_all: Callable[[IOMap], list[dict]],
-           judge: Callable[[str, list, list[dict], TensorMapping], OutputResult]) -> tuple[Settled | None, list[str]]:
-    """(the first map under which every output matches, or None; one line per combination tried).
+           judge: Callable[[str, list, list[dict], TensorMapping], OutputResult]
+           ) -> tuple[Settled | None, list[str], list[OutputResult] | None]:
+    """(the first map under which every output matches, or None; one line per choice tried; when
+    none matches, the results of the combination that came closest).
 
-    `run_all(map)` runs every sample under the map's input layouts; `judge(name, refs, gots, m)`
-    compares one output over all samples under mapping `m`."""
+    `run_all(map)` runs every sample under the map's input choices; `judge(name, refs, gots, m)`
+    compares one output over all samples under mapping `m`. Outputs are paired greedily in the
+    reference's order: each takes the first choice not already taken that matches."""
     tried: list[str] = []
+    closest: list[OutputResult] | None = None
     names = list(ref_outs[0]) if ref_outs else []
+    by_source = {m.source: m for m in io_map.outputs}
     for inputs in _input_layouts(io_map):
-        in_text = ", ".join(f"input {m.source} {perm_name(m.perm)}" for m, orig in zip(inputs, io_map.inputs)
-                            if orig.alternatives) or "inputs as mapped"
+        in_text = ", ".join(f"input {m.source} {_describe(m, orig)}" for m, orig in zip(inputs, io_map.inputs)
+                            if orig.alternatives or orig.pairings) or "inputs as mapped"
         try:
             gots = run_all(IOMap(inputs, io_map.outputs))
         except Exception as e:  # a layout the runtime rejects is one more combination that does not match
             tried.append(f"{in_text}: does not run ({str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})")
             continue
-        chosen, results, ok = [], [], True
-        by_source = {m.source: m for m in io_map.outputs}
+        chosen, results, ok, taken = [], [], True, set()
         for name in names:
             m = by_source.get(name)
             if m is None:
                 ok = False
                 continue
             best = None
-            for perm in [m.perm, *m.alternatives]:
-                cand = dataclasses.replace(m, perm=perm, alternatives=[])
+            for cand in (c for c in _choices(m) if c.artifact not in taken):
                 res = judge(name, [r[name] for r in ref_outs], gots, cand)
                 if res.passed:
                     best = (cand, res)
                     break
-                tried.append(f"{in_text}; {name} {perm_name(perm)}: {res.reason}")
+                tried.append(f"{in_text}; {name} {_describe(cand, m)}: {res.reason}")
                 if best is None or res.severity < best[1].severity:
                     best = (cand, res)
+            if best is None:
+                ok = False
+                continue
+            taken.add(best[0].artifact)
             chosen.append(best[0])
             results.append(best[1])
             ok = ok and best[1].passed
         if ok:
-            notes = []
-            settled_inputs = [_settled(m, orig) for m, orig in zip(inputs, io_map.inputs)]
-            settled_outputs = [_settled(m, by_source[m.source]) for m in chosen]
-            for m, orig in zip(settled_inputs + settled_outputs, io_map.inputs + [by_source[c.source] for c in chosen]):
-                if orig.alternatives:
-                    notes.append(f"{m.source}: {perm_name(m.perm)} (settled by running: it matches the source"
-                                 + ("" if m.perm == orig.perm else f"; the map said {perm_name(orig.perm)}") + ")")
+            originals = io_map.inputs + [by_source[c.source] for c in chosen]
+            settled_all = [_settled(m, orig) for m, orig in zip(inputs + chosen, originals)]
+            notes = [f"{m.source}: {_describe(m, orig)} (settled by running: it matches the source"
+                     + ("" if (m.perm, m.artifact) == (orig.perm, orig.artifact) else f"; the map said {_describe(orig, orig)}")
+                     + ")" for m, orig in zip(settled_all, originals) if orig.alternatives or orig.pairings]
+            settled_outputs = settled_all[len(inputs):]
             results = [dataclasses.replace(r, mapping=m.rule) for r, m in zip(results, settled_outputs)]
-            return Settled(IOMap(settled_inputs, settled_outputs), results, notes), tried
-    return None, tried
+            return Settled(IOMap(settled_all[:len(inputs)], settled_outputs), results, notes), tried, None
+        if len(results) == len(names):
+            closest = _closer(closest, results)
+    return None, tried, closest
+
+
+def _closer(best: list[OutputResult] | None, results: list[OutputResult]) -> list[OutputResult]:
+    """The combination that fails fewer outputs, then by less: what a failure report shows, so
+    that it names the outputs that fail under every choice, not those a wrong pairing broke."""
+    key = lambda rs: (sum(not r.passed for r in rs), sum(r.severity for r in rs if not r.passed))  # noqa: E731
+    return results if best is None or key(results) < key(best) else best
 
 
 def _settled(m: TensorMapping, orig: TensorMapping) -> TensorMapping:
-    if not orig.alternatives:
-        return dataclasses.replace(m, alternatives=[])
-    return dataclasses.replace(m, alternatives=[], rule=f"{orig.rule.split('; layout by')[0]}; layout by running "
-                                                        f"({perm_name(m.perm)} matched the source)")
+    if not (orig.alternatives or orig.pairings):
+        return dataclasses.replace(m, alternatives=[], pairings=[])
+    what = f"{m.artifact}, {perm_name(m.perm)}" if orig.pairings else perm_name(m.perm)
+    return dataclasses.replace(m, alternatives=[], pairings=[], rule=f"{orig.rule.split('; layout by')[0]}; layout by running "
+                                                                    f"({what} matched the source)")

@@ -3,15 +3,16 @@
 First choice is the candidate's provenance manifest (written by `modelport convert`): its I/O map
 is exact. When the manifest's source is not the reference but both were converted from the same
 source, the two maps are composed. Without a manifest, tensors are matched by name (ignoring the
-`:0` and `serving_default_` decorations that TensorFlow adds), then by position with a shape that
-fits unchanged or channel-first -> channel-last, and the rule used is reported per tensor.
+`:0` and `serving_default_` decorations that TensorFlow adds), then to a candidate whose shape fits
+unchanged or channel-first -> channel-last (position breaks ties; several that fit are settled by
+running), and the rule used is reported per tensor.
 """
 
 from __future__ import annotations
 
 import re
 
-from modelport.layout import alternatives_to, infer_perm, inverse_perm
+from modelport.layout import alternatives_to, fitting_perms, infer_perm, inverse_perm
 from modelport.types import IOMap, TensorMapping, TensorSpec, compose_perms
 
 
@@ -46,23 +47,71 @@ def _tag(m: IOMap, rule: str) -> IOMap:
     return IOMap(retag(m.inputs), retag(m.outputs))
 
 
+def _kind(dtype: str | None) -> str | None:
+    """float, int or bool: TFLite narrows int64 to int32, so only the kind must agree."""
+    if not dtype:
+        return None
+    for kind, prefixes in (("bool", ("bool",)), ("float", ("float", "bfloat", "half", "double")),
+                           ("int", ("int", "uint"))):
+        if dtype.startswith(prefixes):
+            return kind
+    return None
+
+
+def _perms_if_fits(r: TensorSpec, c: TensorSpec) -> list[list[int] | None] | None:
+    """The layouts under which candidate `c` can be reference `r`, or None when it cannot be."""
+    kr, kc = _kind(r.dtype), _kind(c.dtype)
+    if kr and kc and kr != kc:
+        return None
+    if r.shape is None or c.shape is None:
+        return [None]
+    return fitting_perms(r.shape, c.shape) or None
+
+
+def _mapping(r: TensorSpec, c: TensorSpec, rule: str) -> TensorMapping:
+    perm, why = infer_perm(r.shape, c.shape)
+    return TensorMapping(r.name, c.name, perm, f"{rule}; layout by {why}", alternatives_to(perm, r.shape, c.shape))
+
+
 def by_signature(ref: list[TensorSpec], cand: list[TensorSpec]) -> list[TensorMapping]:
-    """Match without a manifest: name, then cleaned name, then position with a fitting shape."""
-    out: list[TensorMapping] = []
-    taken: set[str] = set()
+    """Match without a manifest: name, then cleaned name, then a candidate whose shape fits.
+
+    Position is only a tie-break among tensors whose shapes fit: a raw onnx2tf TFLite lists its
+    outputs in another order than the ONNX (fasterrcnn's 9 FPN outputs: pairing by position
+    compared 6 of 9 with a tensor of another shape, and swapped a same-shaped pair). When several
+    unmatched candidates fit, the others travel as `pairings` and running settles which one it is
+    (layout_evidence.settle), as for an ambiguous layout."""
     by_name = {c.name: c for c in cand}
     by_clean = {_clean(c.name): c for c in cand}
+    named: dict[int, tuple[TensorSpec, str]] = {}
+    taken: set[str] = set()
     for i, r in enumerate(ref):
         c, rule = by_name.get(r.name), "name"
         if c is None:
             c, rule = by_clean.get(_clean(r.name)), "name without TF decorations"
-        if c is None and len(ref) == len(cand) and cand[i].name not in taken:
-            c, rule = cand[i], "position"
-        if c is None or c.name in taken:
+        if c is not None and c.name not in taken:
+            named[i] = (c, rule)
+            taken.add(c.name)
+    free = [c for c in cand if c.name not in taken]
+    fitting = {i: [c for c in free if _perms_if_fits(r, c) is not None] for i, r in enumerate(ref) if i not in named}
+    chosen: dict[int, TensorMapping] = {i: _mapping(ref[i], c, rule) for i, (c, rule) in named.items()}
+    for i in sorted(fitting, key=lambda i: (len(fitting[i]), i)):  # the most constrained first
+        left = [c for c in fitting[i] if c.name not in taken]
+        if not left:
             continue
+        at_position = cand[i] if len(ref) == len(cand) and cand[i] in left else None
+        c = at_position or left[0]
+        rule = "position" if at_position is not None else "first unmatched tensor of a fitting shape"
+        if len(fitting[i]) > 1:
+            rule += f" (one of {len(fitting[i])} that fit: settled by running if it fails)"
+        chosen[i] = _mapping(ref[i], c, rule)
+        chosen[i].pairings = [_mapping(ref[i], o, "the shape fits") for o in fitting[i] if o is not c]
         taken.add(c.name)
-        perm, why = infer_perm(r.shape, c.shape)
-        out.append(TensorMapping(r.name, c.name, perm, f"{rule}; layout by {why}", alternatives_to(perm, r.shape, c.shape)))
+    for i, r in enumerate(ref):  # nothing fits: pair by position so that the report names the shape that differs
+        if i not in chosen and len(ref) == len(cand) and cand[i].name not in taken:
+            chosen[i] = _mapping(r, cand[i], "position (no candidate's shape fits)")
+            taken.add(cand[i].name)
+    out = [chosen[i] for i in sorted(chosen)]
     return out
 
 

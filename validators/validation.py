@@ -121,10 +121,14 @@ def _map_feed(feed: dict[str, np.ndarray], io_map: IOMap, specs: list[TensorSpec
     return out
 
 
+def _outputs_by_signature(ref_out: dict, got: dict) -> list[TensorMapping]:
+    """Match outputs without a manifest, from the arrays' own shapes and dtypes."""
+    specs = lambda outs: [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in outs.items()]  # noqa: E731
+    return matching.by_signature(specs(ref_out), specs(got))
+
+
 def _compare(ref_out: dict, got: dict, io_map: IOMap | None, precision: str, tol_overrides) -> list[OutputResult]:
-    ref_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in ref_out.items()]
-    got_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in got.items()]
-    outputs = io_map.outputs if io_map is not None and io_map.outputs else matching.by_signature(ref_specs, got_specs)
+    outputs = io_map.outputs if io_map is not None and io_map.outputs else _outputs_by_signature(ref_out, got)
     by_source = {m.source: m for m in outputs}
     return [_compare_one(name, ref, got, by_source.get(name), precision, tol_overrides) for name, ref in ref_out.items()]
 
@@ -148,14 +152,12 @@ def _settle_layout(result: CandidateResult, io_map: IOMap, runner, specs, feeds,
     def judge(name: str, refs: list, gots: list[dict], m: TensorMapping) -> OutputResult:
         return merge_samples([_compare_one(name, r, g, m, precision, tol_overrides) for r, g in zip(refs, gots)])
 
-    if not io_map.outputs:  # matched by signature at compare time: name the outputs' candidates now
-        got = runner.run(_map_feed(feeds[0], io_map, specs))
-        ref_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in ref_outs[0].items()]
-        got_specs = [TensorSpec(k, list(np.shape(v)), np.asarray(v).dtype.name) for k, v in got.items()]
-        io_map = IOMap(io_map.inputs, matching.by_signature(ref_specs, got_specs))
-    settled, tried = settle(io_map, ref_outs, run_all, judge)
+    settled, tried, closest = settle(io_map, ref_outs, run_all, judge)
     if settled is None:
-        result.layout_evidence = ["no layout the shapes allow matches the source: " + "; ".join(tried[:8])]
+        what = "layout or pairing" if any(m.pairings for m in io_map.inputs + io_map.outputs) else "layout"
+        result.layout_evidence = [f"no {what} the shapes allow matches the source: " + "; ".join(tried[:8])]
+        if closest is not None:
+            result.outputs = sorted(closest, key=lambda r: -r.severity)
         return
     result.outputs = sorted(settled.outputs, key=lambda r: -r.severity)
     result.passed = all(r.passed for r in result.outputs)
@@ -288,6 +290,8 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
             t0 = time.perf_counter()
             for feed, ref_out in zip(feeds, ref_outs):
                 got = runner.run(_map_feed(feed, io_map, specs))
+                if not io_map.outputs:  # no manifest: match the outputs once, from the first run's arrays
+                    io_map = IOMap(io_map.inputs, _outputs_by_signature(ref_out, got))
                 sample_results = _compare(ref_out, got, io_map, precision, tol_overrides)
                 for r in sample_results:
                     per_output.setdefault(r.output, []).append(r)

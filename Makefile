@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.modelport-installed
 CONSTRAINTS := modelport/constraints.txt
+# litert-torch conflicts with onnx2tf's pins: it lives in a layer over the stack (modelport/layers.py).
+LITERT_LAYER := modelport/constraints-litert.txt
 # The suite is mostly converter processes: spread it over the cores (xdist).
 PYTEST_ARGS ?= -n auto
 DEMO_DIR ?= demo-output
@@ -13,7 +15,7 @@ DEMO_DIR ?= demo-output
 venv: $(STAMP)
 
 # Re-install only when the project or the pinned stack changes (idempotent, shared by all targets).
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+$(STAMP): pyproject.toml $(CONSTRAINTS) $(LITERT_LAYER) scripts/build-layer.sh
 	@set -e; \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then \
 	  py=$$(scripts/find-python312.sh); \
@@ -23,6 +25,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install -q --upgrade pip; \
 	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[all,dev]'; \
 	$(PY) -m pip check; \
+	echo "building the litert layer in $(VENV)/layers/litert (about 0.9 GB)"; \
+	scripts/build-layer.sh $(VENV) litert $(LITERT_LAYER) litert_torch; \
 	touch $(STAMP)
 
 demo: $(STAMP)

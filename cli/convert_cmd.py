@@ -16,6 +16,9 @@ from modelport.manifest import human_size, size_on_disk
               help="Target format (pytorch: an ExportedProgram .pt2 by default, see --pytorch-format).")
 @click.option("-o", "--output", help="Output path (default: beside the source, e.g. cnn.onnx -> cnn.tflite).")
 @click.option("--via", type=click.Choice(["onnx", "savedmodel", "tflite"]), help="Force the route through this format.")
+@click.option("--route", metavar="FORMAT->FORMAT...",
+              help="Take exactly this route, e.g. 'pytorch->tflite' (litert-torch) or pytorch,onnx,tflite "
+                   "(see `modelport formats`); no other route is tried.")
 @click.option("--opset", type=int, help="ONNX opset for ONNX outputs (default 18).")
 @click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8"]), help="Quantize a TFLite output.")
 @click.option("--calibration-data", type=click.Path(), help="Representative inputs (.npz, one array per input) for --quantize int8.")
@@ -42,12 +45,13 @@ from modelport.manifest import human_size, size_on_disk
               help="Use only this strategy for one edge, e.g. onnx-savedmodel=tf_converter (see `modelport formats "
                    "--strategies`). Repeatable.")
 @click.option("--fallback/--no-fallback", default=True, show_default=True,
-              help="When a strategy fails (conversion, loading, or parity), try the edge's next one.")
+              help="When a strategy fails (conversion, loading, or parity), try the edge's next one; when the "
+                   "planned route fails, try the alternative routes (`modelport formats`).")
 @click.option("--bench", "run_bench", is_flag=True,
               help="Then benchmark the source and everything written (as `modelport bench`, default method).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def command(ctx, source, to, output, via, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
+def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
             keep_intermediates, force, validate, device, atol, rtol, samples, value_ranges, pytorch_format, strategies,
             fallback, run_bench, as_json):
     """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
@@ -59,7 +63,9 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
     it is called converted, then compared with the source on the same inputs (the final artifact
     and every intermediate one; --no-validate skips). Each edge has an ordered list of strategies
     (exporters, onnx2tf backends, graph preparations): when one fails to convert, to run, or to
-    match the source, the next is tried, and every attempt is reported. Each artifact gets a provenance manifest
+    match the source, the next is tried, and every attempt is reported; when the planned route
+    fails, the alternative routes are tried (pytorch->tflite by litert-torch when the route
+    through ONNX fails). Each artifact gets a provenance manifest
     (ARTIFACT.modelport.json) with the route, the I/O map and the parity results. An artifact
     that fails parity is still written, marked failed, and the exit code is 1.
 
@@ -71,6 +77,7 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
       modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/
       modelport convert mobilenet.onnx --to savedmodel --strategy onnx-savedmodel=tf_converter
+      modelport convert models.py:net --to tflite --route 'pytorch->tflite' --input-shape x:1,3,64,64
     """
     from modelport.api import BenchOptions, ConvertOptions, ValidateOptions, bench_conversion, convert
     from modelport.errors import ConversionError, ParityError
@@ -82,7 +89,7 @@ def command(ctx, source, to, output, via, opset, quantize, calibration_data, inp
         if verbose and text.strip():
             click.echo(f"--- {edge} log ---\n{text.rstrip()}\n--- end of {edge} log ---", err=True)
 
-    options = ConvertOptions(via=via, opset=opset, quantize=quantize, calibration_data=calibration_data,
+    options = ConvertOptions(via=via, route=route, opset=opset, quantize=quantize, calibration_data=calibration_data,
                              input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
                              pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
                              strategies=strategies, fallback=fallback)
@@ -134,6 +141,9 @@ def _render(result, source: str, as_json: bool) -> None:
     con.print(f"[bold green]converted[/] {escape(source)} -> [bold]{escape(result.output)}[/] "
               f"({human_size(size_on_disk(result.output))}, {result.seconds:.1f} s)")
     con.print(f"  route: {result.route}")
+    for r in result.routes_tried:
+        if r["route"] != result.route:
+            con.print(escape(f"  tried first: {r['route']}, {r['outcome']}: {r['reason'][:200]}"))
     for i, s in enumerate(result.steps, 1):
         smoke = s.smoke or {}
         outs = ", ".join(f"{k} {v}" for k, v in smoke.get("outputs", {}).items())

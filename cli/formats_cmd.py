@@ -28,17 +28,18 @@ def command(as_json, show_strategies):
     rows = formats_matrix()
     if as_json:
         emit_json({"pairs": rows, "edges": [{"edge": e.name, "library": e.library, "changes": e.changes,
-                                               "quantizes": e.quantizes,
+                                               "quantizes": e.quantizes, "alternative": e.alternative,
+                                               "layer": e.layer,
                                                "strategies": [vars(s) for s in strategies_for(e.name)]}
                                               for e in EDGES]})
         return
     con = console()
     table = Table(title="conversion routes", show_lines=False)
-    for col in ("from", "to", "route", "libraries"):
+    for col in ("from", "to", "route", "libraries", "when it fails"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["source"], r["target"], r["route"] or f"[dim]none: {r.get('reason', '')}[/]",
-                      ", ".join(r["libraries"]))
+                      ", ".join(r["libraries"]), ", ".join(r.get("alternatives", [])))
     con.print(table)
     edges = Table(title="direct edges")
     for col in ("edge", "library", "what it changes", "strategies, in order"):

@@ -4,11 +4,15 @@ Adding a conversion is adding one `Edge` entry (and its module); the planner nev
 Routes are the cheapest paths in the edge graph (Dijkstra on `cost`), with two constraints:
 `--via FORMAT` forces a format along the way, and `--quantize` needs an edge that quantizes
 as the last step (only TFLiteConverter does, so a quantized TFLite always comes from a SavedModel).
+An `alternative` edge (another library for a conversion a route already makes) is never in the
+planned route: convert tries the routes through it when the planned one fails, in registry order
+(`alternative_routes`), and `--route` names any route outright (`parse_route`).
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass
 
 from modelport.errors import UsageError
@@ -24,6 +28,8 @@ class Edge:
     changes: str  # what the conversion changes, shown by `modelport formats`
     quantizes: bool = False
     cost: int = 1
+    alternative: bool = False  # only tried when the planned route fails, or asked for with --route
+    layer: str | None = None  # runs in this environment layered on the pinned stack (modelport/layers.py)
 
     @property
     def name(self) -> str:
@@ -50,6 +56,10 @@ EDGES: tuple[Edge, ...] = (
          "modelport's own converter (torch.fx); ExportedProgram .pt2, or TorchScript; dynamic dims fixed to example sizes"),
     Edge(Format.KERAS, Format.SAVEDMODEL, "keras", "keras_to_savedmodel",
          "Keras 3 model.export(); serving signature from the model's inputs"),
+    Edge(Format.PYTORCH, Format.TFLITE, "litert-torch", "pytorch_to_tflite",
+         "litert-torch (torch.export, then LiteRT's converter); layout kept (NCHW stays NCHW); int64 inputs "
+         "become int32; dynamic dims fixed to example sizes; tried when the route through ONNX fails",
+         alternative=True, layer="litert"),
 )
 
 
@@ -58,7 +68,8 @@ def edges_from(fmt: Format) -> list[Edge]:
 
 
 def _shortest(src: Format, dst: Format, *, last_must_quantize: bool = False) -> list[Edge] | None:
-    """Cheapest path src→dst; ties broken by fewer steps, then registry order (deterministic)."""
+    """Cheapest path src→dst over the planned (not alternative) edges."""
+    # Ties broken by fewer steps, then registry order (deterministic).
     if src == dst and not last_must_quantize:
         return []
     # State: (cost, steps, order, format, path)
@@ -74,6 +85,8 @@ def _shortest(src: Format, dst: Format, *, last_must_quantize: bool = False) -> 
             continue
         seen.add(fmt_value)
         for e in edges_from(fmt):
+            if e.alternative:
+                continue
             if e.target == dst and last_must_quantize and not e.quantizes:
                 continue
             order += 1
@@ -106,6 +119,53 @@ def plan(src: Format, dst: Format, *, via: Format | None = None, quantize: str |
     return route
 
 
+def alternative_routes(src: Format, dst: Format, *, via: Format | None = None,
+                       quantize: str | None = None) -> list[list[Edge]]:
+    """The planned route with the part between an alternative edge's two formats replaced by that
+    edge (pytorch -> onnx -> tflite becomes pytorch -> tflite), in registry order: what convert
+    tries when the planned route fails. None when the user fixed the route's shape (--via,
+    --quantize): a detour through other formats is not what either asked for."""
+    if via is not None or quantize is not None:
+        return []
+    primary = plan(src, dst)
+    formats = [src] + [e.target for e in primary]
+    routes: list[list[Edge]] = []
+    for e in (e for e in EDGES if e.alternative):
+        if e.source not in formats or e.target not in formats:
+            continue
+        i, j = formats.index(e.source), formats.index(e.target)
+        if j <= i or (j == i + 1 and primary[i] == e):
+            continue
+        route = primary[:i] + [e] + primary[j:]
+        if route not in routes:
+            routes.append(route)
+    return routes
+
+
+def parse_route(text: str, src: Format, dst: Format, *, quantize: str | None = None) -> list[Edge]:
+    """--route: formats joined by '->' (or ',' where a shell would read '>'), from the source's
+    format to the target, e.g. pytorch->tflite or pytorch,onnx,tflite."""
+    names = [n for n in re.split(r"\s*(?:->|,|>)\s*", text.strip().lower()) if n]
+    try:
+        formats = [Format(n) for n in names]
+    except ValueError:
+        raise UsageError(f"--route {text}: expected formats joined by '->' or ',', e.g. pytorch->tflite "
+                         f"(formats: {', '.join(f.value for f in Format)})") from None
+    if len(formats) < 2 or formats[0] != src or formats[-1] != dst:
+        raise UsageError(f"--route {text}: it must start at the source's format ({src.value}) and end at the "
+                         f"target ({dst.value})")
+    route = []
+    for a, b in zip(formats, formats[1:]):
+        options = [e for e in EDGES if e.source == a and e.target == b]
+        if not options:
+            raise UsageError(f"--route {text}: no converter goes from {a.value} to {b.value} (see `modelport formats`)")
+        route.append(options[0])
+    if quantize is not None and not route[-1].quantizes:
+        raise UsageError(f"--route {text}: --quantize needs a last step that quantizes "
+                         "(savedmodel->tflite, TFLiteConverter)")
+    return route
+
+
 def route_text(route: list[Edge]) -> str:
     if not route:
         return ""
@@ -124,7 +184,8 @@ def matrix() -> list[dict]:
             try:
                 route = plan(s, t)
                 rows.append({"source": s.value, "target": t.value, "route": route_text(route),
-                             "direct": len(route) == 1, "libraries": [e.library for e in route]})
+                             "direct": len(route) == 1, "libraries": [e.library for e in route],
+                             "alternatives": [route_text(r) for r in alternative_routes(s, t)]})
             except UsageError as e:
                 rows.append({"source": s.value, "target": t.value, "route": None, "direct": False,
                              "libraries": [], "reason": e.message})

@@ -69,3 +69,49 @@ def module_io(model, flavor: str) -> IOSpec:
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
         return IOSpec([TensorSpec(n, None) for n in names], [])
     return IOSpec([TensorSpec(n, None) for n in forward_input_names(model)], [])
+
+
+def example_tensor(spec: TensorSpec, sizes: list[int]):
+    """The example a PyTorch converter traces with: seeded, so every run traces the same values."""
+    torch = require("torch", "tracing a PyTorch model")
+    dtype = getattr(torch, spec.dtype)
+    gen = torch.Generator().manual_seed(0)
+    if dtype.is_floating_point:
+        return torch.randn(sizes, generator=gen).to(dtype)
+    if dtype == torch.bool:
+        return torch.zeros(sizes, dtype=torch.bool)
+    return torch.randint(0, 2, sizes, generator=gen, dtype=dtype)
+
+
+def resolve_inputs(job, model) -> list[tuple[TensorSpec, list[int]]]:
+    """Merge what the model says of its inputs with --input-shape / --input-dtype (an EdgeJob's
+    options): (spec, example sizes) per input, in the forward's order."""
+    known = module_io(model, job.source_flavor or "callable").inputs
+    names = [t.name for t in known]
+    for o in job.options.inputs:
+        if o.name not in names:
+            raise UsageError(f"--input-shape/--input-dtype name {o.name!r} is not an input of the model (inputs: {', '.join(names)})")
+    out = []
+    for t in known:
+        o = job.options.input(t.name)
+        shape, example = t.shape, None
+        if o and o.shape is not None:
+            shape, example = o.shape, o.example
+        if shape is None:
+            raise UsageError(
+                f"input {t.name!r} has no known shape: pass --input-shape {t.name}:D1,D2,... "
+                f"(inputs: {', '.join(names)}; mark dynamic dims by name, e.g. batch=2)"
+            )
+        # Symbolic dims without a given size trace at 2: exporters specialise dims traced at 0 or 1.
+        example = [e if e is not None else (d if isinstance(d, int) else 2) for d, e in zip(shape, example or [None] * len(shape))]
+        dtype = o.dtype if o and o.dtype else t.dtype
+        out.append((TensorSpec(t.name, list(shape), dtype), list(example)))
+    return out
+
+
+def count_outputs(model, args) -> int:
+    """How many tensors the model returns on `args` (a tuple or list counts its items)."""
+    torch = require("torch", "running a PyTorch model")
+    with torch.no_grad():
+        out = model.module()(*args) if isinstance(model, torch.export.ExportedProgram) else model(*args)
+    return len(out) if isinstance(out, (tuple, list)) else 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from modelport.libraries import import_quietly
 
 PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints.txt")
+LITERT_PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints-litert.txt")
 
 # (distribution, import name, role)
 COMPONENTS = [
@@ -43,10 +44,10 @@ class Check:
         return self.importable and (self.pinned is None or _base(self.installed) == _base(self.pinned))
 
 
-def pins() -> dict[str, str]:
+def pins(path: str = PINS_FILE) -> dict[str, str]:
     out = {}
-    if os.path.isfile(PINS_FILE):
-        with open(PINS_FILE) as f:
+    if os.path.isfile(path):
+        with open(path) as f:
             for line in f:
                 m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", line.strip())
                 if m:
@@ -102,4 +103,35 @@ def run_checks(*, gpu: bool = True) -> list[Check]:
             if importable and pin and _base(installed) != _base(pin):
                 advice = f"version {installed} differs from the pinned {pin}: `pip install -c modelport/constraints.txt {dist}=={pin}`"
         checks.append(Check(dist, role, installed, pin, importable, gpu_text, advice))
+    checks.append(litert_layer_check())
     return checks
+
+
+def litert_layer_check() -> Check:
+    """litert-torch lives in a layer over the stack (modelport/layers.py): ask its own interpreter,
+    in a process of its own, which version it has and whether it imports."""
+    import subprocess
+
+    from modelport.layers import LAYERS, layer_python
+
+    layer = LAYERS["litert"]
+    pin = pins(LITERT_PINS_FILE).get("litert-torch")
+    role = "pytorch->tflite, the alternative route (its own layer over the stack)"
+    python = layer_python("litert")
+    if not os.access(python, os.X_OK):
+        return Check("litert-torch", role, None, pin, False, "-",
+                     f"layer not built ({python} is missing): run `make venv`, or set {layer.env_var}")
+    probe = "import importlib.metadata as m; print(m.version('litert-torch')); import litert_torch"
+    try:
+        proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+    except subprocess.TimeoutExpired:
+        return Check("litert-torch", role, None, pin, False, "-", "the layer's interpreter did not answer in 300 s")
+    lines = proc.stdout.split()
+    installed = lines[0] if lines else None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:160]
+        return Check("litert-torch", role, installed, pin, False, "-", f"the layer fails to import it ({last}): "
+                                                                        "rebuild it with `make venv`")
+    advice = None if _base(installed) == _base(pin) else f"version {installed} differs from the pinned {pin}: `make venv`"
+    return Check("litert-torch", role, installed, pin, True, "-", advice)

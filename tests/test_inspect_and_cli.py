@@ -201,7 +201,7 @@ def test_doctor_json():
     data = json.loads(result.stdout)
     assert data["python"].startswith("3.12")
     comps = {c["name"]: c for c in data["components"]}
-    for name in ("torch", "onnx2tf", "tensorflow", "ai-edge-litert", "onnx", "onnxruntime", "tf2onnx"):
+    for name in ("torch", "onnx2tf", "tensorflow", "ai-edge-litert", "onnx", "onnxruntime", "tf2onnx", "litert-torch"):
         c = comps[name]
         assert c["importable"] and c["installed"] and c["pinned"], c
         assert c["installed"].split("+")[0] == c["pinned"].split("+")[0], c

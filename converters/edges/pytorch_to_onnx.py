@@ -14,47 +14,12 @@ import os
 import torch
 
 from modelport.errors import ConversionError, NotApplicable, UsageError
-from modelport.types import IOMap, TensorMapping, TensorSpec, default_output_names
+from modelport.types import IOMap, TensorMapping, default_output_names
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.converters.pytorch_sources import load_module, module_io
+from modelport.converters.pytorch_sources import count_outputs, example_tensor, load_module, resolve_inputs
 
 DEFAULT_OPSET = 18  # the dynamo exporter's native opset; newer ones get converted by onnxscript
 EXTERNAL_DATA_BYTES = 1_800_000_000  # protobuf's hard limit is 2 GB
-
-
-def _example(spec: TensorSpec, sizes: list[int]) -> torch.Tensor:
-    dtype = getattr(torch, spec.dtype)
-    gen = torch.Generator().manual_seed(0)
-    if dtype.is_floating_point:
-        return torch.randn(sizes, generator=gen).to(dtype)
-    if dtype == torch.bool:
-        return torch.zeros(sizes, dtype=torch.bool)
-    return torch.randint(0, 2, sizes, generator=gen, dtype=dtype)
-
-
-def _resolve_inputs(job: EdgeJob, model) -> list[tuple[TensorSpec, list[int]]]:
-    """Merge what the model says of its inputs with --input-shape / --input-dtype."""
-    known = module_io(model, job.source_flavor or "callable").inputs
-    names = [t.name for t in known]
-    for o in job.options.inputs:
-        if o.name not in names:
-            raise UsageError(f"--input-shape/--input-dtype name {o.name!r} is not an input of the model (inputs: {', '.join(names)})")
-    out = []
-    for t in known:
-        o = job.options.input(t.name)
-        shape, example = t.shape, None
-        if o and o.shape is not None:
-            shape, example = o.shape, o.example
-        if shape is None:
-            raise UsageError(
-                f"input {t.name!r} has no known shape: pass --input-shape {t.name}:D1,D2,... "
-                f"(inputs: {', '.join(names)}; mark dynamic dims by name, e.g. batch=2)"
-            )
-        # Symbolic dims without a given size trace at 2: exporters specialise dims traced at 0 or 1.
-        example = [e if e is not None else (d if isinstance(d, int) else 2) for d, e in zip(shape, example or [None] * len(shape))]
-        dtype = o.dtype if o and o.dtype else t.dtype
-        out.append((TensorSpec(t.name, list(shape), dtype), list(example)))
-    return out
 
 
 def _param_bytes(model) -> int:
@@ -80,20 +45,14 @@ def _export_dynamo(model, args, inputs, output_names, opset, external):
     )
 
 
-def _count_outputs(model, args) -> int:
-    with torch.no_grad():
-        out = model.module()(*args) if isinstance(model, torch.export.ExportedProgram) else model(*args)
-    return len(out) if isinstance(out, (tuple, list)) else 1
-
-
 def convert(job: EdgeJob) -> EdgeResult:
     import onnx
 
     model = load_module(job.source, job.source_flavor or "callable", weights=job.options.weights)
-    inputs = _resolve_inputs(job, model)
-    args = tuple(_example(s, ex) for s, ex in inputs)
+    inputs = resolve_inputs(job, model)
+    args = tuple(example_tensor(s, ex) for s, ex in inputs)
     try:
-        n_out = _count_outputs(model, args)
+        n_out = count_outputs(model, args)
     except Exception as e:
         raise UsageError(f"running the model on the example inputs failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
     output_names = job.options.output_names or default_output_names(n_out)

@@ -20,10 +20,11 @@ import time
 from modelport import manifest
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.options import EdgeOptions, build_options
-from modelport.converters.planner import Edge, plan, route_text
+from modelport.converters.planner import Edge, alternative_routes, parse_route, plan, route_text
 from modelport.converters.strategies import parse_forced, plan_strategies
-from modelport.errors import ParityError, UsageError
+from modelport.errors import ConversionError, ParityError, UnavailableError, UsageError
 from modelport.formats import Detected, detect
+from modelport.layers import python_for
 from modelport.pipeline.naming import default_output, kept_name, step_name
 from modelport.pipeline.attempts import StrategySearch, candidate_reason
 from modelport.pipeline.options import ConvertOptions, check_validation_fields
@@ -57,24 +58,24 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     detected = detect(source, thorough=False)
     if options.weights and detected.flavor not in ("callable", "package"):
         raise UsageError("--weights applies to file.py:callable sources and PyTorch packages only")
-    route = plan(detected.format, target, via=_target(options.via) if options.via else None, quantize=options.quantize)
+    routes = _routes(detected.format, target, options)
     if options.pytorch_format and target != Format.PYTORCH:
         raise UsageError("--pytorch-format applies to --to pytorch only")
     out = output or default_output(source, target, options.quantize, options.pytorch_format)
     check_free(out, options.force)
     forced = parse_forced(options.strategies)
-    unused = set(forced) - {e.name for e in route}
+    unused = set(forced) - {e.name for r in routes for e in r}
     if unused:
-        raise UsageError(f"--strategy names {', '.join(sorted(unused))}, which is not a step of the route {route_text(route)}")
+        raise UsageError(f"--strategy names {', '.join(sorted(unused))}, which is not a step of the route "
+                         f"{route_text(routes[0])}")
     source_path = _absolute_source(source, detected)
     if options.keep_intermediates:  # refuse before the work, not after it
-        for i, edge in enumerate(route[:-1]):
+        for i, edge in enumerate(routes[0][:-1]):
             check_free(kept_name(out, step_name(i, edge)), options.force)
-    strategies = [plan_strategies(edge.name, forced, options.fallback) for edge in route]
     scratch = make_scratch(out)
     try:
-        found, report = _search(route, strategies, source_path, detected, edge_options, options, validation,
-                                scratch, log)
+        route, found, report, routes_tried = _search_routes(routes, forced, source_path, detected, edge_options,
+                                                            options, validation, scratch, log)
         chain = found.chain
         steps = [StepReport(link.edge.name, link.result.converter, round(link.seconds, 3), link.result.details,
                             link.result.notes, link.smoke, link.strategy,
@@ -102,13 +103,15 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
             io_map=io_map.to_dict(),
         )
         record["validation"] = report
+        if len(routes_tried) > 1:
+            record["routes_tried"] = routes_tried
         intermediates = _keep_intermediates(step_outputs[:-1], out, options.force) if options.keep_intermediates else []
         place(current, out, scratch)
         write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result = ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
-                           time.perf_counter() - t_start, intermediates, report)
+                           time.perf_counter() - t_start, intermediates, report, routes_tried)
     if report is not None and not report["passed"]:
         failed = [c for c in report["candidates"] if not c["passed"]]
         worst = failed[0]
@@ -116,6 +119,57 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
         raise ParityError(f"{out} was written but fails parity with the source ({worst['path']}: {why}); "
                           f"marked failed in {manifest.manifest_path(out)}", result=result)
     return result
+
+
+def _routes(src: Format, target: Format, options: ConvertOptions) -> list[list[Edge]]:
+    """The routes to try, in order: --route alone, or the planned one and then (with fallback)
+    the alternatives through other libraries (converters/planner.py)."""
+    via = _target(options.via) if options.via else None
+    if options.route:
+        if via is not None:
+            raise UsageError("--route and --via both fix the route: give one of them")
+        return [parse_route(options.route, src, target, quantize=options.quantize)]
+    planned = plan(src, target, via=via, quantize=options.quantize)
+    return [planned] + (alternative_routes(src, target, via=via, quantize=options.quantize) if options.fallback else [])
+
+
+def _search_routes(routes: list[list[Edge]], forced: dict[str, str], source_path: str, detected: Detected,
+                   edge_options: EdgeOptions, options: ConvertOptions, validation: ValidateOptions | None,
+                   scratch: str, log: Log | None):
+    """Search each route in turn until one converts and passes: (route, search result, report,
+    one {route, outcome, reason} per route tried). When every route converts but fails parity,
+    the planned route's artifact is the one kept (and marked failed); when none converts, the
+    planned route's error is raised, with what the others met."""
+    tried: list[dict] = []
+    kept = None
+    errors: list[ConversionError | UnavailableError] = []
+    for k, route in enumerate(routes):
+        strategies = [plan_strategies(edge.name, forced, options.fallback) for edge in route]
+        where = scratch if k == 0 else os.path.join(scratch, f"route{k + 1}")
+        os.makedirs(where, exist_ok=True)
+        try:
+            found, report = _search(route, strategies, source_path, detected, edge_options, options, validation,
+                                    where, log)
+        except (ConversionError, UnavailableError) as e:
+            errors.append(e)
+            tried.append({"route": route_text(route), "outcome": "failed", "reason": e.message})
+            continue
+        passed = report is None or report["passed"]
+        reason = "" if passed else next((candidate_reason(c) for c in report["candidates"] if not c["passed"]), "")
+        tried.append({"route": route_text(route), "outcome": ("converted" if report is None else "passed") if passed
+                      else "parity failed", "reason": reason})
+        if passed:
+            return route, found, report, tried
+        kept = kept or (route, found, report)
+    if kept is not None:
+        return (*kept, tried)
+    first = errors[0]
+    if len(errors) > 1:
+        others = "; ".join(f"route {t['route']}: {t['reason'][:200]}" for t in tried[1:])
+        # The planned route's error keeps its kind (and exit code); the alternatives' reasons follow it.
+        first.message = f"{first.message} (and the alternative {others})"
+        first.attempts = [a for e in errors for a in (getattr(e, "attempts", None) or [])] or first.attempts
+    raise first
 
 
 def _search(route: list[Edge], strategies: list[list[str]], source_path: str, detected: Detected,
@@ -210,5 +264,5 @@ def _run_edge(edge: Edge, strategy: str, src: str, src_fmt: Format, flavor: str 
                   target_format=edge.target.value, output=out, options=options, strategy=strategy)
     stem = os.path.join(os.path.basename(os.path.dirname(out)), edge.name)  # one log per attempt
     payload, seconds = run_worker("modelport.pipeline.edge_worker", edge.name, f"{edge.library} converter",
-                                  job.to_dict(), scratch, log, stem=stem)
+                                  job.to_dict(), scratch, log, stem=stem, python=python_for(edge.layer))
     return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds

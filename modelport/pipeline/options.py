@@ -15,6 +15,7 @@ from modelport.errors import UsageError
 @dataclass(frozen=True)
 class ConvertOptions:
     via: str | None = None  # force the route through this format (onnx, savedmodel, tflite)
+    route: str | None = None  # the whole route, e.g. "pytorch->tflite" (litert-torch): only it is tried
     opset: int | None = None  # ONNX opset of ONNX outputs (default 18)
     quantize: str | None = None  # fp16, dynamic-int8 or int8 (a TFLite output)
     calibration_data: str | None = None  # .npz of representative inputs, for quantize="int8"
@@ -24,7 +25,7 @@ class ConvertOptions:
     pytorch_format: str | None = None  # with to="pytorch": exported_program, torchscript or package
     keep_intermediates: bool = False  # keep the artifacts of intermediate steps beside the output
     strategies: tuple[str, ...] = ()  # "EDGE=NAME": force one of an edge's strategies (converters/strategies.py)
-    fallback: bool = True  # False: each edge runs its first (or forced) strategy only
+    fallback: bool = True  # False: each edge runs its first (or forced) strategy only, and only the planned route
     force: bool = False  # overwrite an existing output
 
 

@@ -31,11 +31,13 @@ class ConvertResult:
     seconds: float
     intermediates: list[str] = field(default_factory=list)
     validation: dict[str, Any] | None = None
+    # One {route, outcome, reason} per route tried, when the planned one failed and others followed.
+    routes_tried: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source, "output": self.output, "manifest": self.manifest, "route": self.route,
             "seconds": round(self.seconds, 3), "io_map": self.io_map.to_dict(),
             "steps": [vars(s) for s in self.steps], "intermediates": self.intermediates,
-            "validation": self.validation,
+            "validation": self.validation, "routes_tried": self.routes_tried,
         }

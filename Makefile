@@ -10,7 +10,7 @@ LITERT_LAYER := modelport/constraints-litert.txt
 PYTEST_ARGS ?= -n auto
 DEMO_DIR ?= demo-output
 
-.PHONY: venv demo test test-fast fixtures bench clean
+.PHONY: venv sandbox demo test test-fast fixtures bench clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,16 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) $(LITERT_LAYER) scripts/build-layer.sh
 	scripts/build-layer.sh $(VENV) litert $(LITERT_LAYER) litert_torch; \
 	touch $(STAMP)
 
-demo: $(STAMP)
+# bubblewrap confines every process that runs a model (modelport/workers/sandbox.py); the suite checks
+# that confinement. A Debian package: installed here when missing and apt-get can (as root).
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing bubblewrap (the sandbox for model processes)"; \
+	    apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; \
+	  else echo "warning: bubblewrap (bwrap) is missing: install it (apt-get install bubblewrap); models will run unconfined and the sandbox tests fail" >&2; fi; }
+
+demo: $(STAMP) sandbox
 	@mkdir -p $(DEMO_DIR)
 	@echo "== converting fixtures/models.py:cnn (PyTorch, NCHW image classifier) =="
 	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx -o $(DEMO_DIR)/cnn.onnx --input-shape image:batch,3,32,32 --force
@@ -40,10 +49,10 @@ demo: $(STAMP)
 	@echo "== the same artifacts side by side: latency, throughput, memory (each runtime in its own process) =="
 	$(VENV)/bin/modelport bench $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --runs 200 --plot $(DEMO_DIR)/bench.png
 
-test: $(STAMP)
+test: $(STAMP) sandbox
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) sandbox
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 fixtures: $(STAMP)

@@ -47,15 +47,38 @@ class ModelportGroup(click.Group):
 @click.group(cls=ModelportGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(modelport.__version__, prog_name="modelport")
 @click.option("-v", "--verbose", is_flag=True, help="Show the converters' own logs.")
+@click.option("--require-sandbox", is_flag=True,
+              help="Refuse (exit 4) to load or run a model unless its process can be confined (bubblewrap).")
+@click.option("--no-sandbox", is_flag=True,
+              help="Run models unconfined, as the user (trusted models only; e.g. to debug a worker).")
+@click.option("--allow-io-ops", is_flag=True,
+              help="Run models whose graph reads or writes files (refused by default, exit 2); still confined.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, require_sandbox: bool, no_sandbox: bool, allow_io_ops: bool) -> None:
     """Convert models between PyTorch, ONNX, TensorFlow SavedModel and TFLite, and prove it.
 
     \b
     Exit codes: 0 ok, 1 parity failure or bench regression, 2 usage or bad input,
                 3 conversion failed, 4 runtime or library unavailable.
+
+    Every process that loads or runs a model is confined with bubblewrap where it can be: it
+    reads only what the job needs and writes only its scratch folder, with no network.
     """
     ctx.ensure_object(dict)["verbose"] = verbose
+    if require_sandbox and no_sandbox:
+        raise click.UsageError("--require-sandbox and --no-sandbox contradict each other")
+    if require_sandbox or no_sandbox:  # the environment carries the choice to every worker and batch job
+        import os
+
+        from modelport.workers.sandbox import ENV_MODE
+
+        os.environ[ENV_MODE] = "require" if require_sandbox else "off"
+    if allow_io_ops:
+        import os
+
+        from modelport.io_ops import ENV_ALLOW
+
+        os.environ[ENV_ALLOW] = "1"
     if not verbose:
         quiet_environment()
 

@@ -25,6 +25,7 @@ class EdgeJob:
     options: EdgeOptions
     source_io: IOSpec | None = None  # what is known of the source's signature (fills PyTorch gaps)
     strategy: str = "default"  # which of the edge's strategies to run (converters/strategies.py)
+    scan_source: bool = False  # the user's own model: refuse it if it touches files (modelport/io_ops.py)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -41,6 +41,12 @@ from modelport.validators.validate_options import ValidateOptions
 def validate(reference: str | None, candidates: list[str], options: ValidateOptions) -> ValidationReport:
     """Run the same inputs through `reference` and every candidate and compare each output
     (`modelport validate`; with options.load_outputs, `reference` may be None)."""
+    from modelport.workers import sandbox
+
+    if sandbox.active():  # the runtimes run the models confined, in a worker (validators/confined.py)
+        from modelport.validators.confined import validate_confined
+
+        return validate_confined(reference, candidates, options)
     from modelport.validators import validation  # numpy and the runners: imported when used
 
     return validation.validate(reference, candidates, options)

@@ -104,7 +104,29 @@ def run_checks(*, gpu: bool = True) -> list[Check]:
                 advice = f"version {installed} differs from the pinned {pin}: `pip install -c modelport/constraints.txt {dist}=={pin}`"
         checks.append(Check(dist, role, installed, pin, importable, gpu_text, advice))
     checks.append(litert_layer_check())
+    checks.append(sandbox_check())
     return checks
+
+
+def sandbox_check() -> Check:
+    """Whether workers can be confined here (modelport/workers/sandbox.py), and in which mode."""
+    import shutil
+    import subprocess
+
+    from modelport.workers import sandbox
+
+    role = f"confines every process that loads or runs a model (mode: {os.environ.get(sandbox.ENV_MODE, 'auto')})"
+    bwrap = shutil.which("bwrap")
+    version = None
+    if bwrap:
+        try:
+            out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=30).stdout.split()
+            version = out[-1] if out else None
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    why = sandbox.probe()
+    advice = None if why is None else f"{why}: models run unconfined (--require-sandbox refuses instead)"
+    return Check("bubblewrap", role, version, None, why is None, "-", advice)
 
 
 def litert_layer_check() -> Check:

@@ -32,6 +32,7 @@ from modelport.pipeline.results import ConvertResult, StepReport
 from modelport.placement import check_free, make_scratch, place, write_atomic
 from modelport.types import Format, IOMap
 from modelport.validators.validate_options import ValidateOptions
+from modelport.workers.sandbox import readable_paths
 from modelport.workers.spawn import Log, run_worker
 
 PRECISION_OF = {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8"}  # --quantize -> tolerance preset
@@ -184,7 +185,8 @@ def _search(route: list[Edge], strategies: list[list[str]], source_path: str, de
 
     def run_edge(edge, strategy, src, fmt, flavor, step_out, io_map):
         step_options = _options_for_step(edge, edge_options, io_map, scratch)
-        return _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log)
+        return _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log,
+                         scan=src == source_path)
 
     def validate(artifacts):
         last = len(route) - 1
@@ -259,10 +261,12 @@ def _keep_intermediates(paths: list[str], out: str, force: bool) -> list[str]:
 
 
 def _run_edge(edge: Edge, strategy: str, src: str, src_fmt: Format, flavor: str | None, out: str,
-              options: EdgeOptions, scratch: str, log: Log | None) -> tuple[EdgeResult, dict | None, float]:
+              options: EdgeOptions, scratch: str, log: Log | None, scan: bool = False
+              ) -> tuple[EdgeResult, dict | None, float]:
     job = EdgeJob(edge=edge.name, module=edge.module, source=src, source_format=src_fmt.value, source_flavor=flavor,
-                  target_format=edge.target.value, output=out, options=options, strategy=strategy)
+                  target_format=edge.target.value, output=out, options=options, strategy=strategy, scan_source=scan)
     stem = os.path.join(os.path.basename(os.path.dirname(out)), edge.name)  # one log per attempt
+    reads = readable_paths(src) + [p for p in (options.weights, options.calibration_data) if p]
     payload, seconds = run_worker("modelport.pipeline.edge_worker", edge.name, f"{edge.library} converter",
-                                  job.to_dict(), scratch, log, stem=stem, python=python_for(edge.layer))
+                                  job.to_dict(), scratch, log, stem=stem, python=python_for(edge.layer), reads=reads)
     return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds

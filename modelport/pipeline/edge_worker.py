@@ -63,6 +63,8 @@ def convert_edge(job_dict: dict) -> dict:
     from modelport.converters.job import EdgeJob
 
     job = EdgeJob.from_dict(job_dict)
+    if job.scan_source:
+        _refuse_io_ops(job.source, job.source_format)
     edge = importlib.import_module(f"modelport.converters.edges.{job.module}")
     t0 = time.perf_counter()
     result: dict = {"edge": edge.convert(job).to_dict(), "convert_seconds": time.perf_counter() - t0}
@@ -80,6 +82,24 @@ def convert_edge(job_dict: dict) -> dict:
             result["edge"]["notes"].append(
                 f"smoke run inconclusive: the artifact and the source both fail on generated inputs ({first[:120]})")
     return result
+
+
+def _refuse_io_ops(path: str, fmt: str) -> None:
+    """A user's SavedModel or TFLite that reads or writes files is refused before a converter loads
+    it (modelport/io_ops.py), as the validator refuses it before running it."""
+    from modelport.io_ops import graph_io_ops, refuse, tflite_io_ops
+    from modelport.libraries import require
+
+    if fmt == "tflite":
+        refuse(path, tflite_io_ops(path))
+    elif fmt == "savedmodel":
+        tf = require("tensorflow", "reading a SavedModel")
+        try:
+            signatures = tf.saved_model.load(path).signatures
+        except Exception:
+            return  # not loadable: the converter says why
+        for fn in signatures.values():
+            refuse(path, graph_io_ops(fn.graph.as_graph_def()))
 
 
 def _first_line(e: BaseException) -> str:

@@ -13,6 +13,7 @@ import dataclasses
 from modelport.converters.options import EdgeOptions
 from modelport.types import IOMap
 from modelport.validators.validate_options import ValidateOptions
+from modelport.workers.sandbox import readable_paths
 from modelport.workers.spawn import Log, run_worker
 
 
@@ -28,6 +29,7 @@ def validate_route(source: str, options: EdgeOptions, artifacts: list[tuple[str,
                                precisions={path: p for path, _, p in artifacts})
     job = {"reference": source, "candidates": [path for path, _, _ in artifacts], "options": opts.to_dict()}
     on_gpu = any(d not in (None, "cpu") for d in (opts.device, opts.reference_device))
+    reads = readable_paths(source) + [p for p in (options.weights, validation.inputs) if p]
     payload, _ = run_worker("modelport.validators.validate_worker", "validate", "validation", job, scratch, log,
-                            gpu=on_gpu)
+                            gpu=on_gpu, reads=reads)
     return payload["report"]

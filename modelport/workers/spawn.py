@@ -16,6 +16,7 @@ import time
 from typing import Callable
 
 from modelport.errors import ConversionError, NoStrategyHelps, NotApplicable, UnavailableError, UsageError
+from modelport.workers import sandbox
 from modelport.workers.environment import worker_env
 from modelport.workers.exits import describe_exit
 
@@ -25,18 +26,23 @@ Log = Callable[[str, str], None]  # (label, the worker's whole log)
 
 
 def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log: Log | None,
-               gpu: bool = False, stem: str | None = None, python: str | None = None) -> tuple[dict, float]:
+               gpu: bool = False, stem: str | None = None, python: str | None = None,
+               reads: list[str] = ()) -> tuple[dict, float]:
     """Run `python -m MODULE JOB RESULT` in `scratch` with its output captured; return (payload, seconds).
     `stem` names its files when one label runs more than once (the strategies of one edge);
-    `python` is another interpreter (a layer's, modelport/layers.py), this one by default."""
+    `python` is another interpreter (a layer's, modelport/layers.py), this one by default. The
+    worker is confined (modelport/workers/sandbox.py) to `scratch` and the paths in `reads`."""
     stem = os.path.join(scratch, (stem or label).replace("->", "_to_"))
     job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
     with open(job_path, "w") as f:
         json.dump(job, f)
     env = worker_env(gpu)
+    argv = [python or sys.executable, "-m", module, job_path, result_path]
+    if sandbox.active():
+        argv = sandbox.wrap(argv, scratch=scratch, reads=list(reads), gpu=gpu)
     t0 = time.perf_counter()
     with open(log_path, "w") as log_file:
-        proc = subprocess.run([python or sys.executable, "-m", module, job_path, result_path],
+        proc = subprocess.run(argv,
                               stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
     seconds = time.perf_counter() - t0
     with open(log_path, errors="replace") as f:

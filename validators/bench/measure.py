@@ -23,6 +23,7 @@ from typing import Callable
 
 import modelport
 from modelport.errors import UsageError
+from modelport.workers.sandbox import readable_paths
 from modelport.validators.bench.options import BenchOptions, check, parsed_inputs
 from modelport.validators.bench.results import ERROR, OK, SKIPPED, BenchReport, BenchResult
 from modelport.validators.bench.worker_client import Worker
@@ -121,7 +122,8 @@ def load_message(opts: BenchOptions, threads: int, parsed: dict | None = None) -
 
 def _start(job: _Job, index: int, base: dict, log_dir: str) -> bool:
     """Start the worker and load; False (with the result filled) when the job ends here."""
-    job.worker = Worker(log_dir, index, base["device"])
+    reads = readable_paths(job.model) + [p for p in (base.get("weights"), base.get("inputs")) if p]
+    job.worker = Worker(log_dir, index, base["device"], reads)
     reply = job.worker.request({**base, "path": os.path.abspath(job.model) if os.path.exists(job.model) else job.model,
                                 "batch_size": job.batch_size}, LOAD_TIMEOUT)
     r, job.gpu = job.result, reply.get("gpu")

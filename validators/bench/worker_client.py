@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 
+from modelport.workers import sandbox
 from modelport.workers.environment import worker_env
 from modelport.workers.exits import describe_exit
 
@@ -21,13 +22,19 @@ LOG_TAIL_LINES = 20
 class Worker:
     """One bench worker process and its line protocol; a death or a hang becomes an error reply."""
 
-    def __init__(self, log_dir: str, index: int, device: str):
-        self.log_path = os.path.join(log_dir, f"job{index}.log")
+    def __init__(self, log_dir: str, index: int, device: str, reads: list[str] = ()):
+        """`reads`: the paths the worker must read (its model, weights, inputs); it is confined to
+        them and to a folder of its own (modelport/workers/sandbox.py)."""
+        scratch = os.path.join(log_dir, f"job{index}")
+        os.makedirs(scratch, exist_ok=True)
+        self.log_path = os.path.join(scratch, "worker.log")
         with open(self.log_path, "w"):
             pass
-        self.proc = subprocess.Popen([sys.executable, "-m", "modelport.validators.bench.worker", self.log_path],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=worker_env(gpu=device != "cpu"), text=True, bufsize=1)
+        argv = [sys.executable, "-m", "modelport.validators.bench.worker", self.log_path]
+        if sandbox.active():
+            argv = sandbox.wrap(argv, scratch=scratch, reads=list(reads), gpu=device != "cpu")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=worker_env(gpu=device != "cpu"), text=True, bufsize=1, cwd=scratch)
 
     def request(self, msg: dict, timeout: float) -> dict:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelport.errors import UsageError
+from modelport.io_ops import graph_io_ops, refuse
 from modelport.libraries import require
 from modelport.specs import from_tf_spec
 from modelport.validators.runtimes.base import Runner
@@ -27,6 +28,7 @@ class SavedModelRunner(Runner):
         if self.signature not in self.obj.signatures:
             raise UsageError(f"{self.path}: no signature {self.signature!r} (has: {', '.join(self.obj.signatures)})")
         self.fn = self.obj.signatures[self.signature]
+        refuse(self.path, graph_io_ops(self.fn.graph.as_graph_def()))  # before it runs (modelport/io_ops.py)
 
     def input_specs(self):
         return [from_tf_spec(k, v) for k, v in sorted(self.fn.structured_input_signature[1].items())]

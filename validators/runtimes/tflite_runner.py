@@ -14,6 +14,7 @@ class TFLiteRunner(Runner):
     runtime = "tflite"
 
     def _load(self):
+        from modelport.io_ops import refuse, tflite_io_ops
         from modelport.tflite_flatbuffer import verify
 
         litert = require("ai_edge_litert.interpreter", "running the LiteRT (TFLite) interpreter")
@@ -22,6 +23,7 @@ class TFLiteRunner(Runner):
             verify(self.path)  # the interpreter can crash the process on a truncated file
         except ValueError as e:
             raise UsageError(f"{self.path}: corrupt or truncated TFLite file ({e})") from None
+        refuse(self.path, tflite_io_ops(self.path))  # Flex file ops (modelport/io_ops.py)
         try:
             self.interpreter = litert.Interpreter(model_path=self.path, num_threads=self.threads)
         except (ValueError, RuntimeError) as e:

@@ -1,0 +1,110 @@
+"""Refuse, before running it, a model whose graph touches the outside world.
+
+A SavedModel is a program: `serving_default` can read and write files (`tf.io.read_file`,
+`tf.io.write_file`), list directories, write summaries or checkpoints, or memory-map a file by path
+(ImmutableConst). The sandbox (modelport/workers/sandbox.py) confines what such a model can reach;
+this scan refuses it outright, with exit 2 naming the operation, because a model meant for
+inference has no reason to do any of it. `--allow-io-ops` (MODELPORT_ALLOW_IO_OPS=1) runs it
+anyway, and the sandbox still confines it.
+
+What is scanned is what runs: the signature's own graph and every function it calls (not the
+SavedModel's checkpoint save/restore functions, which every model with variables has and which
+TensorFlow runs itself to load the weights). TFLite files are scanned for Flex (TensorFlow) ops of
+the same kinds. Custom op libraries cannot come with a model: TensorFlow and LiteRT refuse an op
+they do not know, by name.
+"""
+
+from __future__ import annotations
+
+import os
+
+from modelport.errors import UsageError
+
+ENV_ALLOW = "MODELPORT_ALLOW_IO_OPS"
+
+# TensorFlow op types that read, write, list or map files, write summaries or checkpoints, or talk
+# to other processes. Print/Assert write to the process's own stderr only and are not listed;
+# PrintV2 to a file is caught by its attribute (below).
+IO_OPS = {
+    "files": ("ReadFile", "WriteFile", "MatchingFiles", "ImmutableConst", "DeleteFile",
+              "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2",
+              "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "TFRecordReader", "TFRecordReaderV2",
+              "LMDBReader", "IdentityReader", "IdentityReaderV2"),
+    "datasets reading or writing files": (
+        "TFRecordDataset", "TFRecordDatasetV2", "TextLineDataset", "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2", "LMDBDataset", "ExperimentalLMDBDataset", "SqlDataset",
+        "ExperimentalSqlDataset", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "MatchingFilesDataset",
+        "ExperimentalMatchingFilesDataset", "SaveDataset", "SaveDatasetV2", "LoadDataset", "SnapshotDataset",
+        "SnapshotDatasetV2", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "CacheDataset", "CacheDatasetV2"),
+    "checkpoints": ("SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice", "MergeV2Checkpoints"),
+    "summaries": ("CreateSummaryFileWriter", "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary",
+                  "WriteAudioSummary", "WriteImageSummary", "WriteHistogramSummary", "WriteRawProtoSummary",
+                  "WriteGraphSummary", "ImportEvent", "FlushSummaryWriter"),
+    "other processes": ("Rpc", "TryRpc", "RpcCall", "RpcClient", "RpcServer", "RpcServerStart",
+                        "CollectiveReduce", "CollectiveReduceV2", "CollectiveReduceV3", "CollectiveGather",
+                        "CollectiveGatherV2", "CollectiveBcastSend", "CollectiveBcastRecv",
+                        "CollectiveBcastSendV2", "CollectiveBcastRecvV2", "CollectiveAllToAllV2",
+                        "CollectiveAllToAllV3", "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3",
+                        "DebugNanCount", "DebugNumericSummary", "DebugNumericSummaryV2"),
+}
+KIND_OF = {op: kind for kind, ops in IO_OPS.items() for op in ops}
+
+
+def allowed() -> bool:
+    return os.environ.get(ENV_ALLOW, "").strip() not in ("", "0")
+
+
+def _node_io(node) -> str | None:
+    """The kind of outside-world access a NodeDef makes, or None."""
+    if node.op in KIND_OF:
+        return KIND_OF[node.op]
+    if node.op == "PrintV2" and "output_stream" in node.attr:
+        stream = node.attr["output_stream"].s.decode("utf-8", "replace")
+        if stream.startswith("file://"):
+            return "files (PrintV2 to a file)"
+    return None
+
+
+def graph_io_ops(graph_def) -> list[tuple[str, str, str]]:
+    """(op, kind, where) for every such node in a GraphDef and the functions of its library that
+    its nodes call, transitively (a function reached through any function-valued attribute: a call,
+    a While's body, an If's branches)."""
+    library = {f.signature.name: f for f in graph_def.library.function}
+    found, seen, pending = [], set(), [("the signature", list(graph_def.node))]
+    while pending:
+        where, nodes = pending.pop()
+        for node in nodes:
+            kind = _node_io(node)
+            if kind:
+                found.append((node.op, kind, where))
+            for value in node.attr.values():
+                names = [value.func.name] if value.HasField("func") else []
+                names += [f.name for f in value.list.func]
+                for name in names:
+                    if name in library and name not in seen:
+                        seen.add(name)
+                        pending.append((f"function {name}", list(library[name].node_def)))
+    return found
+
+
+def tflite_io_ops(path: str) -> list[tuple[str, str, str]]:
+    """Flex (TensorFlow) ops of those kinds in a .tflite file: custom codes `Flex<Op>`."""
+    from modelport.tflite_flatbuffer import custom_op_names
+
+    out = []
+    for name in custom_op_names(path):
+        op = name[len("Flex"):] if name.startswith("Flex") else name
+        if op in KIND_OF:
+            out.append((name, KIND_OF[op], "the model's operator codes"))
+    return out
+
+
+def refuse(path: str, found: list[tuple[str, str, str]]) -> None:
+    """UsageError (exit 2) naming what the model does, unless allowed."""
+    if not found or allowed():
+        return
+    op, kind, where = found[0]
+    others = sorted({f[0] for f in found[1:]} - {op})
+    more = f" (and {', '.join(others)})" if others else ""
+    raise UsageError(f"{path}: the model calls {op}{more} in {where}, an operation on {kind}: refused, a model "
+                     "for inference has no use for it (--allow-io-ops runs it anyway, confined by the sandbox)")

@@ -1,0 +1,110 @@
+"""Untrusted models: a model file is code, and the process that runs it must not act outside its
+scratch folder. Hostile SavedModels (they write and read files when they run) go through the real
+CLI; the test checks the files outside, not modelport's word for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, MODELPORT, assert_one_line_error, run_cli, CliResult
+
+
+def _cli(*args, env: dict | None = None) -> CliResult:
+    proc = subprocess.run(MODELPORT + [str(a) for a in args], capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _savedmodel(path, body: str) -> str:
+    """A SavedModel whose serving_default(x: [1, 4]) runs `body` (TensorFlow code using x) and returns y."""
+    script = f"""
+import tensorflow as tf
+class M(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+    def serve(self, x):
+{chr(10).join('        ' + line for line in body.strip().splitlines())}
+m = M()
+tf.saved_model.save(m, {str(path)!r}, signatures={{"serving_default": m.serve}})
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    outside = base / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("7")
+    return {
+        "outside": outside,
+        "writer": _savedmodel(base / "writer_sm", f"""
+tf.io.write_file({str(outside / 'pwned.txt')!r}, tf.strings.as_string(tf.reduce_sum(x)))
+return {{"y": x * 2.0}}"""),
+        "reader": _savedmodel(base / "reader_sm", f"""
+secret = tf.strings.to_number(tf.io.read_file({str(outside / 'secret.txt')!r}))
+return {{"y": x * 2.0 + secret}}"""),
+        "clean": _savedmodel(base / "clean_sm", 'return {"y": x * 2.0 + 7.0}'),
+    }
+
+
+def test_a_savedmodel_that_writes_a_file_is_refused_naming_the_op(hostile):
+    r = run_cli("validate", hostile["writer"], hostile["writer"])
+    assert_one_line_error(r, 2, "calls WriteFile", "--allow-io-ops")
+    assert os.listdir(hostile["outside"]) == ["secret.txt"]
+
+
+def test_allowed_to_write_it_still_writes_nothing_outside(hostile):
+    r = run_cli("--allow-io-ops", "validate", hostile["writer"], hostile["writer"])
+    assert r.code == 0, r.stdout + r.stderr  # it ran, confined: its file went to a private /tmp that vanished
+    assert not (hostile["outside"] / "pwned.txt").exists()
+    assert os.listdir(hostile["outside"]) == ["secret.txt"]
+
+
+def test_a_savedmodel_that_reads_a_file_sees_nothing_outside(hostile, tmp_path):
+    """Unconfined, the reader returns 2x + 7 (the secret) and matches the clean model; confined,
+    the file does not exist for it, so it fails to run: exit 1, and no secret in any output."""
+    r = run_cli("validate", hostile["clean"], hostile["reader"])
+    assert_one_line_error(r, 2, "calls ReadFile")
+    r = run_cli("--allow-io-ops", "validate", hostile["clean"], hostile["reader"], "--json", tmp_path / "report.json")
+    assert r.code == 1, r.stdout + r.stderr
+    candidate = json.loads((tmp_path / "report.json").read_text())["candidates"][0]
+    assert not candidate["passed"] and "NotFoundError" in (candidate["error"] or ""), candidate
+    r = _cli("--allow-io-ops", "--no-sandbox", "validate", hostile["clean"], hostile["reader"])
+    assert r.code == 0, r.stdout + r.stderr  # the control: the same files, unconfined, leak the secret
+
+
+def test_convert_refuses_a_file_writing_source_and_its_workers_stay_confined(hostile, tmp_path):
+    r = run_cli("convert", hostile["writer"], "--to", "onnx", "-o", tmp_path / "writer.onnx")
+    assert_one_line_error(r, 2, "calls WriteFile")
+    assert not (tmp_path / "writer.onnx").exists()
+    run_cli("--allow-io-ops", "convert", hostile["writer"], "--to", "onnx", "-o", tmp_path / "allowed.onnx")
+    assert not (hostile["outside"] / "pwned.txt").exists()
+
+
+def test_require_sandbox_refuses_when_it_cannot_confine(tmp_path):
+    no_bwrap = {"PATH": str(tmp_path)}  # bwrap is looked up on PATH: here there is none
+    r = _cli("--require-sandbox", "validate", FIXTURES / "onnx" / "cnn.onnx", FIXTURES / "onnx" / "cnn.onnx",
+             env=no_bwrap)
+    assert_one_line_error(r, 4, "the sandbox is required but unavailable", "bubblewrap")
+    r = _cli("validate", FIXTURES / "onnx" / "cnn.onnx", FIXTURES / "onnx" / "cnn.onnx", env=no_bwrap)
+    assert r.code == 0, r.stdout + r.stderr  # auto: it says so once, and goes on with the other guards
+    assert r.stderr.count("models run without a sandbox") == 1, r.stderr
+
+
+def test_sandbox_flags_contradict():
+    r = run_cli("--require-sandbox", "--no-sandbox", "formats")
+    assert r.code == 2 and "contradict" in r.stderr
+
+
+def test_doctor_reports_the_sandbox():
+    r = run_cli("doctor", "--json", "--no-gpu")
+    row = {c["name"]: c for c in json.loads(r.stdout)["components"]}["bubblewrap"]
+    assert row["importable"] and row["installed"] and row["advice"] is None, row

@@ -91,8 +91,12 @@ def tflite_io_ops(path: str) -> list[tuple[str, str, str]]:
     """Flex (TensorFlow) ops of those kinds in a .tflite file: custom codes `Flex<Op>`."""
     from modelport.tflite_flatbuffer import custom_op_names
 
+    try:
+        names = custom_op_names(path)
+    except Exception:  # truncated or not a flatbuffer: the converter or the runner says so (exit 2)
+        return []
     out = []
-    for name in custom_op_names(path):
+    for name in names:
         op = name[len("Flex"):] if name.startswith("Flex") else name
         if op in KIND_OF:
             out.append((name, KIND_OF[op], "the model's operator codes"))

@@ -168,3 +168,11 @@ def wrap(argv: list[str], *, scratch: str, reads: list[str] = (), gpu: bool = Fa
     cmd += ["--bind", scratch, scratch, "--chdir", scratch, "--setenv", "HOME", home, "--setenv", "TMPDIR", tmp]
     return cmd + ["--"] + list(argv)
 
+
+def child_returncode(code: int | None) -> int | None:
+    """bwrap exits with 128 + N when a signal N ended the process it ran: give it back as -N, as
+    subprocess reports a signal, so that a crash reads the same confined or not (SIGABRT, the
+    out-of-memory killer's SIGKILL)."""
+    if code is not None and 128 < code < 128 + 65:
+        return -(code - 128)
+    return code

@@ -38,7 +38,8 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
         json.dump(job, f)
     env = worker_env(gpu)
     argv = [python or sys.executable, "-m", module, job_path, result_path]
-    if sandbox.active():
+    confined = sandbox.active()
+    if confined:
         argv = sandbox.wrap(argv, scratch=scratch, reads=list(reads), gpu=gpu)
     t0 = time.perf_counter()
     with open(log_path, "w") as log_file:
@@ -52,7 +53,8 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
     # With a log callback the caller has shown the whole log; otherwise keep its tail for --verbose.
     tail = None if log else "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
     if not os.path.exists(result_path):
-        raise ConversionError(f"{label}: the {what} process died ({describe_exit(proc.returncode)})", detail=tail)
+        code = sandbox.child_returncode(proc.returncode) if confined else proc.returncode
+        raise ConversionError(f"{label}: the {what} process died ({describe_exit(code)})", detail=tail)
     with open(result_path) as f:
         payload = json.load(f)
     if "error" in payload:

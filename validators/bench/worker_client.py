@@ -31,7 +31,8 @@ class Worker:
         with open(self.log_path, "w"):
             pass
         argv = [sys.executable, "-m", "modelport.validators.bench.worker", self.log_path]
-        if sandbox.active():
+        self.confined = sandbox.active()
+        if self.confined:
             argv = sandbox.wrap(argv, scratch=scratch, reads=list(reads), gpu=device != "cpu")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=worker_env(gpu=device != "cpu"), text=True, bufsize=1, cwd=scratch)
@@ -57,7 +58,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
-        how = describe_exit(code)
+        how = describe_exit(sandbox.child_returncode(code) if self.confined else code)
         during = {"load": "while loading and warming up", "measure": "while measuring"}.get(phase, "at the end")
         return {"error": {"kind": "ConversionError", "message": f"the benchmark process died ({how}) {during}"}}
 

@@ -13,6 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
+from modelport.archives import check_zip
 from modelport.errors import UsageError
 from modelport.types import Format
 
@@ -106,6 +107,7 @@ def _detect_file(src: str, thorough: bool = True) -> Detected:
 def _detect_zip(src: str) -> Detected:
     try:
         with zipfile.ZipFile(src) as z:
+            check_zip(z, src)  # before testzip, which decompresses every member (modelport/archives.py)
             names = z.namelist()
             bad = z.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as e:

@@ -57,6 +57,9 @@ def import_callable(ref: str):
 def load_weights(model, weights: str) -> None:
     import torch
 
+    from modelport.archives import check_zip_file
+
+    check_zip_file(weights)  # torch.save writes a zip: hostile entries are refused before torch opens it
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as e:

@@ -108,3 +108,40 @@ def test_doctor_reports_the_sandbox():
     r = run_cli("doctor", "--json", "--no-gpu")
     row = {c["name"]: c for c in json.loads(r.stdout)["components"]}["bubblewrap"]
     assert row["importable"] and row["installed"] and row["advice"] is None, row
+
+
+def _external_onnx(path, location: str) -> str:
+    """y = x + w, with w (1, 4) stored as external data at `location` (relative to the model)."""
+    import onnx
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(np.ones((1, 4), np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    w = model.graph.initializer[0]
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("how", ["a path that escapes", "a symbolic link out of the folder"])
+def test_external_data_outside_the_model_folder_is_never_read(tmp_path, how):
+    import numpy as np
+
+    outside, folder = tmp_path / "outside", tmp_path / "model"
+    outside.mkdir()
+    folder.mkdir()
+    np.full((1, 4), 7, np.float32).tofile(outside / "secret.bin")
+    if how == "a path that escapes":
+        model = _external_onnx(folder / "m.onnx", "../outside/secret.bin")
+    else:
+        (folder / "weights.bin").symlink_to(outside / "secret.bin")
+        model = _external_onnx(folder / "m.onnx", "weights.bin")
+    assert_one_line_error(run_cli("validate", model, model), 2, "ONNX Runtime cannot load it")

@@ -46,6 +46,7 @@ def generate(specs: list[TensorSpec], *, seed: int = 0, sizes: dict[str, int] | 
     for spec in specs:
         shape = concrete_shape(spec, sizes)
         dtype = np.dtype(spec.dtype if spec.dtype != "bfloat16" else "float32")
+        _check_size(spec.name, shape, dtype)
         lo_hi = ranges.get(spec.name)
         if dtype.kind == "f":
             x = rng.uniform(lo_hi[0], lo_hi[1], shape) if lo_hi else rng.standard_normal(shape)
@@ -56,6 +57,23 @@ def generate(specs: list[TensorSpec], *, seed: int = 0, sizes: dict[str, int] | 
             lo, hi = (int(lo_hi[0]), int(lo_hi[1])) if lo_hi else DEFAULT_INT_RANGE
             feed[spec.name] = rng.integers(lo, hi, shape).astype(dtype)  # hi exclusive
     return feed
+
+
+MAX_INPUT_BYTES = 4 << 30  # one generated input; MODELPORT_MAX_INPUT_BYTES overrides
+
+
+def _check_size(name: str, shape, dtype) -> None:
+    """A model that declares a huge input (a hostile file, or a dim meant to be dynamic) gets a
+    clear error, not an allocation that freezes the machine (float64 math: shapes can overflow int64)."""
+    limit = int(os.environ.get("MODELPORT_MAX_INPUT_BYTES", MAX_INPUT_BYTES))
+    size = float(dtype.itemsize)
+    for d in shape:
+        size *= float(d)
+    if size > limit:
+        dims = ",".join(str(d) for d in shape)
+        raise UsageError(f"input {name!r} of shape [{dims}] would need {size / 2**30:.3g} GiB (more than "
+                         f"{limit / 2**30:.3g}; MODELPORT_MAX_INPUT_BYTES raises it): give a smaller shape with "
+                         f"--input-shape {name}:...")
 
 
 def load(path: str) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
-"""Hostile archives: zip entries that escape their folder, symbolic links and zip bombs are refused
-(exit 2) from the central directory alone, before torch or Keras opens the file, by every command."""
+"""Hostile model files: zip entries that escape their folder, symbolic links and zip bombs are
+refused (exit 2) from the central directory alone, before torch or Keras opens the file, by every
+command; a declared input too large to allocate is an error, not a frozen machine."""
 
 from __future__ import annotations
 
@@ -85,3 +86,18 @@ def test_an_honest_archive_still_loads(tmp_path):
     assert r.code == 0, r.stderr
     r = run_cli("inspect", out)
     assert r.code == 0, r.stderr
+
+
+def test_a_declared_input_of_terabytes_is_an_error_not_an_allocation(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "huge",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 100000, 100000, 100])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 100000, 100000, 100])])
+    model = tmp_path / "huge.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    assert_one_line_error(run_cli("validate", model, model), 2, "would need 3.73e+03 GiB", "--input-shape x:")
+    assert_one_line_error(run_cli("convert", model, "--to", "tflite", "-o", tmp_path / "huge.tflite"), 2,
+                          "would need")
+    assert not (tmp_path / "huge.tflite").exists()

@@ -71,7 +71,10 @@ def _terminate_as_interrupt(signum, frame):
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: processes on this machine; ray: one Ray task per job.")
 @click.option("--ray-address", metavar="ADDR", help="Ray cluster to use (e.g. auto, ray://head:10001); default: a local Ray.")
-def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, executor, ray_address):
+@click.option("--untrusted", is_flag=True,
+              help="The models come from elsewhere: require the sandbox (exit 4 where bubblewrap cannot confine "
+                   "a process), as `modelport --require-sandbox batch` does.")
+def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, executor, ray_address, untrusted):
     """Convert, validate and optionally benchmark every model of MANIFEST (YAML or TOML).
 
     Each job (one model: all its targets, then its bench) runs in its own process group with a
@@ -84,11 +87,14 @@ def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, execut
       modelport batch docs/batch-example.yaml -j 2
       modelport batch models.yaml --only cnn --no-resume --report-dir reports
       modelport batch models.yaml --executor ray --ray-address auto
+      modelport batch vendor-models.yaml --untrusted
     """
     from modelport.api import BatchOptions, run_batch
     from modelport.batch.reports import render_terminal, write_all
     from modelport.errors import ConversionError, ParityError
 
+    if untrusted:
+        _require_sandbox(executor)
     opts = BatchOptions(jobs=jobs, only=only, report_dir=report_dir, resume=resume, fail_fast=fail_fast,
                         timeout=timeout, executor=executor, ray_address=ray_address)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # a CI runner cancelling the job: clean up as for Ctrl-C
@@ -111,3 +117,19 @@ def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, execut
         kind = "parity failed" if error is ParityError else "conversion failed"
         raise error(f"{len(failed)} of {len(report.jobs)} job(s) {kind}: {', '.join(j.name for j in failed)} "
                     f"(see {paths['markdown']})")
+
+
+def _require_sandbox(executor: str) -> None:
+    """--untrusted: every job's workers must be confined; refuse at once (exit 4) when they cannot be."""
+    import os
+
+    from modelport.errors import UsageError
+    from modelport.workers import sandbox
+
+    if os.environ.get(sandbox.ENV_MODE) == "off":
+        raise UsageError("--untrusted and --no-sandbox contradict each other")
+    if executor == "ray":
+        raise UsageError("--untrusted runs jobs on this machine only (--executor local): the sandbox of Ray "
+                         "workers elsewhere is not checked")
+    os.environ[sandbox.ENV_MODE] = "require"  # inherited by every job process and its workers
+    sandbox.active()  # UnavailableError (exit 4) now, not in every job

@@ -145,3 +145,13 @@ def test_external_data_outside_the_model_folder_is_never_read(tmp_path, how):
         (folder / "weights.bin").symlink_to(outside / "secret.bin")
         model = _external_onnx(folder / "m.onnx", "weights.bin")
     assert_one_line_error(run_cli("validate", model, model), 2, "ONNX Runtime cannot load it")
+
+
+def test_batch_untrusted_requires_the_sandbox_before_any_job(tmp_path):
+    manifest = tmp_path / "models.yaml"
+    manifest.write_text(f"models:\n  - name: cnn\n    source: {FIXTURES / 'onnx' / 'cnn.onnx'}\n    targets: [tflite]\n")
+    r = _cli("batch", manifest, "--untrusted", env={"PATH": str(tmp_path)})
+    assert_one_line_error(r, 4, "the sandbox is required but unavailable")
+    assert not (tmp_path / "modelport-out").exists()
+    assert_one_line_error(_cli("--no-sandbox", "batch", manifest, "--untrusted"), 2, "contradict")
+    assert_one_line_error(_cli("batch", manifest, "--untrusted", "--executor", "ray"), 2, "--executor local")

@@ -53,10 +53,30 @@ def validate(reference: str | None, candidates: list[str], options: ValidateOpti
 
 
 def inspect_model(path: str) -> dict[str, Any]:
-    """What `modelport inspect` shows: format, I/O signature, content summary, and the manifest if any."""
-    from modelport.converters.signatures import describe
+    """What `modelport inspect` shows: format, I/O signature, content summary, and the manifest if any.
+    The model is read in a confined worker (converters/inspect_worker.py): loading it into its
+    runtime is where a damaged file can crash the process."""
+    import os
+    import shutil
+    import tempfile
 
-    info = describe(path)
+    from modelport.formats import detect
+    from modelport.workers.sandbox import readable_paths
+    from modelport.workers.spawn import run_worker
+
+    detect(path)  # a missing file, an unknown format or a hostile archive: one line at once, no worker
+    given = path
+    absolute = path if not os.path.exists(path) else os.path.abspath(path)
+    if ":" in path and path.split(":", 1)[0].endswith(".py"):
+        absolute = f"{os.path.abspath(path.split(':', 1)[0])}:{path.split(':', 1)[1]}"
+    scratch = tempfile.mkdtemp(prefix="modelport-inspect-")
+    try:
+        payload, _ = run_worker("modelport.converters.inspect_worker", "inspect", "inspection", {"path": absolute},
+                                scratch, None, reads=readable_paths(absolute))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    info = payload["info"]
+    info["path"] = given
     info["manifest"] = manifest.load(path)
     return info
 

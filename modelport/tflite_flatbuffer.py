@@ -52,14 +52,29 @@ def verify(path: str) -> None:
             g = model.Subgraphs(s)
             for t in range(g.TensorsLength()):
                 tensor = g.Tensors(t)
+                _text(tensor.Name(), "a tensor name")  # the interpreter decodes names as UTF-8 and raises
                 tensor.ShapeAsNumpy() if tensor.ShapeLength() else None
                 if tensor.Buffer() >= model.BuffersLength():
                     raise ValueError("tensor refers to a missing buffer")
+            count = g.TensorsLength()
+            for what, indices in (("a subgraph input", g.InputsAsNumpy() if g.InputsLength() else ()),
+                                  ("a subgraph output", g.OutputsAsNumpy() if g.OutputsLength() else ())):
+                _indices(indices, count, what, optional=False)
             for o in range(g.OperatorsLength()):
                 op = g.Operators(o)
                 if op.OpcodeIndex() >= model.OperatorCodesLength():
                     raise ValueError("operator refers to a missing operator code")
-                op.InputsAsNumpy() if op.InputsLength() else None
+                # The interpreter indexes its tensor array with these unchecked: out of range, it crashes.
+                _indices(op.InputsAsNumpy() if op.InputsLength() else (), count, "an operator input")
+                _indices(op.OutputsAsNumpy() if op.OutputsLength() else (), count, "an operator output")
+                _indices(op.IntermediatesAsNumpy() if op.IntermediatesLength() else (), count, "an operator intermediate")
+        for i in range(model.SignatureDefsLength()):
+            sig = model.SignatureDefs(i)
+            _text(sig.SignatureKey(), "a signature name")
+            for j in range(sig.InputsLength()):
+                _text(sig.Inputs(j).Name(), "a signature input name")
+            for j in range(sig.OutputsLength()):
+                _text(sig.Outputs(j).Name(), "a signature output name")
         for b in range(model.BuffersLength()):
             buffer = model.Buffers(b)
             if buffer.DataLength():
@@ -70,3 +85,19 @@ def verify(path: str) -> None:
         raise
     except Exception as e:  # struct.error / IndexError from reading past the end
         raise ValueError(f"{type(e).__name__} while reading the flatbuffer") from None
+
+
+def _text(raw: bytes | None, what: str) -> None:
+    if raw is not None:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{what} is not UTF-8 text") from None
+
+
+def _indices(indices, count: int, what: str, optional: bool = True) -> None:
+    """Tensor indices must name a tensor (-1 marks an omitted optional input)."""
+    low = -1 if optional else 0
+    for i in indices:
+        if not low <= int(i) < count:
+            raise ValueError(f"{what} refers to tensor {int(i)} of {count}")

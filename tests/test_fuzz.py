@@ -1,0 +1,40 @@
+"""A slice of the fuzz campaign (benchmarks/fuzz.py; the benchmark runs 2000 cases per format):
+damaged files of every format, seeded, through `inspect_model` and a sample through the CLI.
+Every case must end in a verdict (still a model, or a ModelportError that the CLI prints as one
+line with exit 2/3/4): never another exception, a crash of the modelport process, or a hang."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+FUZZ = str(ROOT / "benchmarks" / "fuzz.py")
+
+
+def _fuzz(tmp_path, *args: str) -> dict:
+    out = tmp_path / "fuzz.json"
+    proc = subprocess.run([sys.executable, FUZZ, *args, "--json", str(out)], capture_output=True, text=True,
+                          timeout=1200, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_damaged_onnx_and_tflite_files_end_in_verdicts(tmp_path):
+    report = _fuzz(tmp_path, "--cases", "60", "--formats", "onnx,tflite", "--cli", "2")
+    for fmt in ("onnx", "tflite"):
+        s = report["summary"][fmt]
+        assert s["cases"] == 60 and s["failures"] == 0, s
+        assert s["ok"] > 0 and s["refused"] > 0, s  # the mutations reach both outcomes: the check can fail
+    assert all(c["cli"] == "fine" for c in report["cli"]) and len(report["cli"]) == 4, report["cli"]
+
+
+@pytest.mark.slow
+def test_damaged_archives_and_savedmodels_end_in_verdicts(tmp_path):
+    report = _fuzz(tmp_path, "--cases", "5", "--formats", "exported_program,torchscript,keras,savedmodel")
+    assert all(s["failures"] == 0 and s["cases"] == 5 for s in report["summary"].values()), report["summary"]

@@ -155,3 +155,11 @@ def test_batch_untrusted_requires_the_sandbox_before_any_job(tmp_path):
     assert not (tmp_path / "modelport-out").exists()
     assert_one_line_error(_cli("--no-sandbox", "batch", manifest, "--untrusted"), 2, "contradict")
     assert_one_line_error(_cli("batch", manifest, "--untrusted", "--executor", "ray"), 2, "--executor local")
+
+
+def test_the_working_directory_is_not_readable_either(hostile, tmp_path):
+    """`python -m` puts the working directory on sys.path; it is the user's folder, not the job's."""
+    proc = subprocess.run(MODELPORT + ["--allow-io-ops", "validate", hostile["clean"], hostile["reader"]],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                          cwd=hostile["outside"], env={**os.environ, "PYTHONPATH": str(FIXTURES.parent)})
+    assert proc.returncode == 1 and "NotFoundError" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

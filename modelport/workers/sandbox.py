@@ -92,7 +92,7 @@ def readable_paths(reference: str | None) -> list[str]:
     if sep and path.endswith(".py") and attr and os.path.isfile(path):
         return [os.path.dirname(os.path.abspath(path))]
     if not os.path.exists(reference):
-        return []  # a `package.module:callable` on sys.path, or nothing: the worker says which
+        return []  # a `package.module:callable` importable from the environment (bound), or nothing
     out = [os.path.abspath(reference)]
     if os.path.exists(reference + ".modelport.json"):  # its provenance manifest, which the validator reads
         out.append(os.path.abspath(reference + ".modelport.json"))
@@ -133,8 +133,12 @@ def _package_dirs() -> list[str]:
 
 
 def _python_dirs(python: str) -> list[str]:
+    """Where Python and its packages are. Not the working directory, which `python -m` puts on
+    sys.path: it is the user's folder (their home, often), and modelport's own folders are bound
+    by name (_package_dirs)."""
+    cwd = os.path.realpath(os.getcwd())
     out = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.dirname(os.path.abspath(python)))]
-    out += [p for p in sys.path if p and os.path.isabs(p)]
+    out += [p for p in sys.path if p and os.path.isabs(p) and os.path.realpath(p) != cwd]
     return out
 
 

@@ -56,19 +56,17 @@ def inspect_model(path: str) -> dict[str, Any]:
     """What `modelport inspect` shows: format, I/O signature, content summary, and the manifest if any.
     The model is read in a confined worker (converters/inspect_worker.py): loading it into its
     runtime is where a damaged file can crash the process."""
-    import os
     import shutil
     import tempfile
 
-    from modelport.formats import detect
+    from modelport.formats import absolute_reference, detect
     from modelport.workers.sandbox import readable_paths
     from modelport.workers.spawn import run_worker
 
-    detect(path)  # a missing file, an unknown format or a hostile archive: one line at once, no worker
-    given = path
-    absolute = path if not os.path.exists(path) else os.path.abspath(path)
-    if ":" in path and path.split(":", 1)[0].endswith(".py"):
-        absolute = f"{os.path.abspath(path.split(':', 1)[0])}:{path.split(':', 1)[1]}"
+    # A missing file, an unknown format or a hostile archive: one line at once, no worker. Not the
+    # thorough check, which parses a whole ONNX file: the worker's describe() does that.
+    detect(path, thorough=False)
+    absolute = absolute_reference(path)
     scratch = tempfile.mkdtemp(prefix="modelport-inspect-")
     try:
         payload, _ = run_worker("modelport.converters.inspect_worker", "inspect", "inspection", {"path": absolute},
@@ -76,7 +74,7 @@ def inspect_model(path: str) -> dict[str, Any]:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     info = payload["info"]
-    info["path"] = given
+    info["path"] = path
     info["manifest"] = manifest.load(path)
     return info
 

@@ -37,6 +37,16 @@ _EXTENSIONS = {
 }
 
 
+def absolute_reference(src: str) -> str:
+    """The same model reference from any working directory (workers run in their scratch folder):
+    a path made absolute, `file.py:callable` with its file made absolute, `package.module:callable`
+    and anything that does not exist as they are."""
+    if is_callable_reference(src):
+        target, attr = src.split(":", 1)
+        return f"{os.path.abspath(target)}:{attr}" if target.endswith(".py") else src
+    return os.path.abspath(src) if os.path.exists(src) else src
+
+
 def is_callable_reference(src: str) -> bool:
     """`path/to/file.py:build` or `package.module:build` (and not a Windows drive or a real file)."""
     if os.path.exists(src):

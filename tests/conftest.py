@@ -55,9 +55,11 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, cwd: str | os.PathLike | None = None, timeout: int = 600) -> CliResult:
+def run_cli(*args: str, cwd: str | os.PathLike | None = None, timeout: int = 600,
+            env: dict[str, str] | None = None) -> CliResult:
+    """The CLI as a user runs it; `env` adds to (or overrides) this process's environment."""
     proc = subprocess.run(MODELPORT + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL, env={**os.environ, **env} if env else None)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -11,13 +11,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, MODELPORT, assert_one_line_error, run_cli, CliResult
-
-
-def _cli(*args, env: dict | None = None) -> CliResult:
-    proc = subprocess.run(MODELPORT + [str(a) for a in args], capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+from conftest import FIXTURES, assert_one_line_error, run_cli
 
 
 def _savedmodel(path, body: str) -> str:
@@ -77,7 +71,7 @@ def test_a_savedmodel_that_reads_a_file_sees_nothing_outside(hostile, tmp_path):
     assert r.code == 1, r.stdout + r.stderr
     candidate = json.loads((tmp_path / "report.json").read_text())["candidates"][0]
     assert not candidate["passed"] and "NotFoundError" in (candidate["error"] or ""), candidate
-    r = _cli("--allow-io-ops", "--no-sandbox", "validate", hostile["clean"], hostile["reader"])
+    r = run_cli("--allow-io-ops", "--no-sandbox", "validate", hostile["clean"], hostile["reader"])
     assert r.code == 0, r.stdout + r.stderr  # the control: the same files, unconfined, leak the secret
 
 
@@ -91,10 +85,10 @@ def test_convert_refuses_a_file_writing_source_and_its_workers_stay_confined(hos
 
 def test_require_sandbox_refuses_when_it_cannot_confine(tmp_path):
     no_bwrap = {"PATH": str(tmp_path)}  # bwrap is looked up on PATH: here there is none
-    r = _cli("--require-sandbox", "validate", FIXTURES / "onnx" / "cnn.onnx", FIXTURES / "onnx" / "cnn.onnx",
+    r = run_cli("--require-sandbox", "validate", FIXTURES / "onnx" / "cnn.onnx", FIXTURES / "onnx" / "cnn.onnx",
              env=no_bwrap)
     assert_one_line_error(r, 4, "the sandbox is required but unavailable", "bubblewrap")
-    r = _cli("validate", FIXTURES / "onnx" / "cnn.onnx", FIXTURES / "onnx" / "cnn.onnx", env=no_bwrap)
+    r = run_cli("validate", FIXTURES / "onnx" / "cnn.onnx", FIXTURES / "onnx" / "cnn.onnx", env=no_bwrap)
     assert r.code == 0, r.stdout + r.stderr  # auto: it says so once, and goes on with the other guards
     assert r.stderr.count("models run without a sandbox") == 1, r.stderr
 
@@ -150,16 +144,15 @@ def test_external_data_outside_the_model_folder_is_never_read(tmp_path, how):
 def test_batch_untrusted_requires_the_sandbox_before_any_job(tmp_path):
     manifest = tmp_path / "models.yaml"
     manifest.write_text(f"models:\n  - name: cnn\n    source: {FIXTURES / 'onnx' / 'cnn.onnx'}\n    targets: [tflite]\n")
-    r = _cli("batch", manifest, "--untrusted", env={"PATH": str(tmp_path)})
+    r = run_cli("batch", manifest, "--untrusted", env={"PATH": str(tmp_path)})
     assert_one_line_error(r, 4, "the sandbox is required but unavailable")
     assert not (tmp_path / "modelport-out").exists()
-    assert_one_line_error(_cli("--no-sandbox", "batch", manifest, "--untrusted"), 2, "contradict")
-    assert_one_line_error(_cli("batch", manifest, "--untrusted", "--executor", "ray"), 2, "--executor local")
+    assert_one_line_error(run_cli("--no-sandbox", "batch", manifest, "--untrusted"), 2, "contradict")
+    assert_one_line_error(run_cli("batch", manifest, "--untrusted", "--executor", "ray"), 2, "--executor local")
 
 
 def test_the_working_directory_is_not_readable_either(hostile, tmp_path):
     """`python -m` puts the working directory on sys.path; it is the user's folder, not the job's."""
-    proc = subprocess.run(MODELPORT + ["--allow-io-ops", "validate", hostile["clean"], hostile["reader"]],
-                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
-                          cwd=hostile["outside"], env={**os.environ, "PYTHONPATH": str(FIXTURES.parent)})
-    assert proc.returncode == 1 and "NotFoundError" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    r = run_cli("--allow-io-ops", "validate", hostile["clean"], hostile["reader"], cwd=hostile["outside"],
+                env={"PYTHONPATH": str(FIXTURES.parent)})
+    assert r.code == 1 and "NotFoundError" in r.stdout + r.stderr, r.stdout + r.stderr

@@ -14,18 +14,12 @@ import os
 import shutil
 import tempfile
 
+from modelport.formats import absolute_reference
 from modelport.placement import write_atomic_bytes
 from modelport.validators.results import ValidationReport
 from modelport.validators.validate_options import ValidateOptions
 from modelport.workers.sandbox import readable_paths
 from modelport.workers.spawn import run_worker
-
-
-def _absolute(reference: str) -> str:
-    path, sep, attr = reference.rpartition(":")
-    if sep and path.endswith(".py") and attr:
-        return f"{os.path.abspath(path)}:{attr}"
-    return os.path.abspath(reference) if os.path.exists(reference) else reference
 
 
 def validate_confined(reference: str | None, candidates: list[str], options: ValidateOptions) -> ValidationReport:
@@ -35,8 +29,8 @@ def validate_confined(reference: str | None, candidates: list[str], options: Val
         opts = dataclasses.replace(options, inputs=absolute(options.inputs), weights=absolute(options.weights),
                                    load_outputs=absolute(options.load_outputs),
                                    save_outputs=os.path.join(scratch, "golden.npz") if options.save_outputs else None)
-        ref = _absolute(reference) if reference else reference
-        cands = [_absolute(c) for c in candidates]
+        ref = absolute_reference(reference) if reference else reference
+        cands = [absolute_reference(c) for c in candidates]
         reads = [p for r in [ref, *cands] for p in readable_paths(r)]
         reads += [p for p in (opts.inputs, opts.weights, opts.load_outputs) if p]
         on_gpu = any(d not in (None, "cpu") for d in (opts.device, opts.reference_device))

@@ -32,8 +32,13 @@ class Settled:
     notes: list[str]
 
 
+def _open(m: TensorMapping) -> bool:
+    """The shapes leave this mapping's layout or its artifact tensor undecided."""
+    return bool(m.alternatives or m.pairings)
+
+
 def is_ambiguous(io_map: IOMap) -> bool:
-    return any(m.alternatives or m.pairings for m in io_map.inputs + io_map.outputs)
+    return any(_open(m) for m in io_map.inputs + io_map.outputs)
 
 
 def _choices(m: TensorMapping) -> list[TensorMapping]:
@@ -71,7 +76,7 @@ def settle(io_map: IOMap, ref_outs: list[dict], run_all: Callable[[IOMap], list[
     by_source = {m.source: m for m in io_map.outputs}
     for inputs in _input_layouts(io_map):
         in_text = ", ".join(f"input {m.source} {_describe(m, orig)}" for m, orig in zip(inputs, io_map.inputs)
-                            if orig.alternatives or orig.pairings) or "inputs as mapped"
+                            if _open(orig)) or "inputs as mapped"
         try:
             gots = run_all(IOMap(inputs, io_map.outputs))
         except Exception as e:  # a layout the runtime rejects is one more combination that does not match
@@ -104,7 +109,7 @@ def settle(io_map: IOMap, ref_outs: list[dict], run_all: Callable[[IOMap], list[
             settled_all = [_settled(m, orig) for m, orig in zip(inputs + chosen, originals)]
             notes = [f"{m.source}: {_describe(m, orig)} (settled by running: it matches the source"
                      + ("" if (m.perm, m.artifact) == (orig.perm, orig.artifact) else f"; the map said {_describe(orig, orig)}")
-                     + ")" for m, orig in zip(settled_all, originals) if orig.alternatives or orig.pairings]
+                     + ")" for m, orig in zip(settled_all, originals) if _open(orig)]
             settled_outputs = settled_all[len(inputs):]
             results = [dataclasses.replace(r, mapping=m.rule) for r, m in zip(results, settled_outputs)]
             return Settled(IOMap(settled_all[:len(inputs)], settled_outputs), results, notes), tried, None
@@ -121,7 +126,7 @@ def _closer(best: list[OutputResult] | None, results: list[OutputResult]) -> lis
 
 
 def _settled(m: TensorMapping, orig: TensorMapping) -> TensorMapping:
-    if not (orig.alternatives or orig.pairings):
+    if not _open(orig):
         return dataclasses.replace(m, alternatives=[], pairings=[])
     what = f"{m.artifact}, {perm_name(m.perm)}" if orig.pairings else perm_name(m.perm)
     return dataclasses.replace(m, alternatives=[], pairings=[], rule=f"{orig.rule.split('; layout by')[0]}; layout by running "

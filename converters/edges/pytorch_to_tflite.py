@@ -24,7 +24,7 @@ import os
 import torch
 
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.converters.pytorch_sources import count_outputs, example_tensor, load_module, resolve_inputs
+from modelport.converters.pytorch_sources import example_tensor, load_module, resolve_inputs
 from modelport.errors import ConversionError, NotApplicable, UsageError
 from modelport.layout import alternatives_to, infer_perm
 from modelport.libraries import require
@@ -53,12 +53,12 @@ def convert(job: EdgeJob) -> EdgeResult:
     inputs = resolve_inputs(job, model)
     args = tuple(example_tensor(s, ex) for s, ex in inputs)
     try:
-        n_out = count_outputs(model, args)
         with torch.no_grad():
             eager = model.module()(*args) if isinstance(model, torch.export.ExportedProgram) else model(*args)
     except Exception as e:
         raise UsageError(f"running the model on the example inputs failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
     outs = list(eager) if isinstance(eager, (tuple, list)) else [eager]
+    n_out = len(outs)
     module = model.module() if isinstance(model, torch.export.ExportedProgram) else model
     # Keyword examples name the signature's inputs after the model's; positional ones would be args_0...
     kwargs = {s.name: a for (s, _), a in zip(inputs, args)}

@@ -23,7 +23,7 @@ from modelport.converters.options import EdgeOptions, build_options
 from modelport.converters.planner import Edge, alternative_routes, parse_route, plan, route_text
 from modelport.converters.strategies import parse_forced, plan_strategies
 from modelport.errors import ConversionError, ParityError, UnavailableError, UsageError
-from modelport.formats import Detected, detect
+from modelport.formats import Detected, absolute_reference, detect
 from modelport.layers import python_for
 from modelport.pipeline.naming import default_output, kept_name, step_name
 from modelport.pipeline.attempts import StrategySearch, candidate_reason
@@ -69,7 +69,7 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     if unused:
         raise UsageError(f"--strategy names {', '.join(sorted(unused))}, which is not a step of the route "
                          f"{route_text(routes[0])}")
-    source_path = _absolute_source(source, detected)
+    source_path = absolute_reference(source)
     if options.keep_intermediates:  # refuse before the work, not after it
         for i, edge in enumerate(routes[0][:-1]):
             check_free(kept_name(out, step_name(i, edge)), options.force)
@@ -241,13 +241,6 @@ def _options_for_step(edge: Edge, options: EdgeOptions, io_map: IOMap | None, sc
     if edge.source != Format.PYTORCH:
         step.weights = None
     return step
-
-
-def _absolute_source(source: str, detected: Detected) -> str:
-    if detected.flavor == "callable":
-        target, attr = source.split(":", 1)
-        return f"{os.path.abspath(target)}:{attr}" if target.endswith(".py") else source
-    return os.path.abspath(source)
 
 
 def _keep_intermediates(paths: list[str], out: str, force: bool) -> list[str]:

@@ -97,12 +97,15 @@ def readable_paths(reference: str | None) -> list[str]:
     if os.path.exists(reference + ".modelport.json"):  # its provenance manifest, which the validator reads
         out.append(os.path.abspath(reference + ".modelport.json"))
     if os.path.isfile(reference) and reference.lower().endswith(".onnx"):
-        out += _onnx_external_files(reference)
+        st = os.stat(reference)
+        out += _onnx_external_files(os.path.abspath(reference), st.st_mtime_ns, st.st_size)
     return out
 
 
-def _onnx_external_files(path: str) -> list[str]:
-    """External data files inside the model's folder (ONNX Runtime refuses any outside it)."""
+@functools.lru_cache(maxsize=32)
+def _onnx_external_files(path: str, mtime_ns: int, size: int) -> list[str]:
+    """External data files inside the model's folder (ONNX Runtime refuses any outside it). Cached
+    by the file's identity: convert starts a worker per strategy attempt on the same source."""
     try:
         import onnx
         from onnx.external_data_helper import _get_all_tensors, uses_external_data

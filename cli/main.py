@@ -53,8 +53,12 @@ class ModelportGroup(click.Group):
               help="Run models unconfined, as the user (trusted models only; e.g. to debug a worker).")
 @click.option("--allow-io-ops", is_flag=True,
               help="Run models whose graph reads or writes files (refused by default, exit 2); still confined.")
+@click.option("--max-memory", metavar="SIZE",
+              help="Stop a process that loads or runs a model once its memory passes SIZE (8G, 512M; 'off'). "
+                   "Default: 80% of this machine's RAM.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool, require_sandbox: bool, no_sandbox: bool, allow_io_ops: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, require_sandbox: bool, no_sandbox: bool, allow_io_ops: bool,
+        max_memory: str | None) -> None:
     """Convert models between PyTorch, ONNX, TensorFlow SavedModel and TFLite, and prove it.
 
     \b
@@ -79,6 +83,13 @@ def cli(ctx: click.Context, verbose: bool, require_sandbox: bool, no_sandbox: bo
         from modelport.io_ops import ENV_ALLOW
 
         os.environ[ENV_ALLOW] = "1"
+    if max_memory is not None:  # checked here (exit 2 for a bad size), carried to workers and batch jobs
+        import os
+
+        from modelport.workers.memory_limit import ENV_MAX_MEMORY, parse_size
+
+        parse_size(max_memory)
+        os.environ[ENV_MAX_MEMORY] = max_memory
     if not verbose:
         quiet_environment()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from modelport.errors import ConversionError
+from modelport.errors import ConversionError, first_line
 
 METHODS = ("onnxsim", "fold", "onnxslim", "ort", "none")
 CONTROL_FLOW_OPS = {"Loop", "If", "Scan", "SequenceMap"}
@@ -68,18 +68,13 @@ def prepare(model, method: str, fixed: dict[str, list[int]] | None, *, skip_fuse
     raise ValueError(f"unknown preparation {method!r}")
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:200]
-
-
 def _onnxsim(model, fixed, skip_fuse_bn: bool):
     import onnxsim
 
     try:
         simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=fixed or None, skip_fuse_bn=skip_fuse_bn)
     except Exception as e:
-        raise ConversionError(f"onnxsim failed: {_first_line(e)}") from None
+        raise ConversionError(f"onnxsim failed: {first_line(e)}") from None
     if not ok:
         raise ConversionError("onnxsim could not validate the simplified model")
     return simplified
@@ -92,7 +87,7 @@ def _onnxslim(model, fixed):
     try:
         return onnxslim.slim(model)
     except Exception as e:
-        raise ConversionError(f"onnxslim failed: {_first_line(e)}") from None
+        raise ConversionError(f"onnxslim failed: {first_line(e)}") from None
 
 
 def _ort_optimised(model, fixed):
@@ -112,7 +107,7 @@ def _ort_optimised(model, fixed):
         try:
             ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
         except Exception as e:
-            raise ConversionError(f"ONNX Runtime's optimiser failed: {_first_line(e)}") from None
+            raise ConversionError(f"ONNX Runtime's optimiser failed: {first_line(e)}") from None
         return onnx.load(dst)
 
 
@@ -269,13 +264,13 @@ def _evaluate(model, feed: dict) -> list:
         session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
         return session.run(None, feed)
     except Exception as e:
-        errors.append(f"ONNX Runtime: {_first_line(e)}")
+        errors.append(f"ONNX Runtime: {first_line(e)}")
     try:
         from onnx.reference import ReferenceEvaluator
 
         return ReferenceEvaluator(model).run(None, feed)
     except Exception as e:
-        errors.append(f"onnx reference: {_first_line(e)}")
+        errors.append(f"onnx reference: {first_line(e)}")
     raise ConversionError("folding the static shape nodes failed (" + "; ".join(errors) + ")")
 
 

@@ -9,22 +9,17 @@ import sys
 from modelport.errors import UsageError
 from modelport.types import IOSpec, TensorSpec, default_output_names
 from modelport.libraries import require
-from modelport.torch_modules import build_module, forward_input_names, load_package, load_weights, package_inputs
+from modelport.torch_modules import (build_module, forward_input_names, load_exported_program, load_package,
+                                     load_torchscript, load_weights, package_inputs)
 
 
 def load_module(src: str, flavor: str, *, weights: str | None = None):
     """Return an nn.Module, a ScriptModule or an ExportedProgram, in eval mode where it applies."""
-    torch = require("torch", "loading a PyTorch model")
+    require("torch", "loading a PyTorch model")  # exit 4 naming the library when it is missing
     if flavor == "torchscript":
-        try:
-            model = torch.jit.load(src, map_location="cpu")
-        except Exception as e:
-            raise UsageError(f"{src}: not a loadable TorchScript file ({str(e).splitlines()[0][:200]})") from None
+        model = load_torchscript(src)  # refused if it touches files: tracing it to ONNX would run it
     elif flavor == "exported_program":
-        try:
-            model = torch.export.load(src)
-        except Exception as e:
-            raise UsageError(f"{src}: not a loadable ExportedProgram ({str(e).splitlines()[0][:200]})") from None
+        model = load_exported_program(src)
         if weights:
             raise UsageError("--weights applies to file.py:callable sources, not to an ExportedProgram")
         return model

@@ -81,3 +81,10 @@ class RegressionError(ModelportError):
     parity failure: the gate a CI job keys on)."""
 
     exit_code = EXIT_PARITY
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """An exception's first non-empty line for a one-line error (torch's messages often start with
+    a newline), or its type when it says nothing."""
+    text = str(e).strip()
+    return (text.splitlines()[0].strip() if text else type(e).__name__)[:limit]

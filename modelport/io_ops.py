@@ -10,12 +10,14 @@ anyway, and the sandbox still confines it.
 What is scanned is what runs: the signature's own graph and every function it calls (not the
 SavedModel's checkpoint save/restore functions, which every model with variables has and which
 TensorFlow runs itself to load the weights). TFLite files are scanned for Flex (TensorFlow) ops of
-the same kinds. Custom op libraries cannot come with a model: TensorFlow and LiteRT refuse an op
-they do not know, by name.
+the same kinds; TorchScript and ExportedProgram files for the torch operators that take a file
+name (aten::from_file, aten::save). Custom op libraries cannot come with a model: TensorFlow, LiteRT and torch refuse an
+op they do not know, by name (torch.jit.load: "Unknown builtin op").
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 from modelport.errors import UsageError
@@ -101,6 +103,66 @@ def tflite_io_ops(path: str) -> list[tuple[str, str, str]]:
         if op in KIND_OF:
             out.append((name, KIND_OF[op], "the model's operator codes"))
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_file_ops() -> frozenset[str]:
+    """The torch operators that take a file name: every schema with a `str` argument named like a
+    path. Read from the registry rather than listed, so a new one is caught too; measured on torch
+    2.14 it is aten::from_file (reads any file into a tensor: a TorchScript model given
+    `torch.from_file("/etc/passwd", ...)` returns the bytes as its output) and aten::save."""
+    import torch
+
+    found = set()
+    for schema in torch._C._jit_get_all_schemas():
+        if any(a.name in ("filename", "file", "path", "filepath") and str(a.type) == "str" for a in schema.arguments):
+            found.add(schema.name)
+    return frozenset(found)
+
+
+def _graph_kinds(graph) -> set[str]:
+    """The operator names of a TorchScript graph, nested blocks (loops, branches) included."""
+    kinds, pending = set(), [graph]
+    while pending:
+        block = pending.pop()
+        for node in block.nodes():
+            kinds.add(node.kind())
+            pending.extend(node.blocks())
+    return kinds
+
+
+def torchscript_io_ops(module) -> list[tuple[str, str, str]]:
+    """Such operators in every method of a loaded TorchScript module and its submodules (inlined,
+    so that a call into a helper function is followed)."""
+    file_ops = _torch_file_ops()
+    found = []
+    for name, sub in [("", module)] + list(module.named_modules())[1:]:
+        for method_name in sub._c._method_names():
+            method = getattr(sub, method_name, None)
+            graph = getattr(method, "inlined_graph", None) or getattr(method, "graph", None)
+            if graph is None:
+                continue
+            where = f"method {(name + '.') if name else ''}{method_name}"
+            found += [(op, "files", where) for op in sorted(_graph_kinds(graph) & file_ops)]
+    return found
+
+
+def exported_program_io_ops(program) -> list[tuple[str, str, str]]:
+    """Such operators among the call targets of an ExportedProgram's graphs (the subgraphs of
+    control-flow operators included)."""
+    file_ops = {op.split("::", 1)[1] for op in _torch_file_ops() if op.startswith("aten::")}
+    found = []
+    for module_name, gm in program.graph_module.named_modules():
+        graph = getattr(gm, "graph", None)
+        for node in (graph.nodes if graph is not None else ()):
+            if node.op != "call_function":
+                continue
+            name = getattr(node.target, "name", None)  # an operator's "aten::from_file.default"; a function's none
+            target = name() if callable(name) else str(node.target)
+            base = target.split("::", 1)[-1].split(".", 1)[0]
+            if base in file_ops:
+                found.append((f"aten::{base}", "files", f"graph {module_name or 'forward'}"))
+    return found
 
 
 def refuse(path: str, found: list[tuple[str, str, str]]) -> None:

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from modelport.errors import UsageError
+from modelport.errors import UsageError, first_line
 
 
 def import_callable(ref: str):
@@ -133,3 +133,61 @@ def load_package(folder: str, weights: str | None = None):
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise UsageError(f"{folder}: loading the package's weights failed: {first}") from None
     return model, inputs, list(outputs)
+
+
+def load_torchscript(path: str, device: str = "cpu"):
+    """torch.jit.load, a damaged file (or a data.pkl naming a class torch will not build) as a
+    one-line UsageError, and refused when it calls an operator on files (modelport/io_ops.py)."""
+    import torch
+
+    from modelport.io_ops import refuse, torchscript_io_ops
+
+    try:
+        model = torch.jit.load(path, map_location=device)
+    except Exception as e:
+        raise UsageError(f"{path}: not a loadable TorchScript file ({first_line(e)})") from None
+    refuse(path, torchscript_io_ops(model))
+    return model
+
+
+def load_exported_program(path: str):
+    """torch.export.load as load_torchscript does it (errors, the I/O-op scan), with every pickle inside the archive read by torch's weights-only
+    unpickler. Why: torch.export.load (torch 2.14) unpickles a .pt2's sample inputs, and any weight
+    or constant marked `use_pickle`, with `weights_only=False` when the restricted load fails
+    (torch/_export/serde/serialize.py, deserialize_torch_artifact; export/pt2_archive/_package.py).
+    Measured: a .pt2 whose data/sample_inputs/model.pt is a pickle calling `exec` ran it on
+    `inspect`. torch.load is looked up on the module at each call, so it is replaced for the
+    duration of the load; an archive that needs more than tensors and containers is refused."""
+    import functools
+
+    import torch
+
+    refused: list[str] = []
+    real_load = torch.load
+
+    @functools.wraps(real_load)
+    def weights_only_load(f, *args, **kwargs):
+        kwargs["weights_only"] = True
+        try:
+            return real_load(f, *args, **kwargs)
+        except Exception as e:
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            # torch's own reason ("Unsupported global: GLOBAL builtins.exec") is deep in its advice
+            why = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else type(e).__name__)
+            refused.append(why.removeprefix("WeightsUnpickler error: ")[:160])
+            raise
+
+    from modelport.io_ops import exported_program_io_ops, refuse
+
+    torch.load = weights_only_load
+    try:
+        program = torch.export.load(path)
+    except Exception as e:
+        if refused:
+            raise UsageError(f"{path}: holds a pickle that is not plain tensors (refused to unpickle, it could run "
+                             f"code: {refused[0]})") from None
+        raise UsageError(f"{path}: not a loadable ExportedProgram ({first_line(e)})") from None
+    finally:
+        torch.load = real_load
+    refuse(path, exported_program_io_ops(program))
+    return program

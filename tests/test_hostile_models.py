@@ -101,3 +101,161 @@ def test_a_declared_input_of_terabytes_is_an_error_not_an_allocation(tmp_path):
     assert_one_line_error(run_cli("convert", model, "--to", "tflite", "-o", tmp_path / "huge.tflite"), 2,
                           "would need")
     assert not (tmp_path / "huge.tflite").exists()
+
+
+def _memory_hog(path, gigabytes: float = 3.0):
+    """An ONNX model that fills a tensor of `gigabytes` at run time (ConstantOfShape): small on
+    disk, honest in its declared shapes, and still a model that takes the machine's memory."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    count = int(gigabytes * 2**30 / 4)
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["big"],
+                              value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])),
+             helper.make_node("ReduceSum", ["big"], ["total"], keepdims=1),
+             helper.make_node("Add", ["x", "total"], ["y"])]
+    graph = helper.make_graph(nodes, "hog", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+                              [numpy_helper.from_array(np.array([count], dtype=np.int64), "shape")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    return path
+
+
+def test_a_model_past_max_memory_is_stopped_with_exit_3(tmp_path):
+    """validate's and bench's workers are watched: the model's 3 GB tensor ends at 512M with one line."""
+    hog = _memory_hog(tmp_path / "hog.onnx")
+    assert_one_line_error(run_cli("--max-memory", "512M", "validate", hog, hog), 3,
+                          "the validation process used more than 512 MiB of memory and was stopped")
+    r = run_cli("--max-memory", "512M", "bench", hog, "--runs", "2", "--warmup", "1")
+    assert r.code == 3, (r.code, r.stderr)
+    assert "the benchmark process used more than 512 MiB" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("size, expected", [("8G", 8 << 30), ("512M", 512 << 20), ("1.5GiB", 3 << 29),
+                                            ("off", None), ("67108864", 64 << 20)])
+def test_max_memory_sizes(size, expected):
+    from modelport.workers.memory_limit import parse_size
+
+    assert parse_size(size) == expected
+
+
+@pytest.mark.parametrize("size", ["3X", "-1G", "1M", "lots"])
+def test_a_bad_max_memory_is_a_usage_error(size):
+    assert_one_line_error(run_cli("--max-memory", size, "formats"), 2, "--max-memory")
+
+
+FILE_READING_TORCH = '''
+import sys
+import torch
+
+
+class ReadsAFile(torch.nn.Module):
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def forward(self, x):
+        stolen = torch.from_file(self.path, shared=False, size=4, dtype=torch.uint8)
+        return x + stolen.float().sum()
+
+
+path, kind, out = sys.argv[1], sys.argv[2], sys.argv[3]
+if kind == "torchscript":
+    torch.jit.script(ReadsAFile(path)).save(out)
+else:  # aten::from_file has no fake kernel, so export is given one: a hand-made ExportedProgram
+    @torch.library.register_fake("aten::from_file")
+    def _fake(filename, shared=None, size=0, *, dtype=None, layout=None, device=None, pin_memory=None):
+        return torch.empty(size, dtype=dtype)
+
+    torch.export.save(torch.export.export(ReadsAFile(path), (torch.zeros(1),)), out)
+'''
+
+
+@pytest.mark.parametrize("kind, name", [("torchscript", "reads.pt"), ("exported_program", "reads.pt2")])
+def test_a_torch_model_that_reads_a_file_is_refused_before_it_runs(tmp_path, kind, name):
+    """TorchScript and ExportedProgram can call aten::from_file (measured: the TorchScript model
+    returns the bytes of the file it names). Every command refuses it with exit 2 naming the op."""
+    import subprocess
+    import sys
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+    script = tmp_path / "make_reader.py"
+    script.write_text(FILE_READING_TORCH)
+    model = tmp_path / name
+    subprocess.run([sys.executable, str(script), str(secret), kind, str(model)], check=True, capture_output=True)
+    for args in (("validate", model, model, "--input-shape", "x:1"),
+                 ("convert", model, "--to", "onnx", "-o", tmp_path / "out.onnx", "--input-shape", "x:1")):
+        assert_one_line_error(run_cli(*args), 2, "the model calls aten::from_file", "--allow-io-ops")
+    assert not (tmp_path / "out.onnx").exists()
+    # Allowed, it runs confined: the file it names does not exist in its sandbox, so it cannot pass.
+    r = run_cli("--allow-io-ops", "validate", model, model, "--input-shape", "x:1")
+    assert r.code != 0 and "SECRET" not in r.stdout + r.stderr, (r.code, r.stdout, r.stderr)
+
+
+class _RunsCode:
+    """A pickle that, if anything unpickles it unrestricted, writes the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('pwned')",))
+
+
+def _swap_members(src, dst, suffix: str, data: bytes):
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as out:
+        for info in z.infolist():
+            out.writestr(info, data if info.filename.endswith(suffix) else z.read(info.filename))
+    return dst
+
+
+def _pickle_places(tmp_path, marker):
+    """(what, CLI arguments) for every place a pickle can hide in what modelport reads."""
+    import pickle
+
+    import numpy as np
+    import torch
+
+    payload = pickle.dumps({"fc1.weight": _RunsCode(marker)}, protocol=2)
+    plain = tmp_path / "checkpoint.pt"
+    plain.write_bytes(payload)
+    torch.save({"w": torch.zeros(2)}, tmp_path / "real.pt")
+    zipped = _swap_members(tmp_path / "real.pt", tmp_path / "zipped.pt", "data.pkl", payload)
+    torch.jit.script(torch.nn.Linear(5, 1)).save(tmp_path / "ts.pt")
+    script = _swap_members(tmp_path / "ts.pt", tmp_path / "script.pt", "data.pkl", payload)
+    torch.export.save(torch.export.export(torch.nn.Linear(5, 1), (torch.zeros(1, 5),)), tmp_path / "ep.pt2")
+    program = _swap_members(tmp_path / "ep.pt2", tmp_path / "program.pt2", "sample_inputs/model.pt",
+                            pickle.dumps((_RunsCode(marker),), protocol=2))
+    package = tmp_path / "mlp_pytorch"
+    r = run_cli("convert", FIXTURES / "onnx" / "mlp.onnx", "--to", "pytorch", "--pytorch-format", "package",
+                "-o", package, "--no-validate")
+    assert r.code == 0, r.stderr
+    (package / "weights.pt").write_bytes(payload)
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, x=np.array([_RunsCode(marker)], dtype=object))
+    shape = ("--input-shape", "x:1,5")
+    return [
+        ("a pickle as the source", ("inspect", plain)),
+        ("a torch.save zip as the source", ("convert", zipped, "--to", "onnx", "-o", tmp_path / "o.onnx", *shape)),
+        ("TorchScript's data.pkl", ("validate", script, script, *shape)),
+        ("an ExportedProgram's sample inputs", ("inspect", program)),
+        ("an ExportedProgram's sample inputs, validated", ("validate", program, program)),
+        ("--weights as a pickle", ("convert", CNN, "--weights", plain, "--to", "onnx", "-o", tmp_path / "w.onnx")),
+        ("--weights as a torch.save zip", ("validate", CNN, FIXTURES / "onnx" / "cnn.onnx", "--weights", zipped)),
+        ("a package's weights.pt", ("validate", package, FIXTURES / "onnx" / "mlp.onnx")),
+        ("--inputs with an object array", ("validate", FIXTURES / "onnx" / "mlp.onnx", FIXTURES / "onnx" / "mlp.onnx",
+                                           "--inputs", inputs)),
+    ]
+
+
+def test_no_pickle_anywhere_is_unpickled_unrestricted(tmp_path):
+    """Every place a pickle can hide is refused with exit 2, and nothing in it runs: checked
+    without the sandbox, so that a pickle that ran would leave its marker file."""
+    marker = tmp_path / "PWNED"
+    for what, args in _pickle_places(tmp_path, marker):
+        r = run_cli(*args, env={"MODELPORT_SANDBOX": "off"})
+        assert_one_line_error(r, 2)
+        assert not marker.exists(), f"{what}: the pickle ran ({r.stderr})"
+    assert not (tmp_path / "o.onnx").exists() and not (tmp_path / "w.onnx").exists()

@@ -248,6 +248,10 @@ def modelport_cell(case: Case, row: str, source_kind: str, source: str, target: 
     if source_kind != "callable":  # files carry their shapes; the NHWC image shape is for validate only
         cmd = MODELPORT + ["convert", source, "--to", target, "-o", output, "--samples", str(args.samples),
                            "--force", "--json"]
+    if source_kind == "callable" and target == "pytorch":
+        # A PyTorch source "to pytorch" is the round trip a user asks for with --via onnx: torch.onnx's
+        # export, then modelport's own ONNX -> PyTorch converter, the written .pt2 proven on the source.
+        cmd += ["--via", "onnx"]
     log = os.path.join(args.out, "logs", f"{_slug(row)}.{target}.modelport")
     proc = run_process(cmd, args.timeout, log)
     record = base_record(case, row, source_kind, source, target, "modelport")

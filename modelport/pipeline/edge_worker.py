@@ -20,6 +20,8 @@ import importlib
 import sys
 import time
 
+from modelport.errors import first_line
+
 
 def _smoke_run(path: str, fmt: str, sizes: dict[str, int], examples: dict[str, dict] | None = None) -> dict:
     import numpy as np
@@ -72,7 +74,7 @@ def convert_edge(job_dict: dict) -> dict:
     try:
         result["smoke"] = _smoke_run(job.output, job.target_format, sizes, result["edge"]["details"].get("example_inputs"))
     except Exception as e:
-        first = _first_line(e)
+        first = first_line(e, limit=10**6)
         source_error = _source_fails_too(job, sizes)
         if source_error is None:
             result["error"] = {"kind": "ConversionError",
@@ -102,10 +104,6 @@ def _refuse_io_ops(path: str, fmt: str) -> None:
             refuse(path, graph_io_ops(fn.graph.as_graph_def()))
 
 
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
 def _source_fails_too(job, sizes: dict[str, int]) -> str | None:
     """The source's own error on generated inputs of the same seed, or None when it runs (then the
     artifact's failure is the artifact's). Only file sources in another runtime are re-run here: a
@@ -115,7 +113,7 @@ def _source_fails_too(job, sizes: dict[str, int]) -> str | None:
     try:
         _smoke_run(job.source, job.source_format, sizes)
     except Exception as e:
-        return _first_line(e)
+        return first_line(e, limit=10**6)
     return None
 
 

@@ -16,7 +16,7 @@ import time
 from typing import Callable
 
 from modelport.errors import ConversionError, NoStrategyHelps, NotApplicable, UnavailableError, UsageError
-from modelport.workers import sandbox
+from modelport.workers import memory_limit, sandbox
 from modelport.workers.environment import worker_env
 from modelport.workers.exits import describe_exit
 
@@ -31,7 +31,8 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
     """Run `python -m MODULE JOB RESULT` in `scratch` with its output captured; return (payload, seconds).
     `stem` names its files when one label runs more than once (the strategies of one edge);
     `python` is another interpreter (a layer's, modelport/layers.py), this one by default. The
-    worker is confined (modelport/workers/sandbox.py) to `scratch` and the paths in `reads`."""
+    worker is confined (modelport/workers/sandbox.py) to `scratch` and the paths in `reads`, and
+    stopped if it passes --max-memory (modelport/workers/memory_limit.py)."""
     stem = os.path.join(scratch, (stem or label).replace("->", "_to_"))
     job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
     with open(job_path, "w") as f:
@@ -41,10 +42,20 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
     confined = sandbox.active()
     if confined:
         argv = sandbox.wrap(argv, scratch=scratch, reads=list(reads), gpu=gpu)
+    cap = memory_limit.limit()
     t0 = time.perf_counter()
     with open(log_path, "w") as log_file:
-        proc = subprocess.run(argv,
-                              stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
+        proc = subprocess.Popen(argv,
+                                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
+        watch = memory_limit.MemoryWatch(proc.pid, cap)
+        try:
+            proc.wait()
+        except BaseException:  # Ctrl-C: the worker goes with us, nothing half-done is left running
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            watch.stop()
     seconds = time.perf_counter() - t0
     with open(log_path, errors="replace") as f:
         log_text = f.read()
@@ -52,6 +63,8 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
         log(label, log_text)
     # With a log callback the caller has shown the whole log; otherwise keep its tail for --verbose.
     tail = None if log else "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
+    if watch.exceeded:
+        raise ConversionError(f"{label}: {watch.message(what)}", detail=tail)
     if not os.path.exists(result_path):
         code = sandbox.child_returncode(proc.returncode) if confined else proc.returncode
         raise ConversionError(f"{label}: the {what} process died ({describe_exit(code)})", detail=tail)

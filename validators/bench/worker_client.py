@@ -12,7 +12,7 @@ import select
 import subprocess
 import sys
 
-from modelport.workers import sandbox
+from modelport.workers import memory_limit, sandbox
 from modelport.workers.environment import worker_env
 from modelport.workers.exits import describe_exit
 
@@ -36,6 +36,7 @@ class Worker:
             argv = sandbox.wrap(argv, scratch=scratch, reads=list(reads), gpu=device != "cpu")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=worker_env(gpu=device != "cpu"), text=True, bufsize=1, cwd=scratch)
+        self.watch = memory_limit.MemoryWatch(self.proc.pid, memory_limit.limit())
 
     def request(self, msg: dict, timeout: float) -> dict:
         try:
@@ -58,8 +59,10 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
-        how = describe_exit(sandbox.child_returncode(code) if self.confined else code)
         during = {"load": "while loading and warming up", "measure": "while measuring"}.get(phase, "at the end")
+        if self.watch.exceeded:
+            return {"error": {"kind": "ConversionError", "message": f"{self.watch.message('benchmark')} {during}"}}
+        how = describe_exit(sandbox.child_returncode(code) if self.confined else code)
         return {"error": {"kind": "ConversionError", "message": f"the benchmark process died ({how}) {during}"}}
 
     def log_tail(self) -> str:
@@ -81,3 +84,4 @@ class Worker:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+        self.watch.stop()

@@ -8,20 +8,19 @@ package folders and `file.py:callable` modules through the shared modelport.torc
 from __future__ import annotations
 
 from modelport.errors import UsageError
+from modelport.torch_modules import load_exported_program, load_torchscript
 
 
 def load_torch_model(path: str, flavor: str, weights: str | None = None, device: str = "cpu"):
     """Return (callable model on `device`, input names, input shapes or None each, input dtypes (numpy
     names) or None each). Only an ExportedProgram and a package record dtypes; the others take
     whatever they are fed."""
-    import torch
-
     if flavor == "torchscript":
-        model = torch.jit.load(path, map_location=device).eval()
+        model = load_torchscript(path, device).eval()  # scanned before it runs (modelport/io_ops.py)
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
         return model, names, [None] * len(names), [None] * len(names)
     if flavor == "exported_program":
-        ep = torch.export.load(path)
+        ep = load_exported_program(path)
         placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
         names = list(ep.graph_signature.user_inputs)
         shapes, dtypes = [], []

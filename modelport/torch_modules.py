@@ -130,8 +130,7 @@ def load_package(folder: str, weights: str | None = None):
     try:
         model = loader(weights) if weights else loader()
     except Exception as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise UsageError(f"{folder}: loading the package's weights failed: {first}") from None
+        raise UsageError(f"{folder}: loading the package's weights failed: {first_line(e)}") from None
     return model, inputs, list(outputs)
 
 
@@ -151,8 +150,8 @@ def load_torchscript(path: str, device: str = "cpu"):
 
 
 def load_exported_program(path: str):
-    """torch.export.load as load_torchscript does it (errors, the I/O-op scan), with every pickle inside the archive read by torch's weights-only
-    unpickler. Why: torch.export.load (torch 2.14) unpickles a .pt2's sample inputs, and any weight
+    """torch.export.load as load_torchscript does it (errors, the I/O-op scan), with every pickle
+    inside the archive read by torch's weights-only unpickler. Why: torch.export.load (torch 2.14) unpickles a .pt2's sample inputs, and any weight
     or constant marked `use_pickle`, with `weights_only=False` when the restricted load fails
     (torch/_export/serde/serialize.py, deserialize_torch_artifact; export/pt2_archive/_package.py).
     Measured: a .pt2 whose data/sample_inputs/model.pt is a pickle calling `exec` ran it on

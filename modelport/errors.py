@@ -83,8 +83,8 @@ class RegressionError(ModelportError):
     exit_code = EXIT_PARITY
 
 
-def first_line(e: BaseException, limit: int = 200) -> str:
+def first_line(e: BaseException, limit: int | None = 200) -> str:
     """An exception's first non-empty line for a one-line error (torch's messages often start with
-    a newline), or its type when it says nothing."""
+    a newline), or its type when it says nothing; cut to `limit` characters (None: whole)."""
     text = str(e).strip()
     return (text.splitlines()[0].strip() if text else type(e).__name__)[:limit]

@@ -11,8 +11,8 @@ What is scanned is what runs: the signature's own graph and every function it ca
 SavedModel's checkpoint save/restore functions, which every model with variables has and which
 TensorFlow runs itself to load the weights). TFLite files are scanned for Flex (TensorFlow) ops of
 the same kinds; TorchScript and ExportedProgram files for the torch operators that take a file
-name (aten::from_file, aten::save). Custom op libraries cannot come with a model: TensorFlow, LiteRT and torch refuse an
-op they do not know, by name (torch.jit.load: "Unknown builtin op").
+name (aten::from_file, aten::save). Custom op libraries cannot come with a model: TensorFlow,
+LiteRT and torch refuse an op they do not know, by name (torch.jit.load: "Unknown builtin op").
 """
 
 from __future__ import annotations

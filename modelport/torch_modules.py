@@ -151,8 +151,9 @@ def load_torchscript(path: str, device: str = "cpu"):
 
 def load_exported_program(path: str):
     """torch.export.load as load_torchscript does it (errors, the I/O-op scan), with every pickle
-    inside the archive read by torch's weights-only unpickler. Why: torch.export.load (torch 2.14) unpickles a .pt2's sample inputs, and any weight
-    or constant marked `use_pickle`, with `weights_only=False` when the restricted load fails
+    inside the archive read by torch's weights-only unpickler. Why: torch.export.load (torch 2.14)
+    unpickles a .pt2's sample inputs, and any weight or constant marked `use_pickle`, with
+    `weights_only=False` when the restricted load fails
     (torch/_export/serde/serialize.py, deserialize_torch_artifact; export/pt2_archive/_package.py).
     Measured: a .pt2 whose data/sample_inputs/model.pt is a pickle calling `exec` ran it on
     `inspect`. torch.load is looked up on the module at each call, so it is replaced for the

@@ -74,7 +74,7 @@ def convert_edge(job_dict: dict) -> dict:
     try:
         result["smoke"] = _smoke_run(job.output, job.target_format, sizes, result["edge"]["details"].get("example_inputs"))
     except Exception as e:
-        first = first_line(e, limit=10**6)
+        first = first_line(e, limit=None)
         source_error = _source_fails_too(job, sizes)
         if source_error is None:
             result["error"] = {"kind": "ConversionError",
@@ -113,7 +113,7 @@ def _source_fails_too(job, sizes: dict[str, int]) -> str | None:
     try:
         _smoke_run(job.source, job.source_format, sizes)
     except Exception as e:
-        return first_line(e, limit=10**6)
+        return first_line(e, limit=None)
     return None
 
 

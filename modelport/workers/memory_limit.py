@@ -8,12 +8,12 @@ beyond what they use (a worker with both imported maps several GB it never touch
 that means "this much RAM" cannot be written as one; and cgroups need a systemd or a writable
 cgroup tree that a CI container rarely has. The watch sums the resident set of the worker's whole
 process tree (bubblewrap's processes and the confined Python under them are all the parent's
-descendants) with psutil every POLL_SECONDS, and kills the tree when it passes the limit.
+descendants) with psutil every POLL_SECONDS, and kills the tree when it passes the limit. With the
+limit `off` nothing is watched.
 
 MODELPORT_MAX_MEMORY carries the choice to every worker and batch job: a size (`8G`, `512M`,
 `1.5GiB`, bytes), `off`, or `auto` (the default: 80% of this machine's physical memory, so that
-one runaway worker cannot take the machine with it). The peak it saw is kept, so the parent can
-report a worker's memory even where the sandbox hides it from getrusage.
+one runaway worker cannot take the machine with it).
 """
 
 from __future__ import annotations
@@ -69,21 +69,22 @@ def describe(size: int) -> str:
 
 
 class MemoryWatch:
-    """A thread that kills `pid`'s process tree once its resident memory passes `limit_bytes`.
-    `exceeded` says whether it did; `peak` is the highest total it saw (bytes)."""
+    """A thread that kills `pid`'s process tree once its resident memory passes `limit_bytes`
+    (none when the limit is None). `exceeded` says whether it did."""
 
     def __init__(self, pid: int, limit_bytes: int | None):
         self.limit = limit_bytes
-        self.peak = 0
         self.exceeded = False
         self._stop = threading.Event()
         self._thread = None
-        try:
-            import psutil
+        self._root = None
+        if limit_bytes is not None:
+            try:
+                import psutil
 
-            self._root = psutil.Process(pid)
-        except Exception:  # gone already, or no psutil: nothing to watch
-            self._root = None
+                self._root = psutil.Process(pid)
+            except Exception:  # gone already, or no psutil: nothing to watch
+                pass
         if self._root is not None:
             self._thread = threading.Thread(target=self._run, name="modelport-memory-watch", daemon=True)
             self._thread.start()
@@ -105,8 +106,7 @@ class MemoryWatch:
                     total += p.memory_info().rss
                 except Exception:  # exited between the listing and the read
                     pass
-            self.peak = max(self.peak, total)
-            if self.limit is not None and total > self.limit:
+            if total > self.limit:
                 self.exceeded = True
                 for p in reversed(procs):  # the Python under bwrap first, then bwrap itself
                     try:

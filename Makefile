@@ -59,7 +59,8 @@ test-fast: $(STAMP) sandbox
 fixtures: $(STAMP)
 	$(PY) fixtures/build_fixtures.py
 
-bench: $(STAMP)
+bench: $(STAMP) sandbox
+	$(PY) -m pytest tests/test_model_zoo.py --full-zoo $(PYTEST_ARGS)
 	$(PY) benchmarks/bench_convert.py
 	$(PY) benchmarks/bench_validate.py
 	$(PY) benchmarks/bench_harness.py

@@ -17,6 +17,7 @@ the real CLI, checking the exit code, the single error line, no traceback, and t
 
     python benchmarks/fuzz.py                                   # 2000 cases per format (the benchmark)
     python benchmarks/fuzz.py --cases 100 --formats onnx,tflite --cli 20 --json fuzz.json
+    python benchmarks/fuzz.py --formats torchscript --start 1000 --cases 1000   # cases 1000-1999 only
 
 Exit status: 0 when every case ended in a verdict, 1 when one did not, 2 for bad options.
 """
@@ -247,6 +248,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Fuzz modelport with damaged model files (benchmarks/fuzz.py's "
                                                  "docstring says what is mutated and what counts as a failure).")
     parser.add_argument("--cases", type=int, default=2000, help="cases per format (default 2000)")
+    parser.add_argument("--start", type=int, default=0, metavar="N",
+                        help="index of the first case (default 0): cases are seeded by index, so a long run can be "
+                             "split, e.g. --start 0 --cases 1000, then --start 1000 --cases 1000")
     parser.add_argument("--formats", default=",".join(SEEDS), help="comma-separated subset of " + ",".join(SEEDS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cli", type=int, default=0, metavar="N", help="also run N cases per format through the CLI")
@@ -257,12 +261,12 @@ def main(argv=None) -> int:
         return _worker(*args.worker)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = [f for f in formats if f not in SEEDS]
-    if unknown or args.cases < 1:
-        parser.error(f"unknown format(s) {unknown}" if unknown else "--cases must be at least 1")
+    if unknown or args.cases < 1 or args.start < 0:
+        parser.error(f"unknown format(s) {unknown}" if unknown else "--cases must be at least 1 and --start at least 0")
     scratch = tempfile.mkdtemp(prefix="modelport-fuzz-")
     try:
         t0 = time.perf_counter()
-        cases = [make_case(f, i, args.seed, scratch) for f in formats for i in range(args.cases)]
+        cases = [make_case(f, i, args.seed, scratch) for f in formats for i in range(args.start, args.start + args.cases)]
         results = run_api_cases(cases, scratch)
         cli = [run_cli_case(c, scratch) for f in formats for c in [c for c in cases if c["format"] == f][:args.cli]]
         summary = summarise(results)

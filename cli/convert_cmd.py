@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from modelport.cli.bench_render import bench_and_render
+from modelport.cli.convert_progress import step_lines
 from modelport.cli.render import console, emit_json, perm_text
 from modelport.converters.options import PYTORCH_FORMATS
 from modelport.manifest import human_size, size_on_disk
@@ -96,7 +97,9 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
     validation = (ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples, value_ranges=value_ranges)
                   if validate else None)
     try:
-        result = convert(source, to, output, options, validation=validation, log=show_log if verbose else None)
+        with step_lines(enabled=not as_json) as progress:
+            result = convert(source, to, output, options, validation=validation, log=show_log if verbose else None,
+                             progress=progress)
     except ParityError as e:
         if e.result is not None:
             _render(e.result, source, as_json)

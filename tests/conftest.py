@@ -48,6 +48,22 @@ def shape_args(name: str) -> list[str]:
     return out
 
 
+def pytest_addoption(parser):
+    parser.addoption("--full-zoo", action="store_true",
+                     help="also run the tests marked full_zoo (every light model-zoo network; `make bench`)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked full_zoo are deselected unless --full-zoo is given: they are a benchmark's worth
+    of conversions, and `make test` has a time budget."""
+    if config.getoption("--full-zoo"):
+        return
+    dropped = [item for item in items if item.get_closest_marker("full_zoo")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("full_zoo")]
+
+
 @dataclass
 class CliResult:
     code: int

@@ -22,12 +22,13 @@ from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.options import EdgeOptions, build_options
 from modelport.converters.planner import Edge, alternative_routes, parse_route, plan, route_text
 from modelport.converters.strategies import parse_forced, plan_strategies
-from modelport.errors import ConversionError, ParityError, UnavailableError, UsageError
+from modelport.errors import ConversionError, NotApplicable, ParityError, UnavailableError, UsageError
 from modelport.formats import Detected, absolute_reference, detect
 from modelport.layers import python_for
 from modelport.pipeline.naming import default_output, kept_name, step_name
 from modelport.pipeline.attempts import StrategySearch, candidate_reason
 from modelport.pipeline.options import ConvertOptions, check_validation_fields
+from modelport.pipeline.progress import ProgressHook, StepTimer
 from modelport.pipeline.results import ConvertResult, StepReport
 from modelport.placement import check_free, make_scratch, place, write_atomic
 from modelport.types import Format, IOMap
@@ -40,12 +41,14 @@ DEFAULT_VALIDATION = ValidateOptions()  # frozen: never changed in place
 
 
 def convert(source: str, to: str | Format, output: str | None = None, options: ConvertOptions | None = None, *,
-            validation: ValidateOptions | None = DEFAULT_VALIDATION, log: Log | None = None) -> ConvertResult:
+            validation: ValidateOptions | None = DEFAULT_VALIDATION, log: Log | None = None,
+            progress: ProgressHook | None = None) -> ConvertResult:
     """Convert `source` to format `to` (written to `output`, default beside the source).
 
     `validation=None` skips the parity check (--no-validate); otherwise its device, tolerances,
     samples, seed, value ranges, inputs and preset are used as by `validate()`. `log`, when given,
-    is called with each worker's captured output (for --verbose).
+    is called with each worker's captured output (for --verbose); `progress`, when given, with a
+    StepEvent as each step (an edge's strategy, a validation run) starts and ends.
     """
     options = options or ConvertOptions()
     t_start = time.perf_counter()
@@ -76,7 +79,7 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     scratch = make_scratch(out)
     try:
         route, found, report, routes_tried = _search_routes(routes, forced, source_path, detected, edge_options,
-                                                            options, validation, scratch, log)
+                                                            options, validation, scratch, log, StepTimer(progress))
         chain = found.chain
         steps = [StepReport(link.edge.name, link.result.converter, round(link.seconds, 3), link.result.details,
                             link.result.notes, link.smoke, link.strategy,
@@ -136,7 +139,7 @@ def _routes(src: Format, target: Format, options: ConvertOptions) -> list[list[E
 
 def _search_routes(routes: list[list[Edge]], forced: dict[str, str], source_path: str, detected: Detected,
                    edge_options: EdgeOptions, options: ConvertOptions, validation: ValidateOptions | None,
-                   scratch: str, log: Log | None):
+                   scratch: str, log: Log | None, timer: StepTimer):
     """Search each route in turn until one converts and passes: (route, search result, report,
     one {route, outcome, reason} per route tried). When every route converts but fails parity,
     the planned route's artifact is the one kept (and marked failed); when none converts, the
@@ -150,7 +153,7 @@ def _search_routes(routes: list[list[Edge]], forced: dict[str, str], source_path
         os.makedirs(where, exist_ok=True)
         try:
             found, report = _search(route, strategies, source_path, detected, edge_options, options, validation,
-                                    where, log)
+                                    where, log, timer)
         except (ConversionError, UnavailableError) as e:
             errors.append(e)
             tried.append({"route": route_text(route), "outcome": "failed", "reason": e.message})
@@ -175,7 +178,7 @@ def _search_routes(routes: list[list[Edge]], forced: dict[str, str], source_path
 
 def _search(route: list[Edge], strategies: list[list[str]], source_path: str, detected: Detected,
             edge_options: EdgeOptions, options: ConvertOptions, validation: ValidateOptions | None, scratch: str,
-            log: Log | None):
+            log: Log | None, timer: StepTimer):
     """Run the route's strategy search (modelport/pipeline/attempts.py) with this conversion's edge
     workers and validation worker; return (its result, the winning chain's validation report or None)."""
     from modelport.pipeline.route_validation import validate_route
@@ -185,14 +188,32 @@ def _search(route: list[Edge], strategies: list[list[str]], source_path: str, de
 
     def run_edge(edge, strategy, src, fmt, flavor, step_out, io_map):
         step_options = _options_for_step(edge, edge_options, io_map, scratch)
-        return _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log,
-                         scan=src == source_path)
+        label = f"step {route.index(edge) + 1} {edge.name} ({strategy})"
+        key, t0 = timer.started(label), time.perf_counter()
+        outcome = "failed"
+        try:
+            found = _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log,
+                              scan=src == source_path)
+            outcome = "converted"
+            return found
+        except NotApplicable:
+            outcome = "skipped"
+            raise
+        finally:
+            timer.finished(key, label, outcome, time.perf_counter() - t0)
 
     def validate(artifacts):
         last = len(route) - 1
-        report = validate_route(source_path, edge_options,
-                                [(p, m, precision if k == last else "fp32") for p, m, k in artifacts],
-                                validation, scratch, log)
+        label = f"validation of {len(artifacts)} artifact{'s' if len(artifacts) > 1 else ''}"
+        key, t0 = timer.started(label), time.perf_counter()
+        outcome = "error"
+        try:
+            report = validate_route(source_path, edge_options,
+                                    [(p, m, precision if k == last else "fp32") for p, m, k in artifacts],
+                                    validation, scratch, log)
+            outcome = "passed" if all(c["passed"] for c in report["candidates"]) else "parity failed"
+        finally:
+            timer.finished(key, label, outcome, time.perf_counter() - t0)
         reports.append(report)
         return report["candidates"]
 

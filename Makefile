@@ -42,9 +42,7 @@ sandbox:
 demo: $(STAMP) sandbox
 	@mkdir -p $(DEMO_DIR)
 	@echo "== converting fixtures/models.py:cnn (PyTorch, NCHW image classifier) =="
-	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx -o $(DEMO_DIR)/cnn.onnx --input-shape image:batch,3,32,32 --force
-	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to savedmodel -o $(DEMO_DIR)/cnn_savedmodel --input-shape image:batch,3,32,32 --force
-	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to tflite -o $(DEMO_DIR)/cnn.tflite --input-shape image:batch,3,32,32 --force
+	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx,savedmodel,tflite -o $(DEMO_DIR) --input-shape image:batch,3,32,32 --force
 	@echo "== the same inputs through all four runtimes: PyTorch (reference), ONNX Runtime, TensorFlow, TFLite =="
 	$(VENV)/bin/modelport validate fixtures/models.py:cnn $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --input-shape image:1,3,32,32 --samples 3
 	@echo "== the same artifacts side by side: latency, throughput, memory (each runtime in its own process) =="

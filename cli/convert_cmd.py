@@ -13,9 +13,12 @@ from modelport.manifest import human_size, size_on_disk
 
 @click.command("convert")
 @click.argument("source")
-@click.option("--to", "to", required=True, type=click.Choice(["onnx", "savedmodel", "tflite", "pytorch"]),
-              help="Target format (pytorch: an ExportedProgram .pt2 by default, see --pytorch-format).")
-@click.option("-o", "--output", help="Output path (default: beside the source, e.g. cnn.onnx -> cnn.tflite).")
+@click.option("--to", "to", required=True, metavar="FORMAT[,FORMAT...]",
+              help="Target format: onnx, savedmodel, tflite or pytorch (an ExportedProgram .pt2 by default, see "
+                   "--pytorch-format); several, comma-separated (onnx,savedmodel,tflite), share their common steps "
+                   "and one validation.")
+@click.option("-o", "--output", help="Output path (default: beside the source, e.g. cnn.onnx -> cnn.tflite); with "
+                                     "several --to formats, the folder they are written to under their default names.")
 @click.option("--via", type=click.Choice(["onnx", "savedmodel", "tflite"]), help="Force the route through this format.")
 @click.option("--route", metavar="FORMAT->FORMAT...",
               help="Take exactly this route, e.g. 'pytorch->tflite' (litert-torch) or pytorch,onnx,tflite "
@@ -90,15 +93,21 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
         if verbose and text.strip():
             click.echo(f"--- {edge} log ---\n{text.rstrip()}\n--- end of {edge} log ---", err=True)
 
+    from modelport.pipeline.multi import parse_targets
+
+    targets = parse_targets(to)
     options = ConvertOptions(via=via, route=route, opset=opset, quantize=quantize, calibration_data=calibration_data,
                              input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
                              pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
                              strategies=strategies, fallback=fallback)
     validation = (ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples, value_ranges=value_ranges)
                   if validate else None)
+    if len(targets) > 1:
+        return _convert_targets(source, targets, output, options, validation, run_bench, device, as_json,
+                                show_log if verbose else None, verbose)
     try:
         with step_lines(enabled=not as_json) as progress:
-            result = convert(source, to, output, options, validation=validation, log=show_log if verbose else None,
+            result = convert(source, targets[0], output, options, validation=validation, log=show_log if verbose else None,
                              progress=progress)
     except ParityError as e:
         if e.result is not None:
@@ -119,6 +128,57 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
     raise_for(report)
 
 
+def _convert_targets(source, targets, output, options, validation, run_bench, device, as_json, log, verbose):
+    """`--to a,b,c`: every target in one run (modelport/pipeline/multi.py), one report per artifact,
+    one parity table for all; the worst target's error ends the command."""
+    from modelport.api import BenchOptions
+    from modelport.pipeline.bench import bench_conversions
+    from modelport.pipeline.multi import convert_targets
+    from modelport.validators.bench.verdict import raise_for
+
+    with step_lines(enabled=not as_json) as progress:
+        multi = convert_targets(source, targets, output, options, validation=validation, log=log, progress=progress)
+    report = None
+    if run_bench and multi.results:
+        if not as_json:
+            _render_targets(multi, source)
+        report = bench_and_render(lambda p: bench_conversions(multi.results, options, BenchOptions(device=device), p),
+                                  quiet=as_json, verbose=verbose)
+    if as_json:
+        emit_json({**multi.to_dict(), **({"bench": report.to_dict()} if report is not None else {})})
+    elif report is None:
+        _render_targets(multi, source)
+    worst = multi.worst_error()
+    if worst is not None:
+        failed = ", ".join(multi.errors)
+        worst.message = f"{failed}: {worst.message}" if len(multi.errors) == 1 else (
+            f"{len(multi.errors)} of {len(targets)} targets failed ({failed}); {worst.message}")
+        raise worst
+    if report is not None:
+        raise_for(report)
+
+
+def _render_targets(multi, source: str) -> None:
+    from rich.markup import escape
+
+    from modelport.errors import ParityError
+
+    con = console()
+    for result in multi.results:
+        _render(result, source, False, with_validation=False)
+    for target, error in multi.errors.items():
+        if isinstance(error, ParityError):  # written, and its failing rows are in the table below
+            continue
+        con.print(escape(f"{target}: not written: {error.message}"))
+        if getattr(error, "attempts", None):
+            _render_attempts(error, False)
+    if multi.validation is not None:
+        from modelport.validators import reports
+        from modelport.validators.results import ValidationReport
+
+        reports.render_terminal(ValidationReport.from_dict(multi.validation), con)
+
+
 def _render_attempts(error, as_json: bool) -> None:
     """Every strategy tried, when none converted: on stdout as JSON, else a table on stderr."""
     if as_json:
@@ -134,7 +194,7 @@ def _render_attempts(error, as_json: bool) -> None:
                          f"{a['reason'][:160]}{after}"))
 
 
-def _render(result, source: str, as_json: bool) -> None:
+def _render(result, source: str, as_json: bool, with_validation: bool = True) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
@@ -164,7 +224,7 @@ def _render(result, source: str, as_json: bool) -> None:
     for p in result.intermediates:
         con.print(escape(f"  kept intermediate: {p}"))
     con.print(escape(f"  manifest: {result.manifest}"))
-    if result.validation is not None:
+    if result.validation is not None and with_validation:
         from modelport.validators import reports
         from modelport.validators.results import ValidationReport
 

@@ -57,7 +57,7 @@ def strategies_for(edge: str) -> tuple[Strategy, ...]:
     return STRATEGIES.get(edge, SINGLE)
 
 
-def _edge_name(text: str) -> str:
+def edge_name(text: str) -> str:
     """'onnx->tflite', 'onnx-tflite', 'onnx_to_tflite' and 'onnx:tflite' all name one edge
     (the arrow needs quoting in a shell)."""
     for sep in ("->", "_to_", ":", "-"):
@@ -74,7 +74,7 @@ def parse_forced(texts) -> dict[str, str]:
         edge_text, sep, name = text.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--strategy {text}: expected EDGE=NAME, e.g. onnx-savedmodel=tf_converter")
-        edge, name = _edge_name(edge_text.strip()), name.strip()
+        edge, name = edge_name(edge_text.strip()), name.strip()
         if edge not in STRATEGIES:
             raise UsageError(f"--strategy {text}: {edge} has one way only; edges with strategies: "
                              + ", ".join(STRATEGIES))

@@ -10,6 +10,7 @@ Each command has a function and typed options (dataclasses), built by the CLI fr
 | function | options | returns |
 |---|---|---|
 | `convert(source, to, output, ConvertOptions, validation=ValidateOptions or None)` | what to convert, how to validate it | `ConvertResult` |
+| `convert_targets(source, ["onnx", "tflite"], output_dir, ConvertOptions, validation=...)` | several targets sharing their common steps and one validation | `MultiResult` |
 | `validate(reference, candidates, ValidateOptions)` | how to validate | `ValidationReport` |
 | `bench(models, BenchOptions)`, `bench_conversion(result, ConvertOptions, BenchOptions)` | how to bench | `BenchReport` |
 | `run_batch(manifest, BatchOptions)` | how to run a batch | `(BatchReport, report folder)` |
@@ -28,6 +29,7 @@ from modelport.batch.run import BatchOptions, run_batch
 from modelport.errors import ModelportError
 from modelport.pipeline.bench import bench_conversion
 from modelport.pipeline.convert import convert
+from modelport.pipeline.multi import MultiResult, convert_targets
 from modelport.pipeline.naming import default_output
 from modelport.pipeline.options import ConvertOptions
 from modelport.pipeline.results import ConvertResult, StepReport
@@ -86,7 +88,7 @@ def formats_matrix() -> list[dict[str, Any]]:
     return matrix()
 
 
-__all__ = ["convert", "ConvertOptions", "ConvertResult", "StepReport", "default_output",
+__all__ = ["convert", "convert_targets", "MultiResult", "ConvertOptions", "ConvertResult", "StepReport", "default_output",
            "validate", "ValidateOptions", "ValidationReport",
            "bench", "bench_conversion", "BenchOptions", "BenchReport",
            "run_batch", "BatchOptions", "inspect_model", "formats_matrix", "ModelportError"]

@@ -83,8 +83,16 @@ class StrategySearch:
         self.first_converted: list[Link] | None = None  # kept to be written when nothing passes
         self.errors: list[ConversionError] = []
 
-    def run(self, source: str, fmt: Format, flavor: str | None) -> SearchResult:
-        failed_at = self._step(0, source, fmt, flavor, None)
+    def run(self, source: str, fmt: Format, flavor: str | None, prefix: list[Link] | None = None) -> SearchResult:
+        """Search from the source; or, given `prefix` (links another search converted for this
+        route's first steps), from its last artifact: the prefix is kept as it is, and a failure
+        that would need another strategy in it ends the search (the caller searches from scratch)."""
+        if prefix:
+            self.chain = list(prefix)
+            last = prefix[-1]
+            failed_at = self._step(len(prefix), last.output, last.edge.target, None, last.io_map)
+        else:
+            failed_at = self._step(0, source, fmt, flavor, None)
         if failed_at is None:
             return SearchResult(list(self.chain), self.attempts, None if self.validate is None else True)
         if self.first_converted is not None:

@@ -17,8 +17,17 @@ def bench_conversion(result: ConvertResult, options: ConvertOptions | None = Non
                      progress: Callable[[str], None] | None = None) -> BenchReport:
     """Bench the source, the kept intermediates and the output, with the conversion's input shapes,
     dtypes and weights (those of `options`, the ConvertOptions the conversion ran with)."""
+    return bench_conversions([result], options, bench_options, progress)
+
+
+def bench_conversions(results: list[ConvertResult], options: ConvertOptions | None = None,
+                      bench_options: BenchOptions | None = None,
+                      progress: Callable[[str], None] | None = None) -> BenchReport:
+    """`convert --to a,b --bench`: the source once, beside every target's intermediates and output."""
     options = options or ConvertOptions()
+    source = results[0].source
     opts = dataclasses.replace(bench_options or BenchOptions(), input_shapes=tuple(options.input_shapes),
                                input_dtypes=tuple(options.input_dtypes), weights=options.weights,
-                               labels={result.source: f"{os.path.basename(result.source)} (source)"})
-    return bench([result.source, *result.intermediates, result.output], opts, progress=progress)
+                               labels={source: f"{os.path.basename(source)} (source)"})
+    written = [p for r in results for p in (*r.intermediates, r.output)]
+    return bench([source, *dict.fromkeys(written)], opts, progress=progress)

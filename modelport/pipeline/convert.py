@@ -11,11 +11,13 @@ ParityError (exit 1) is raised after it is in place.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 
 from modelport import manifest
 from modelport.converters.job import EdgeJob, EdgeResult
@@ -26,7 +28,7 @@ from modelport.errors import ConversionError, NotApplicable, ParityError, Unavai
 from modelport.formats import Detected, absolute_reference, detect
 from modelport.layers import python_for
 from modelport.pipeline.naming import default_output, kept_name, step_name
-from modelport.pipeline.attempts import StrategySearch, candidate_reason
+from modelport.pipeline.attempts import Link, StrategySearch, candidate_reason
 from modelport.pipeline.options import ConvertOptions, check_validation_fields
 from modelport.pipeline.progress import ProgressHook, StepTimer
 from modelport.pipeline.results import ConvertResult, StepReport
@@ -40,6 +42,22 @@ PRECISION_OF = {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8"}  # --qua
 DEFAULT_VALIDATION = ValidateOptions()  # frozen: never changed in place
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One conversion, checked and planned before any work: what convert() and convert_targets()
+    (modelport/pipeline/multi.py) run."""
+
+    source: str
+    source_path: str  # absolute: workers run elsewhere
+    detected: Detected
+    target: Format
+    options: ConvertOptions
+    edge_options: EdgeOptions
+    routes: list[list[Edge]]  # the planned route first, then the alternatives
+    forced: dict[str, str]
+    out: str
+
+
 def convert(source: str, to: str | Format, output: str | None = None, options: ConvertOptions | None = None, *,
             validation: ValidateOptions | None = DEFAULT_VALIDATION, log: Log | None = None,
             progress: ProgressHook | None = None) -> ConvertResult:
@@ -50,9 +68,23 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     is called with each worker's captured output (for --verbose); `progress`, when given, with a
     StepEvent as each step (an edge's strategy, a validation run) starts and ends.
     """
-    options = options or ConvertOptions()
     t_start = time.perf_counter()
-    target = _target(to)
+    planned = plan_conversion(source, to, output, options or ConvertOptions(), validation)
+    scratch = make_scratch(planned.out)
+    try:
+        route, found, report, routes_tried = search_routes(planned, validation, scratch, log, StepTimer(progress))
+        result = place_result(planned, route, found, report, routes_tried, t_start)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    raise_for_parity(result)
+    return result
+
+
+def plan_conversion(source: str, to: str | Format, output: str | None, options: ConvertOptions,
+                    validation: ValidateOptions | None) -> Planned:
+    """Every check that can fail before the work (bad options, an unknown source, an output that
+    exists), and the routes to try."""
+    target = parse_target(to)
     edge_options = build_options(input_shapes=options.input_shapes, input_dtypes=options.input_dtypes,
                                  opset=options.opset, quantize=options.quantize,
                                  calibration_data=options.calibration_data, weights=options.weights,
@@ -62,7 +94,7 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     detected = detect(source, thorough=False)
     if options.weights and detected.flavor not in ("callable", "package"):
         raise UsageError("--weights applies to file.py:callable sources and PyTorch packages only")
-    routes = _routes(detected.format, target, options)
+    routes = routes_for(detected.format, target, options)
     if options.pytorch_format and target != Format.PYTORCH:
         raise UsageError("--pytorch-format applies to --to pytorch only")
     out = output or default_output(source, target, options.quantize, options.pytorch_format)
@@ -72,63 +104,69 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     if unused:
         raise UsageError(f"--strategy names {', '.join(sorted(unused))}, which is not a step of the route "
                          f"{route_text(routes[0])}")
-    source_path = absolute_reference(source)
     if options.keep_intermediates:  # refuse before the work, not after it
         for i, edge in enumerate(routes[0][:-1]):
             check_free(kept_name(out, step_name(i, edge)), options.force)
-    scratch = make_scratch(out)
-    try:
-        route, found, report, routes_tried = _search_routes(routes, forced, source_path, detected, edge_options,
-                                                            options, validation, scratch, log, StepTimer(progress))
-        chain = found.chain
-        steps = [StepReport(link.edge.name, link.result.converter, round(link.seconds, 3), link.result.details,
-                            link.result.notes, link.smoke, link.strategy,
-                            [a.to_dict() for a in found.attempts if a.step == k])
-                 for k, link in enumerate(chain)]
-        io_map = chain[-1].io_map
-        current = chain[-1].output
-        step_outputs = [link.output for link in chain]
-        if report is not None:
-            if chain[-1].candidate.get("settled_io_map"):  # ambiguous layouts, settled by running (trap 12)
-                io_map = IOMap.from_dict(chain[-1].candidate["settled_io_map"])
-                steps[-1].notes.extend(chain[-1].candidate.get("layout_evidence", []))
-            steps[-1].notes.extend(chain[-1].candidate.get("reference_evidence", []))  # judged against float64
-            names = {p: (out if p == current else f"{route[i].name} intermediate ({os.path.basename(p)})")
-                     for i, p in enumerate(step_outputs)}
-            for c in report["candidates"]:
-                c["path"] = names.get(c["path"], c["path"])
-        record = manifest.build(
-            source={"path": os.path.abspath(source) if os.path.exists(source) else source,
-                    "format": detected.format.value, "flavor": detected.flavor,
-                    "sha256": manifest.sha256_of(source.split(":")[0] if detected.flavor == "callable" else source),
-                    "weights_sha256": manifest.sha256_of(options.weights) if options.weights else None},
-            artifact={"path": os.path.abspath(out), "format": target.value, "sha256": manifest.sha256_of(current)},
-            route=route_text(route), steps=[vars(s) for s in steps], options=edge_options.to_dict(),
-            io_map=io_map.to_dict(),
-        )
-        record["validation"] = report
-        if len(routes_tried) > 1:
-            record["routes_tried"] = routes_tried
-        intermediates = _keep_intermediates(step_outputs[:-1], out, options.force) if options.keep_intermediates else []
-        place(current, out, scratch)
-        write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    result = ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
-                           time.perf_counter() - t_start, intermediates, report, routes_tried)
+    return Planned(source, absolute_reference(source), detected, target, options, edge_options, routes, forced, out)
+
+
+def place_result(planned: Planned, route: list[Edge], found, report: dict | None, routes_tried: list[dict],
+                 t_start: float, copy_intermediates: bool = False) -> ConvertResult:
+    """Move the winning chain's artifact into place with its provenance manifest; the result.
+    `copy_intermediates`: kept intermediates are copied, not moved (another target's chain holds them)."""
+    source, options, out = planned.source, planned.options, planned.out
+    chain = found.chain
+    steps = [StepReport(link.edge.name, link.result.converter, round(link.seconds, 3), link.result.details,
+                        link.result.notes, link.smoke, link.strategy,
+                        [a.to_dict() for a in found.attempts if a.step == k])
+             for k, link in enumerate(chain)]
+    io_map = chain[-1].io_map
+    current = chain[-1].output
+    step_outputs = [link.output for link in chain]
+    if report is not None:
+        report = copy.deepcopy(report)  # renamed below; the caller's copy may serve another target
+        if chain[-1].candidate.get("settled_io_map"):  # ambiguous layouts, settled by running (trap 12)
+            io_map = IOMap.from_dict(chain[-1].candidate["settled_io_map"])
+            steps[-1].notes.extend(chain[-1].candidate.get("layout_evidence", []))
+        steps[-1].notes.extend(chain[-1].candidate.get("reference_evidence", []))  # judged against float64
+        names = {p: (out if p == current else f"{route[i].name} intermediate ({os.path.basename(p)})")
+                 for i, p in enumerate(step_outputs)}
+        for c in report["candidates"]:
+            c["path"] = names.get(c["path"], c["path"])
+    detected = planned.detected
+    record = manifest.build(
+        source={"path": os.path.abspath(source) if os.path.exists(source) else source,
+                "format": detected.format.value, "flavor": detected.flavor,
+                "sha256": manifest.sha256_of(source.split(":")[0] if detected.flavor == "callable" else source),
+                "weights_sha256": manifest.sha256_of(options.weights) if options.weights else None},
+        artifact={"path": os.path.abspath(out), "format": planned.target.value, "sha256": manifest.sha256_of(current)},
+        route=route_text(route), steps=[vars(s) for s in steps], options=planned.edge_options.to_dict(),
+        io_map=io_map.to_dict(),
+    )
+    record["validation"] = report
+    if len(routes_tried) > 1:
+        record["routes_tried"] = routes_tried
+    intermediates = (_keep_intermediates(step_outputs[:-1], out, options.force, copy_intermediates)
+                     if options.keep_intermediates else [])
+    place(current, out, os.path.dirname(current))
+    write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
+    return ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
+                         time.perf_counter() - t_start, intermediates, report, routes_tried)
+
+
+def raise_for_parity(result: ConvertResult) -> None:
+    """ParityError (exit 1) when the written artifact, or an intermediate one, fails parity."""
+    report = result.validation
     if report is not None and not report["passed"]:
-        failed = [c for c in report["candidates"] if not c["passed"]]
-        worst = failed[0]
-        why = candidate_reason(worst)
-        raise ParityError(f"{out} was written but fails parity with the source ({worst['path']}: {why}); "
-                          f"marked failed in {manifest.manifest_path(out)}", result=result)
-    return result
+        worst = next(c for c in report["candidates"] if not c["passed"])
+        raise ParityError(f"{result.output} was written but fails parity with the source ({worst['path']}: "
+                          f"{candidate_reason(worst)}); marked failed in {result.manifest}", result=result)
 
 
-def _routes(src: Format, target: Format, options: ConvertOptions) -> list[list[Edge]]:
+def routes_for(src: Format, target: Format, options: ConvertOptions) -> list[list[Edge]]:
     """The routes to try, in order: --route alone, or the planned one and then (with fallback)
     the alternatives through other libraries (converters/planner.py)."""
-    via = _target(options.via) if options.via else None
+    via = parse_target(options.via) if options.via else None
     if options.route:
         if via is not None:
             raise UsageError("--route and --via both fix the route: give one of them")
@@ -137,9 +175,8 @@ def _routes(src: Format, target: Format, options: ConvertOptions) -> list[list[E
     return [planned] + (alternative_routes(src, target, via=via, quantize=options.quantize) if options.fallback else [])
 
 
-def _search_routes(routes: list[list[Edge]], forced: dict[str, str], source_path: str, detected: Detected,
-                   edge_options: EdgeOptions, options: ConvertOptions, validation: ValidateOptions | None,
-                   scratch: str, log: Log | None, timer: StepTimer):
+def search_routes(planned: Planned, validation: ValidateOptions | None, scratch: str, log: Log | None,
+                  timer: StepTimer):
     """Search each route in turn until one converts and passes: (route, search result, report,
     one {route, outcome, reason} per route tried). When every route converts but fails parity,
     the planned route's artifact is the one kept (and marked failed); when none converts, the
@@ -147,13 +184,11 @@ def _search_routes(routes: list[list[Edge]], forced: dict[str, str], source_path
     tried: list[dict] = []
     kept = None
     errors: list[ConversionError | UnavailableError] = []
-    for k, route in enumerate(routes):
-        strategies = [plan_strategies(edge.name, forced, options.fallback) for edge in route]
+    for k, route in enumerate(planned.routes):
         where = scratch if k == 0 else os.path.join(scratch, f"route{k + 1}")
         os.makedirs(where, exist_ok=True)
         try:
-            found, report = _search(route, strategies, source_path, detected, edge_options, options, validation,
-                                    where, log, timer)
+            found, report = search_route(planned, route, validation, where, log, timer)
         except (ConversionError, UnavailableError) as e:
             errors.append(e)
             tried.append({"route": route_text(route), "outcome": "failed", "reason": e.message})
@@ -176,24 +211,22 @@ def _search_routes(routes: list[list[Edge]], forced: dict[str, str], source_path
     raise first
 
 
-def _search(route: list[Edge], strategies: list[list[str]], source_path: str, detected: Detected,
-            edge_options: EdgeOptions, options: ConvertOptions, validation: ValidateOptions | None, scratch: str,
-            log: Log | None, timer: StepTimer):
+def search_route(planned: Planned, route: list[Edge], validation: ValidateOptions | None, scratch: str,
+                 log: Log | None, timer: StepTimer, prefix: list[Link] | None = None):
     """Run the route's strategy search (modelport/pipeline/attempts.py) with this conversion's edge
-    workers and validation worker; return (its result, the winning chain's validation report or None)."""
-    from modelport.pipeline.route_validation import validate_route
-
+    workers and validation worker; return (its result, the winning chain's validation report or None).
+    `prefix`: links already converted for the route's first steps (by another target's search)."""
     reports: list[dict] = []
-    precision = PRECISION_OF.get(options.quantize or "", "fp32")
+    strategies = [plan_strategies(edge.name, planned.forced, planned.options.fallback) for edge in route]
 
     def run_edge(edge, strategy, src, fmt, flavor, step_out, io_map):
-        step_options = _options_for_step(edge, edge_options, io_map, scratch)
+        step_options = _options_for_step(edge, planned.edge_options, io_map, scratch)
         label = f"step {route.index(edge) + 1} {edge.name} ({strategy})"
         key, t0 = timer.started(label), time.perf_counter()
         outcome = "failed"
         try:
             found = _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log,
-                              scan=src == source_path)
+                              scan=src == planned.source_path)
             outcome = "converted"
             return found
         except NotApplicable:
@@ -204,21 +237,13 @@ def _search(route: list[Edge], strategies: list[list[str]], source_path: str, de
 
     def validate(artifacts):
         last = len(route) - 1
-        label = f"validation of {len(artifacts)} artifact{'s' if len(artifacts) > 1 else ''}"
-        key, t0 = timer.started(label), time.perf_counter()
-        outcome = "error"
-        try:
-            report = validate_route(source_path, edge_options,
-                                    [(p, m, precision if k == last else "fp32") for p, m, k in artifacts],
-                                    validation, scratch, log)
-            outcome = "passed" if all(c["passed"] for c in report["candidates"]) else "parity failed"
-        finally:
-            timer.finished(key, label, outcome, time.perf_counter() - t0)
+        report = validate_artifacts(planned, [(p, m, planned_precision(planned) if k == last else "fp32")
+                                              for p, m, k in artifacts], validation, scratch, log, timer)
         reports.append(report)
         return report["candidates"]
 
     search = StrategySearch(route, strategies, run_edge, validate if validation is not None else None, scratch)
-    found = search.run(source_path, detected.format, detected.flavor)
+    found = search.run(planned.source_path, planned.detected.format, planned.detected.flavor, prefix=prefix)
     if validation is None:
         return found, None
     # The chain's artifacts may have been judged in different validation runs: one report for them.
@@ -226,11 +251,40 @@ def _search(route: list[Edge], strategies: list[list[str]], source_path: str, de
                        passed=all(link.candidate["passed"] for link in found.chain))
 
 
-def _target(to: str | Format) -> Format:
+def planned_precision(planned: Planned) -> str:
+    """The tolerance preset of the route's last artifact (its earlier ones are fp32)."""
+    return PRECISION_OF.get(planned.options.quantize or "", "fp32")
+
+
+def validate_artifacts(planned: Planned, artifacts: list[tuple[str, IOMap, str]], validation: ValidateOptions,
+                       scratch: str, log: Log | None, timer: StepTimer) -> dict:
+    """One validation run of (path, I/O map from the source, precision) against the source."""
+    from modelport.pipeline.route_validation import validate_route
+
+    label = f"validation of {len(artifacts)} artifact{'s' if len(artifacts) > 1 else ''}"
+    key, t0 = timer.started(label), time.perf_counter()
+    outcome = "error"
     try:
-        return Format(to)
+        report = validate_route(planned.source_path, planned.edge_options, artifacts, validation, scratch, log)
+        outcome = "passed" if all(c["passed"] for c in report["candidates"]) else "parity failed"
+    finally:
+        timer.finished(key, label, outcome, time.perf_counter() - t0)
+    return report
+
+
+TARGETS = (Format.ONNX, Format.SAVEDMODEL, Format.TFLITE, Format.PYTORCH)  # what convert writes (not Keras)
+
+
+def parse_target(to: str | Format, where: str = "") -> Format:
+    """A target format by name; UsageError for an unknown name or a format convert cannot write."""
+    try:
+        fmt = Format(to)
     except ValueError:
-        raise UsageError(f"unknown format {to!r} (choose from onnx, savedmodel, tflite, pytorch)") from None
+        fmt = None
+    if fmt not in TARGETS:
+        raise UsageError(f"unknown format {getattr(to, 'value', to)!r}{where} (choose from "
+                         f"{', '.join(t.value for t in TARGETS)})")
+    return fmt
 
 
 def _check_validation(validation: ValidateOptions) -> None:
@@ -264,11 +318,17 @@ def _options_for_step(edge: Edge, options: EdgeOptions, io_map: IOMap | None, sc
     return step
 
 
-def _keep_intermediates(paths: list[str], out: str, force: bool) -> list[str]:
+def _keep_intermediates(paths: list[str], out: str, force: bool, copy_them: bool = False) -> list[str]:
     kept = []
     for p in paths:
         dest = kept_name(out, os.path.basename(p))
         check_free(dest, force)
+        if copy_them:  # another target's chain holds the same file: it must stay where it is
+            staged = p.rstrip("/") + ".copy"
+            (shutil.copytree if os.path.isdir(p) else shutil.copy2)(p, staged)
+            if os.path.exists(p + ".data"):
+                shutil.copy2(p + ".data", staged + ".data")
+            p = staged
         place(p, dest, os.path.dirname(p))
         kept.append(dest)
     return kept

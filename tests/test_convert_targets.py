@@ -1,0 +1,74 @@
+"""`convert --to onnx,tflite,...` (issue 14): several targets in one run share their common steps
+(pytorch -> onnx runs once) and one validation, and each is written as `convert` writes it alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES, assert_one_line_error, run_cli, shape_args
+from modelport.api import ConvertOptions, convert_targets
+from modelport.pipeline.progress import StepEvent
+
+MLP = f"{FIXTURES}/models.py:mlp"
+
+
+def test_two_targets_share_the_export_and_one_validation(tmp_path):
+    events: list[StepEvent] = []
+    multi = convert_targets(MLP, "onnx,tflite", str(tmp_path), ConvertOptions(input_shapes=("features:batch,20",)),
+                            progress=events.append)
+    started = [e.label for e in events if e.kind == "started"]
+    assert started.count("step 1 pytorch->onnx (dynamo)") == 1, started  # the export ran once
+    assert [s for s in started if s.startswith("step 2")] == ["step 2 onnx->tflite (flatbuffer_direct)"], started
+    assert [s for s in started if s.startswith("validation")] == ["validation of 2 artifacts"], started
+    assert not multi.errors and [r.output for r in multi.results] == [str(tmp_path / "mlp.onnx"),
+                                                                       str(tmp_path / "mlp.tflite")]
+    onnx_record = json.loads((tmp_path / "mlp.onnx.modelport.json").read_text())
+    tflite_record = json.loads((tmp_path / "mlp.tflite.modelport.json").read_text())
+    assert onnx_record["route"] == "pytorch -> onnx" and tflite_record["route"] == "pytorch -> onnx -> tflite"
+    assert onnx_record["validation"]["passed"] and tflite_record["validation"]["passed"]
+    # the TFLite's own report judges its intermediate ONNX too, by the same numbers as the ONNX target's
+    assert [c["path"] for c in tflite_record["validation"]["candidates"]] == [
+        "pytorch->onnx intermediate (step1_onnx.onnx)", str(tmp_path / "mlp.tflite")]
+    assert tflite_record["steps"][0]["attempts"][0]["strategy"] == "dynamo"
+    # one table: each artifact once, under the name it was written as
+    assert [c["path"] for c in multi.validation["candidates"]] == [str(tmp_path / "mlp.onnx"),
+                                                                   str(tmp_path / "mlp.tflite")]
+    assert not list(tmp_path.glob(".modelport-tmp-*"))
+
+
+def test_cli_writes_every_target_into_the_folder_and_reports_them_in_json(tmp_path):
+    # --via belongs to the pytorch target (the round trip), not to the onnx one it names
+    # --keep-intermediates: the pytorch target's intermediate ONNX is the onnx target's output too (a copy is kept)
+    res = run_cli("convert", MLP, "--to", "onnx,pytorch", "--via", "onnx", *shape_args("mlp"), "-o", tmp_path, "--json",
+                  "--keep-intermediates")
+    assert res.code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert [r["output"] for r in report["results"]] == [str(tmp_path / "mlp.onnx"), str(tmp_path / "mlp.pt2")]
+    assert report["errors"] == {} and report["validation"]["passed"]
+    assert len(report["validation"]["candidates"]) == 2
+    assert report["results"][1]["route"] == "pytorch -> onnx -> pytorch"
+    assert (tmp_path / "mlp.pt2").is_file() and (tmp_path / "mlp.onnx").is_file()
+    assert report["results"][1]["intermediates"] == [str(tmp_path / "mlp.step1_onnx.onnx")]
+    assert (tmp_path / "mlp.step1_onnx.onnx").read_bytes() == (tmp_path / "mlp.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--to", "onnx,onnx"], "names onnx twice"),
+    (["--to", "onnx,keras"], "unknown format 'keras'"),
+    (["--to", "onnx,savedmodel", "--quantize", "fp16"], "add tflite to --to"),
+    (["--to", "onnx,tflite", "--route", "pytorch->tflite"], "give a single --to"),
+    (["--to", "onnx,tflite", "--strategy", "onnx-savedmodel=tf_converter"], "not a step of any target's route"),
+])
+def test_bad_target_lists_are_one_line_errors_before_any_work(tmp_path, extra, fragment):
+    res = run_cli("convert", MLP, *shape_args("mlp"), "-o", tmp_path, *extra)
+    assert_one_line_error(res, 2, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_stops_every_target_before_any_work(tmp_path):
+    (tmp_path / "mlp.tflite").write_bytes(b"keep me")
+    res = run_cli("convert", MLP, "--to", "onnx,tflite", *shape_args("mlp"), "-o", tmp_path)
+    assert_one_line_error(res, 2, "mlp.tflite already exists")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.tflite"]

@@ -4,8 +4,9 @@
 group) with a timeout, its output going to the job's log. A crash, a hang or an out-of-memory
 kill ends this process (and the converter workers under it) without touching the other jobs; the
 parent reports it from the missing RESULT. Each target is converted and validated by the same
-code as `modelport convert` (modelport/pipeline/convert.py), into the job's output folder, atomically.
-A failure of one target does not stop the next one.
+code as `modelport convert` (modelport/pipeline/convert.py), into the job's output folder, atomically;
+several targets run as `convert --to a,b` does, sharing their common steps and one validation.
+A failure of one target does not stop the others.
 """
 
 from __future__ import annotations
@@ -85,6 +86,47 @@ def convert_target(spec, target: str) -> dict:
     return _target_result(target, result, status, f"route {result.route}", time.perf_counter() - t0)
 
 
+def convert_all_targets(spec) -> list[dict]:
+    """A job with several targets: one run of convert_targets (modelport/pipeline/multi.py), so the
+    targets share their common steps (the export runs once) and one validation, as
+    `convert --to a,b` does. Each target's row as convert_target() gives it."""
+    from modelport.batch.results import CONVERSION_FAILED, CONVERTED, PARITY_FAILED, VALID
+    from modelport.errors import ModelportError, ParityError
+    from modelport.pipeline.multi import convert_targets
+    from modelport.pipeline.options import ConvertOptions
+
+    t0 = time.perf_counter()
+    options = ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize,
+                             calibration_data=spec.calibration_data, input_shapes=tuple(spec.input_shapes),
+                             input_dtypes=tuple(spec.input_dtypes), weights=spec.weights,
+                             pytorch_format=spec.pytorch_format,
+                             # a manifest (its defaults too) names strategies once for all targets: keep those
+                             # on some target's route, as convert_options() does for one target
+                             strategies=tuple(dict.fromkeys(s for t in spec.targets
+                                                            for s in _strategies_for(spec.strategy, t, spec))),
+                             fallback=spec.fallback, force=True)
+    try:
+        multi = convert_targets(spec.source, list(spec.targets), None, options, validation=validate_options(spec),
+                                outputs={t: spec.output_for(t) for t in spec.targets})
+    except ModelportError as e:  # refused before any work: every target shares the reason
+        print(f"{', '.join(spec.targets)}: {type(e).__name__}: {e.message}\n{e.detail or ''}", flush=True)
+        return [_target_result(t, None, CONVERSION_FAILED, e.message, time.perf_counter() - t0) for t in spec.targets]
+    written = {r.output: r for r in multi.results}
+    rows = []
+    for target in spec.targets:
+        result = written.get(spec.output_for(target))
+        error = multi.errors.get(target)
+        if isinstance(error, ParityError):
+            rows.append(_target_result(target, result, PARITY_FAILED, error.message, result.seconds))
+        elif error is not None:
+            print(f"{target}: {type(error).__name__}: {error.message}\n{error.detail or ''}", flush=True)
+            rows.append(_target_result(target, None, CONVERSION_FAILED, error.message, time.perf_counter() - t0))
+        else:
+            rows.append(_target_result(target, result, VALID if spec.validate else CONVERTED, f"route {result.route}",
+                                       result.seconds))
+    return rows
+
+
 def bench_outputs(spec, outputs: list[str], report_dir: str) -> dict:
     """`modelport bench` of the source and the written artifacts; files in <report_dir>/bench/."""
     from modelport.validators.bench.measure import bench
@@ -113,7 +155,7 @@ def run(job: dict) -> dict:
 
     spec = JobSpec.from_dict(job["spec"])
     os.makedirs(spec.output_dir, exist_ok=True)
-    targets = [convert_target(spec, t) for t in spec.targets]
+    targets = convert_all_targets(spec) if len(spec.targets) > 1 else [convert_target(spec, spec.targets[0])]
     out: dict = {"targets": targets}
     outputs = [t["output"] for t in targets if t["status"] in (VALID, CONVERTED) and t["output"]]
     if spec.bench is not None and outputs:

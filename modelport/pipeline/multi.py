@@ -90,11 +90,11 @@ def target_options(options: ConvertOptions, target: Format, targets: list[Format
 def convert_targets(source: str, targets: str | list, output_dir: str | None = None,
                     options: ConvertOptions | None = None, *,
                     validation: ValidateOptions | None = DEFAULT_VALIDATION, log: Log | None = None,
-                    progress: ProgressHook | None = None) -> MultiResult:
+                    progress: ProgressHook | None = None, outputs: dict[str, str] | None = None) -> MultiResult:
     """Convert `source` to every format in `targets`, each written to `output_dir` (default:
-    beside the source) under its default name. Every check that can fail before the work fails
-    for all targets at once (UsageError); a target that then fails is in `errors`, the others
-    are written."""
+    beside the source) under its default name, or to `outputs[target]` where given (batch names
+    them by job). Every check that can fail before the work fails for all targets at once
+    (UsageError); a target that then fails is in `errors`, the others are written."""
     t_start = time.perf_counter()
     options = options or ConvertOptions()
     formats = parse_targets(targets)
@@ -111,6 +111,7 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
         out = default_output(source, fmt, opts.quantize, opts.pytorch_format)
         if output_dir:
             out = os.path.join(output_dir, os.path.basename(out.rstrip("/")))
+        out = (outputs or {}).get(fmt.value, out)
         plans.append(plan_conversion(source, fmt, out, opts, validation))
     if set(forced) - used:
         raise UsageError(f"--strategy names {', '.join(sorted(set(forced) - used))}, which is not a step of any "

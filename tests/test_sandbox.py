@@ -156,3 +156,20 @@ def test_the_working_directory_is_not_readable_either(hostile, tmp_path):
     r = run_cli("--allow-io-ops", "validate", hostile["clean"], hostile["reader"], cwd=hostile["outside"],
                 env={"PYTHONPATH": str(FIXTURES.parent)})
     assert r.code == 1 and "NotFoundError" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_confined_workers_report_the_usage_getrusage_cannot_see(tmp_path, mode):
+    """Under the sandbox a worker's CPU time and peak RSS never reach the parent's
+    RUSAGE_CHILDREN (a PID namespace of its own): it reports them, and MODELPORT_USAGE_FILE gets
+    the total. Without the sandbox getrusage sees the worker, and nothing is added (no double count)."""
+    usage_file = tmp_path / "usage.json"
+    res = run_cli("inspect", FIXTURES / "onnx" / "mlp.onnx",
+                  env={"MODELPORT_SANDBOX": mode, "MODELPORT_USAGE_FILE": str(usage_file)})
+    assert res.code == 0, res.stderr
+    usage = json.loads(usage_file.read_text())
+    if mode == "auto":
+        assert usage["workers"] == 1 and usage["cpu_seconds"] > 0.05, usage
+        assert usage["max_rss_bytes"] > 20 * 2**20, usage  # a Python with onnx and onnxruntime loaded
+    else:
+        assert usage == {"workers": 0, "cpu_seconds": 0.0, "max_rss_bytes": 0}, usage

@@ -63,6 +63,9 @@ def run_job_process(job: dict, stop: threading.Event | None = None) -> dict:
             return _error("died", _death(proc.returncode), t0)
         with open(result_path) as f:
             payload = json.load(f)
+    from modelport.workers import usage
+
+    usage.add(payload.pop("usage", None), confined=False)  # the job process is not confined; its workers are
     payload["seconds"] = round(time.monotonic() - t0, 3)
     return payload
 

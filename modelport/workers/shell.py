@@ -26,6 +26,9 @@ def run_job(job_path: str, result_path: str, work) -> int:
         result = work(job)
     except BaseException as e:
         result["error"] = error_payload(e)
+    from modelport.workers.usage import own_usage
+
+    result["usage"] = own_usage()
     with open(result_path, "w") as f:
         json.dump(result, f)
     return 0

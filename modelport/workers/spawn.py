@@ -16,7 +16,7 @@ import time
 from typing import Callable
 
 from modelport.errors import ConversionError, NoStrategyHelps, NotApplicable, UnavailableError, UsageError
-from modelport.workers import memory_limit, sandbox
+from modelport.workers import memory_limit, sandbox, usage
 from modelport.workers.environment import worker_env
 from modelport.workers.exits import describe_exit
 
@@ -70,6 +70,7 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
         raise ConversionError(f"{label}: the {what} process died ({describe_exit(code)})", detail=tail)
     with open(result_path) as f:
         payload = json.load(f)
+    usage.add(payload.pop("usage", None), confined)  # the sandbox hides it from getrusage
     if "error" in payload:
         err = payload["error"]
         cls = {"UsageError": UsageError, "UnavailableError": UnavailableError,

@@ -211,6 +211,43 @@ SHAPED_DECOMPOSITIONS = {
 }
 
 
+ERF_DIVISION = "Div before Erf (exact GELU)"
+
+
+def _erf_divisions(graph) -> list:
+    """Div nodes by a scalar constant whose output feeds only Erf nodes: exact GELU as torch's
+    exporters write it (x / sqrt(2) -> Erf -> +1 -> *x -> *0.5). onnx2tf 2.6.9 fuses that chain
+    (Div first) back into one GELU op, which its SavedModel writer lacks (trap 10), so expanding
+    Gelu nodes alone cannot help; a product by the reciprocal is not fused, and equals the
+    quotient to one rounding."""
+    scalars = {i.name for i in graph.initializer if int(np.prod(i.dims)) == 1}
+    scalars |= {o for n in graph.node if n.op_type == "Constant" for o in n.output
+                if any(a.name == "value" and int(np.prod(a.t.dims)) == 1 for a in n.attribute)}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    return [n for n in graph.node if n.op_type == "Div" and n.domain in ("", "ai.onnx") and len(n.input) == 2
+            and n.input[1] in scalars and consumers.get(n.output[0])
+            and all(c.op_type == "Erf" for c in consumers[n.output[0]])]
+
+
+def _divisions_as_products(graph) -> int:
+    """Every Div of _erf_divisions() rewritten in place as a Mul by the divisor's reciprocal."""
+    from onnx import helper, numpy_helper
+
+    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    values.update({n.output[0]: numpy_helper.to_array(a.t) for n in graph.node if n.op_type == "Constant"
+                   for a in n.attribute if a.name == "value"})
+    divisions = _erf_divisions(graph)
+    for k, node in enumerate(divisions):
+        divisor = values[node.input[1]]
+        name = f"{node.name or 'div'}_{k}_reciprocal"
+        graph.initializer.append(numpy_helper.from_array((1 / divisor).astype(divisor.dtype), name))
+        node.CopyFrom(helper.make_node("Mul", [node.input[0], name], list(node.output), name=node.name))
+    return len(divisions)
+
+
 def decomposable(model) -> list[str]:
     """The labels of the table's rewrites that apply in the model's top-level graph, once each."""
     found = []
@@ -221,6 +258,8 @@ def decomposable(model) -> list[str]:
             found.append(n.op_type)
         elif n.op_type in SHAPED_DECOMPOSITIONS and SHAPED_DECOMPOSITIONS[n.op_type][0](n):
             found.append(SHAPED_DECOMPOSITIONS[n.op_type][2])
+    if _erf_divisions(model.graph):
+        found.append(ERF_DIVISION)
     return list(dict.fromkeys(found))
 
 
@@ -245,6 +284,10 @@ def decompose(model) -> dict[str, int]:
     if counts:
         del graph.node[:]
         graph.node.extend(new_nodes)
+    products = _divisions_as_products(graph)  # after the Gelu expansion: it writes a product already
+    if products:
+        counts[ERF_DIVISION] = products
+    if counts:
         used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
         keep = [i for i in graph.initializer if i.name in used]  # the depthwise weights, now per tap
         del graph.initializer[:]

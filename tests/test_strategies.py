@@ -9,6 +9,7 @@ thing through the CLI on small models built to hit each known library limitation
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -436,3 +437,35 @@ def test_conversion_leaves_the_source_file_untouched(tmp_path):
     r = run_cli("convert", source, "--to", "tflite", "-o", tmp_path / "cnn.tflite", "--no-validate")
     assert r.code == 0, r.stderr
     assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+
+
+def _erf_gelu_model(path) -> None:
+    """x @ W, then exact GELU as torch's exporters write it: / sqrt(2), Erf, + 1, * x, * 0.5."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array(math.sqrt(2), np.float32), "sqrt2"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Div", ["h", "sqrt2"], ["d"]),
+             helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["e", "one"], ["a"]),
+             helper.make_node("Mul", ["h", "a"], ["m"]), helper.make_node("Mul", ["m", "half"], ["y"])]
+    graph = helper.make_graph(nodes, "erf_gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+
+
+@pytest.mark.slow
+def test_exact_gelu_chain_reaches_savedmodel_by_decomposition(tmp_path):
+    """onnx2tf fuses Div -> Erf -> Add -> Mul -> Mul back into a GELU op that its SavedModel writer
+    lacks (timm's EdgeNeXt in the corpus); decompose writes the division as a product, which is not
+    fused, and the SavedModel passes."""
+    source = tmp_path / "erf_gelu.onnx"
+    _erf_gelu_model(source)
+    out = tmp_path / "erf_gelu_savedmodel"
+    r = run_cli("convert", source, "--to", "savedmodel", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stderr
+    strategy, attempts = _attempts(f"{out}.modelport.json", "onnx->savedmodel")
+    assert attempts[0] == ("flatbuffer_direct", "failed") and strategy == "decompose", attempts

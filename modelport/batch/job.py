@@ -69,29 +69,23 @@ def validate_options(spec):
 
 
 def convert_target(spec, target: str) -> dict:
-    from modelport.batch.results import CONVERSION_FAILED, CONVERTED, PARITY_FAILED, VALID
-    from modelport.errors import ModelportError, ParityError
+    from modelport.errors import ModelportError
     from modelport.pipeline.convert import convert
 
     t0 = time.perf_counter()
     try:
         result = convert(spec.source, target, spec.output_for(target), convert_options(spec, target),
                          validation=validate_options(spec))
-    except ParityError as e:
-        return _target_result(target, e.result, PARITY_FAILED, e.message, time.perf_counter() - t0)
     except ModelportError as e:
-        print(f"{target}: {type(e).__name__}: {e.message}\n{e.detail or ''}", flush=True)
-        return _target_result(target, None, CONVERSION_FAILED, e.message, time.perf_counter() - t0)
-    status = VALID if spec.validate else CONVERTED
-    return _target_result(target, result, status, f"route {result.route}", time.perf_counter() - t0)
+        return _row(spec, target, None, e, time.perf_counter() - t0)
+    return _row(spec, target, result, None, time.perf_counter() - t0)
 
 
 def convert_all_targets(spec) -> list[dict]:
     """A job with several targets: one run of convert_targets (modelport/pipeline/multi.py), so the
     targets share their common steps (the export runs once) and one validation, as
     `convert --to a,b` does. Each target's row as convert_target() gives it."""
-    from modelport.batch.results import CONVERSION_FAILED, CONVERTED, PARITY_FAILED, VALID
-    from modelport.errors import ModelportError, ParityError
+    from modelport.errors import ModelportError
     from modelport.pipeline.multi import convert_targets
     from modelport.pipeline.options import ConvertOptions
 
@@ -109,22 +103,28 @@ def convert_all_targets(spec) -> list[dict]:
         multi = convert_targets(spec.source, list(spec.targets), None, options, validation=validate_options(spec),
                                 outputs={t: spec.output_for(t) for t in spec.targets})
     except ModelportError as e:  # refused before any work: every target shares the reason
-        print(f"{', '.join(spec.targets)}: {type(e).__name__}: {e.message}\n{e.detail or ''}", flush=True)
-        return [_target_result(t, None, CONVERSION_FAILED, e.message, time.perf_counter() - t0) for t in spec.targets]
+        return [_row(spec, t, None, e, time.perf_counter() - t0) for t in spec.targets]
     written = {r.output: r for r in multi.results}
     rows = []
     for target in spec.targets:
         result = written.get(spec.output_for(target))
-        error = multi.errors.get(target)
-        if isinstance(error, ParityError):
-            rows.append(_target_result(target, result, PARITY_FAILED, error.message, result.seconds))
-        elif error is not None:
-            print(f"{target}: {type(error).__name__}: {error.message}\n{error.detail or ''}", flush=True)
-            rows.append(_target_result(target, None, CONVERSION_FAILED, error.message, time.perf_counter() - t0))
-        else:
-            rows.append(_target_result(target, result, VALID if spec.validate else CONVERTED, f"route {result.route}",
-                                       result.seconds))
+        seconds = result.seconds if result is not None else time.perf_counter() - t0
+        rows.append(_row(spec, target, result, multi.errors.get(target), seconds))
     return rows
+
+
+def _row(spec, target: str, result, error, seconds: float) -> dict:
+    """One target's row: valid (or converted), parity failed (written, marked failed), or conversion
+    failed (its error printed to the job's log)."""
+    from modelport.batch.results import CONVERSION_FAILED, CONVERTED, PARITY_FAILED, VALID
+    from modelport.errors import ParityError
+
+    if isinstance(error, ParityError):
+        return _target_result(target, error.result, PARITY_FAILED, error.message, seconds)
+    if error is not None:
+        print(f"{target}: {type(error).__name__}: {error.message}\n{error.detail or ''}", flush=True)
+        return _target_result(target, None, CONVERSION_FAILED, error.message, seconds)
+    return _target_result(target, result, VALID if spec.validate else CONVERTED, f"route {result.route}", seconds)
 
 
 def bench_outputs(spec, outputs: list[str], report_dir: str) -> dict:

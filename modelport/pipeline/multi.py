@@ -19,12 +19,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelport.errors import ConversionError, ModelportError, ParityError, UnavailableError, UsageError
 from modelport.converters.strategies import edge_name, parse_forced
-from modelport.pipeline.attempts import Link
+from modelport.errors import ConversionError, ModelportError, ParityError, UnavailableError, UsageError
 from modelport.formats import detect
-from modelport.pipeline.convert import (DEFAULT_VALIDATION, Planned, place_result, plan_conversion, planned_precision,
-                                        parse_target, raise_for_parity, routes_for, search_route, search_routes, validate_artifacts)
+from modelport.pipeline.attempts import Link
+from modelport.pipeline.convert import (DEFAULT_VALIDATION, Planned, parse_target, place_result, plan_conversion,
+                                        planned_precision, raise_for_parity, routes_for, search_route, search_routes,
+                                        validate_artifacts)
 from modelport.pipeline.naming import default_output
 from modelport.pipeline.options import ConvertOptions
 from modelport.pipeline.progress import ProgressHook, StepTimer
@@ -100,11 +101,12 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
     formats = parse_targets(targets)
     plans = []
     forced = parse_forced(options.strategies)
+    source_format = detect(source, thorough=False).format if forced else None
     used: set[str] = set()
     for fmt in formats:
         opts = target_options(options, fmt, formats)
         if forced:  # each target takes the --strategy choices for the edges of its own routes
-            edges = {e.name for r in routes_for(detect(source, thorough=False).format, fmt, opts) for e in r}
+            edges = {e.name for r in routes_for(source_format, fmt, opts) for e in r}
             used |= edges
             opts = dataclasses.replace(opts, strategies=tuple(
                 t for t in options.strategies if edge_name(t.partition("=")[0].strip()) in edges))
@@ -124,7 +126,7 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
         found = _convert_all(plans, scratch, log, timer, errors)
         judged, shared = (_validate_all(plans, found, validation, scratch, log, timer) if validation is not None
                           else ({}, None))
-        placed: list[tuple[Planned, list[Link], ConvertResult]] = []
+        placed: list[tuple[list[Link], ConvertResult]] = []  # (its chain, its result) per target kept as found
         redone: list[ConvertResult] = []
         by_length = sorted(plans, key=lambda p: -len(found[p.target][0]) if p.target in found else 0)
         for planned in by_length:  # longest first: a shorter target's artifact may be a longer one's intermediate
@@ -146,7 +148,7 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
             if alone:
                 redone.append(result)
             else:
-                placed.append((planned, search.chain, result))
+                placed.append((search.chain, result))
             try:
                 raise_for_parity(result)
             except ParityError as e:
@@ -224,15 +226,15 @@ def _validate_all(plans: list[Planned], found: dict[Format, tuple], validation: 
     return judged, report
 
 
-def _combined_report(shared: dict | None, placed: list[tuple[Planned, list[Link], ConvertResult]],
+def _combined_report(shared: dict | None, placed: list[tuple[list[Link], ConvertResult]],
                      redone: list[ConvertResult]) -> dict | None:
     """One report over every artifact validated, each named once: the shared run's candidates under
     the name of the output they were written as (or as an intermediate step), then the candidates
     of the targets searched again on their own (named by their own report)."""
     names: dict[str, str] = {}
-    for _, chain, result in placed:
+    for chain, result in placed:
         names[chain[-1].output] = result.output
-    for _, chain, _ in placed:
+    for chain, _ in placed:
         for link in chain[:-1]:
             names.setdefault(link.output, f"{link.edge.name} intermediate ({os.path.basename(link.output)})")
     candidates = [dict(c, path=names[c["path"]]) for c in (shared or {}).get("candidates", []) if c["path"] in names]

@@ -1,7 +1,7 @@
 """`modelport batch` scaling and overhead: 8 small conversion jobs, -j 2 against -j 1, and the
 batch runner against the same jobs run as single `modelport convert` commands.
 
-Run:  .venv/bin/python benchmarks/bench_batch.py [--repeat 3] [--jobs 8]
+Run:  .venv/bin/python benchmarks/bench_batch.py [--repeat 3] [--jobs 8] [--baseline-ref COMMIT]
 
 The jobs: copies of fixtures/onnx/mlp.onnx (each its own file, so nothing is shared) converted to
 TFLite and validated (onnx2tf + ONNX Runtime + LiteRT), the default convert. Every run starts from
@@ -15,6 +15,10 @@ around the whole command; the three variants alternate within each repeat; media
 Speed-up = batch -j1 / batch -j2 (target >= 1.6 on 2 cores). Overhead per job =
 (batch -j1 - singles) / jobs: what the batch runner (manifest, fingerprints, a job process per
 model, reports) adds to each job.
+
+With --baseline-ref, a fourth variant, `baseline -j2`, runs the same batch with that commit of
+modelport (benchmarks/baseline.py), alternating with the others: the ratio batch -j2 / baseline
+-j2 is what a change did to the whole run (issue 14's goal: at most 0.7).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from baseline import env_for, install_baseline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLP = os.path.join(REPO, "fixtures", "onnx", "mlp.onnx")
@@ -46,9 +52,9 @@ def setup(folder: str, n: int) -> str:
     return path
 
 
-def timed(cmd: list[str], cwd: str) -> float:
+def timed(cmd: list[str], cwd: str, env: dict | None = None) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -66,24 +72,35 @@ def singles(folder: str, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def batch(folder: str, manifest: str, j: int) -> float:
+def batch(folder: str, manifest: str, j: int, env: dict | None = None) -> float:
     shutil.rmtree(os.path.join(folder, "modelport-out"), ignore_errors=True)
-    return timed(MODELPORT + ["batch", manifest, "-j", str(j), "--no-resume"], folder)
+    return timed(MODELPORT + ["batch", manifest, "-j", str(j), "--no-resume"], folder, env)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--baseline-ref", help="also run `batch -j 2` with this commit, side by side")
     args = ap.parse_args()
     runs: dict[str, list[float]] = {"singles": [], "batch -j1": [], "batch -j2": []}
     with tempfile.TemporaryDirectory(prefix="modelport-bench-batch-") as folder:
         manifest = setup(folder, args.jobs)
+        baseline_env = None
+        if args.baseline_ref:
+            baseline_env = env_for(install_baseline(args.baseline_ref, os.path.join(folder, "baseline")))
+            runs["baseline -j2"] = []
+            batch(folder, manifest, 2, baseline_env)  # its bytecode caches too
         batch(folder, manifest, 2)  # warm the page cache and Python's bytecode caches (not counted)
         for r in range(args.repeat):
-            order = ["singles", "batch -j1", "batch -j2"]
+            order = list(runs)
             for name in (order if r % 2 == 0 else order[::-1]):
-                seconds = singles(folder, args.jobs) if name == "singles" else batch(folder, manifest, int(name[-1]))
+                if name == "singles":
+                    seconds = singles(folder, args.jobs)
+                elif name == "baseline -j2":
+                    seconds = batch(folder, manifest, 2, baseline_env)
+                else:
+                    seconds = batch(folder, manifest, int(name[-1]))
                 runs[name].append(seconds)
                 print(f"repeat {r + 1}: {name}: {seconds:.1f} s", flush=True)
     med = {k: statistics.median(v) for k, v in runs.items()}
@@ -96,6 +113,9 @@ def main() -> int:
     print(f"\nspeed-up -j2 vs -j1: {speedup:.2f} (target >= 1.6: {'PASS' if speedup >= 1.6 else 'FAIL'})")
     print(f"batch overhead per job vs single commands: {overhead:+.2f} s "
           f"({overhead / (med['singles'] / args.jobs) * 100:+.1f}% of a single command's {med['singles'] / args.jobs:.2f} s)")
+    if args.baseline_ref:
+        ratio = med["batch -j2"] / med["baseline -j2"]
+        print(f"batch -j2 against {args.baseline_ref}'s: {ratio:.2f}x (goal <= 0.7: {'met' if ratio <= 0.7 else 'MISSED'})")
     return 0 if speedup >= 1.6 else 1
 
 

@@ -3,10 +3,8 @@ checkout against a baseline commit, side by side in one command.
 
 Run:  .venv/bin/python benchmarks/bench_strategies.py --baseline-ref COMMIT [--repeat 5] [--json PATH]
 
-The baseline commit and this checkout are both installed the same way (a regular, non-editable
-install without dependencies into a temp folder put first on PYTHONPATH: an editable install
-resolves every modelport import through an extra finder, which alone costs tens of milliseconds
-per process), and both run the same `modelport convert` commands as cold processes with the same
+The baseline commit and this checkout are both installed the same way (benchmarks/baseline.py),
+and both run the same `modelport convert` commands as cold processes with the same
 pinned stack, in alternating order (ABAB...); the medians are compared, so a machine that slows
 down biases neither side. The claim checked: within 1.05x of the baseline's wall time.
 """
@@ -23,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from baseline import env_for, install, install_baseline
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(REPO, "fixtures", "models.py")
 CNN_ONNX = os.path.join(REPO, "fixtures", "onnx", "cnn.onnx")
@@ -37,26 +37,8 @@ CASES = [
 ]
 
 
-def install(src: str, site: str) -> str:
-    """The project at `src`, installed without dependencies into `site`; returns `site`."""
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", site, src], check=True, capture_output=True)
-    return site
-
-
-def install_baseline(ref: str, into: str) -> str:
-    """`ref` of this repository, installed without dependencies into `into`/site; returns that path."""
-    src = os.path.join(into, "src")
-    subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", src, ref], check=True, capture_output=True)
-    try:
-        return install(src, os.path.join(into, "site"))
-    finally:
-        subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", src], capture_output=True)
-
-
 def run_case(args: list[str], out: str, pythonpath: str) -> float:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
+    env = env_for(pythonpath)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "modelport.cli", "convert", *args, "-o", out, "--force"],
                           capture_output=True, text=True, env=env, cwd=os.path.dirname(out))

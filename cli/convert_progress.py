@@ -14,7 +14,7 @@ from typing import Iterator
 
 from modelport.pipeline.progress import ProgressHook, StepEvent
 
-MARK = {"converted": "[green]✓[/]", "passed": "[green]✓[/]", "skipped": "[dim]–[/]"}
+MARK = {"converted": "[green]✓[/]", "converted, passed": "[green]✓[/]", "passed": "[green]✓[/]", "skipped": "[dim]–[/]"}
 
 
 class StepLines:

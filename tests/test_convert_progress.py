@@ -27,13 +27,13 @@ def _pairs(events: list[StepEvent]) -> list[tuple[str, str, str]]:
     return [(e.label, e.outcome) for e in finished]
 
 
-def test_convert_reports_each_step_and_the_validation_as_they_run(tmp_path):
+def test_convert_reports_each_step_and_its_verdict_as_they_run(tmp_path):
+    """The step's worker validates its artifact: one step, whose outcome carries the verdict."""
     events: list[StepEvent] = []
     convert(f"{FIXTURES}/models.py:mlp", "onnx", str(tmp_path / "mlp.onnx"),
             ConvertOptions(input_shapes=("features:batch,20",)), progress=events.append)
-    assert _pairs(events) == [("step 1 pytorch->onnx (dynamo)", "converted"),
-                              ("validation of 1 artifact", "passed")]
-    assert [e.kind for e in events] == ["started", "finished", "started", "finished"]
+    assert _pairs(events) == [("step 1 pytorch->onnx (dynamo)", "converted, passed")]
+    assert [e.kind for e in events] == ["started", "finished"]
 
 
 def test_each_strategy_tried_is_a_step_of_its_own_with_its_outcome(tmp_path):
@@ -78,13 +78,13 @@ def test_the_cli_draws_live_step_lines_on_a_terminal_and_none_in_a_log(tmp_path)
     args = ["convert", f"{FIXTURES}/models.py:mlp", "--to", "onnx", *shape_args("mlp")]
     code, screen = _run_with_terminal_stderr(args + ["-o", str(tmp_path / "a.onnx")], str(tmp_path))
     assert code == 0, screen
-    assert "step 1 pytorch->onnx (dynamo)" in screen and "validation of 1 artifact" in screen, screen
+    assert "step 1 pytorch->onnx (dynamo)" in screen and "converted, passed" in screen, screen
     assert "0:00:" in screen, screen  # the step's clock
 
     piped = subprocess.run(MODELPORT + args + ["-o", str(tmp_path / "b.onnx")], capture_output=True, text=True,
                            cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=600)
     assert piped.returncode == 0, piped.stderr
-    assert "validation of 1 artifact" not in piped.stderr + piped.stdout  # a CI log gets the report only
+    assert "converted, passed" not in piped.stderr + piped.stdout  # a CI log gets the report only
 
 
 def test_step_lines_show_the_outcome_and_stop_the_clock():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ class Recorder:
         if error is not None:
             raise error
         open(out, "w").write(strategy)
-        return _identity_result(), {"runtime": "stand-in"}, 0.01
+        return _identity_result(), {"runtime": "stand-in"}, 0.01, None
 
     def validate(self, artifacts):
         self.validations.append([p for p, _, _ in artifacts])
@@ -98,6 +99,24 @@ def test_first_strategies_succeeding_cost_one_run_per_step_and_one_validation(tm
     assert len(rec.validations) == 1 and len(rec.validations[0]) == 2  # every artifact of the route, once
     assert found.passed and [link.strategy for link in found.chain] == ["dynamo", "flatbuffer_direct"]
     assert [a.outcome for a in found.attempts] == ["converted", "converted"]
+
+
+def test_artifacts_judged_by_their_own_workers_are_not_validated_again(tmp_path):
+    """run_edge may return the worker's own verdict (issue 14): a pass is kept, and only an
+    artifact left unjudged (a later step's failure, to be judged again with the source) reaches
+    the validation worker; its verdict then decides the search as before."""
+    rec = Recorder(bad={"flatbuffer_direct"})
+
+    def run_edge(edge, strategy, src, fmt, flavor, out, io_map):
+        result, smoke, seconds, _ = Recorder.run_edge(rec, edge, strategy, src, fmt, flavor, out, io_map)
+        judged = edge.name == "pytorch->onnx" or strategy != "flatbuffer_direct"
+        return result, smoke, seconds, {"path": out, "passed": True, "outputs": []} if judged else None
+
+    rec.run_edge = run_edge
+    found = _search(tmp_path, rec)
+    assert [link.strategy for link in found.chain] == ["dynamo", "fold"]
+    assert [[os.path.basename(os.path.dirname(p)) for p in v] for v in rec.validations] == [["attempt2"]]
+    assert next(a for a in found.attempts if a.strategy == "flatbuffer_direct").outcome == "parity failed"
 
 
 def test_a_failed_conversion_tries_the_next_strategy_and_records_why(tmp_path):

@@ -28,8 +28,10 @@ from modelport.types import Format, IOMap
 
 MAX_ATTEMPTS = 24  # across the whole route: a bound on the search, far above any route's needs
 
-# (edge, strategy, source, format, flavor, output, io map so far) -> (result, smoke report, seconds)
-RunEdge = Callable[[Edge, str, str, Format, "str | None", str, "IOMap | None"], "tuple[EdgeResult, dict | None, float]"]
+# (edge, strategy, source, format, flavor, output, io map so far) -> (result, smoke report, seconds,
+# the artifact's candidate result when its worker judged it, else None)
+RunEdge = Callable[[Edge, str, str, Format, "str | None", str, "IOMap | None"],
+                   "tuple[EdgeResult, dict | None, float, dict | None]"]
 # [(artifact path, its io map from the source, step index)] -> one candidate result dict per artifact
 Validate = Callable[[list[tuple[str, IOMap, int]]], list[dict]]
 
@@ -116,7 +118,7 @@ class StrategySearch:
             os.makedirs(os.path.dirname(out))
             t0 = time.perf_counter()
             try:
-                result, smoke, seconds = self.run_edge(edge, strategy, src, fmt, flavor, out, io_map)
+                result, smoke, seconds, candidate = self.run_edge(edge, strategy, src, fmt, flavor, out, io_map)
             except NotApplicable as e:
                 self._record(i, strategy, "skipped", _reason(e), time.perf_counter() - t0)
                 continue
@@ -128,7 +130,7 @@ class StrategySearch:
                 continue
             attempt = self._record(i, strategy, "converted", "", seconds)
             chained = result.io_map if io_map is None else io_map.then(result.io_map)
-            self.chain.append(Link(edge, strategy, out, result, smoke, seconds, chained))
+            self.chain.append(Link(edge, strategy, out, result, smoke, seconds, chained, candidate))
             failed_at = self._judge() if i == len(self.route) - 1 else self._step(i + 1, out, edge.target, None, chained)
             if failed_at is None:
                 return None

@@ -32,6 +32,7 @@ from modelport.pipeline.attempts import Link, StrategySearch, candidate_reason
 from modelport.pipeline.options import ConvertOptions, check_validation_fields
 from modelport.pipeline.progress import ProgressHook, StepTimer
 from modelport.pipeline.results import ConvertResult, StepReport
+from modelport.pipeline.worker_validation import WorkerValidation
 from modelport.placement import check_free, make_scratch, place, write_atomic
 from modelport.types import Format, IOMap
 from modelport.validators.validate_options import ValidateOptions
@@ -71,8 +72,10 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     t_start = time.perf_counter()
     planned = plan_conversion(source, to, output, options or ConvertOptions(), validation)
     scratch = make_scratch(planned.out)
+    in_worker = WorkerValidation.for_conversion(planned.source_path, planned.edge_options, validation)
     try:
-        route, found, report, routes_tried = search_routes(planned, validation, scratch, log, StepTimer(progress))
+        route, found, report, routes_tried = search_routes(planned, validation, scratch, log, StepTimer(progress),
+                                                           in_worker)
         result = place_result(planned, route, found, report, routes_tried, t_start)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -176,9 +179,10 @@ def routes_for(src: Format, target: Format, options: ConvertOptions) -> list[lis
 
 
 def search_routes(planned: Planned, validation: ValidateOptions | None, scratch: str, log: Log | None,
-                  timer: StepTimer):
+                  timer: StepTimer, in_worker: WorkerValidation | None = None):
     """Search each route in turn until one converts and passes: (route, search result, report,
-    one {route, outcome, reason} per route tried). When every route converts but fails parity,
+    one {route, outcome, reason} per route tried). `in_worker`: the edge workers validate their
+    own artifacts (modelport/pipeline/worker_validation.py). When every route converts but fails parity,
     the planned route's artifact is the one kept (and marked failed); when none converts, the
     planned route's error is raised, with what the others met."""
     tried: list[dict] = []
@@ -188,7 +192,7 @@ def search_routes(planned: Planned, validation: ValidateOptions | None, scratch:
         where = scratch if k == 0 else os.path.join(scratch, f"route{k + 1}")
         os.makedirs(where, exist_ok=True)
         try:
-            found, report = search_route(planned, route, validation, where, log, timer)
+            found, report = search_route(planned, route, validation, where, log, timer, in_worker=in_worker)
         except (ConversionError, UnavailableError) as e:
             errors.append(e)
             tried.append({"route": route_text(route), "outcome": "failed", "reason": e.message})
@@ -212,23 +216,35 @@ def search_routes(planned: Planned, validation: ValidateOptions | None, scratch:
 
 
 def search_route(planned: Planned, route: list[Edge], validation: ValidateOptions | None, scratch: str,
-                 log: Log | None, timer: StepTimer, prefix: list[Link] | None = None):
+                 log: Log | None, timer: StepTimer, prefix: list[Link] | None = None,
+                 in_worker: WorkerValidation | None = None):
     """Run the route's strategy search (modelport/pipeline/attempts.py) with this conversion's edge
     workers and validation worker; return (its result, the winning chain's validation report or None).
-    `prefix`: links already converted for the route's first steps (by another target's search)."""
+    `prefix`: links already converted for the route's first steps (by another target's search).
+    `in_worker`: each edge worker also judges its artifact; only what it leaves unjudged (a failure
+    a later step's worker cannot re-judge in float64) goes to the validation worker. It also
+    serves a search without validation (`validation` None: multi-target conversion judges later)."""
     reports: list[dict] = []
     strategies = [plan_strategies(edge.name, planned.forced, planned.options.fallback) for edge in route]
 
     def run_edge(edge, strategy, src, fmt, flavor, step_out, io_map):
+        step = route.index(edge)
         step_options = _options_for_step(edge, planned.edge_options, io_map, scratch)
-        label = f"step {route.index(edge) + 1} {edge.name} ({strategy})"
+        spec = None
+        if in_worker is not None and edge.layer is None:  # a layer's runtimes may differ from the validator's
+            spec = in_worker.spec(io_map, planned_precision(planned) if step == len(route) - 1 else "fp32")
+        label = f"step {step + 1} {edge.name} ({strategy})"
         key, t0 = timer.started(label), time.perf_counter()
         outcome = "failed"
         try:
-            found = _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options, scratch, log,
-                              scan=src == planned.source_path)
-            outcome = "converted"
-            return found
+            result, smoke, seconds, verdict = _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options,
+                                                        scratch, log, scan=src == planned.source_path,
+                                                        validation=spec,
+                                                        reads=in_worker.reads(spec) if spec else [])
+            candidate = in_worker.take(verdict) if in_worker is not None else None
+            outcome = ("converted" if candidate is None else
+                       "converted, passed" if candidate["passed"] else "converted, parity failed")
+            return result, smoke, seconds, candidate
         except NotApplicable:
             outcome = "skipped"
             raise
@@ -246,9 +262,11 @@ def search_route(planned: Planned, route: list[Edge], validation: ValidateOption
     found = search.run(planned.source_path, planned.detected.format, planned.detected.flavor, prefix=prefix)
     if validation is None:
         return found, None
-    # The chain's artifacts may have been judged in different validation runs: one report for them.
-    return found, dict(reports[-1], candidates=[dict(link.candidate) for link in found.chain],
-                       passed=all(link.candidate["passed"] for link in found.chain))
+    # The chain's artifacts may have been judged in different validation runs (and workers): one report.
+    candidates = [dict(link.candidate) for link in found.chain]
+    if in_worker is not None:
+        return found, in_worker.report(candidates, reports[-1] if reports else None)
+    return found, dict(reports[-1], candidates=candidates, passed=all(c["passed"] for c in candidates))
 
 
 def planned_precision(planned: Planned) -> str:
@@ -335,12 +353,17 @@ def _keep_intermediates(paths: list[str], out: str, force: bool, copy_them: bool
 
 
 def _run_edge(edge: Edge, strategy: str, src: str, src_fmt: Format, flavor: str | None, out: str,
-              options: EdgeOptions, scratch: str, log: Log | None, scan: bool = False
-              ) -> tuple[EdgeResult, dict | None, float]:
+              options: EdgeOptions, scratch: str, log: Log | None, scan: bool = False,
+              validation: dict | None = None, reads: list[str] = ()
+              ) -> tuple[EdgeResult, dict | None, float, dict | None]:
+    """(the edge's result, its smoke run, seconds, its own verdict when `validation` asked for one)."""
     job = EdgeJob(edge=edge.name, module=edge.module, source=src, source_format=src_fmt.value, source_flavor=flavor,
                   target_format=edge.target.value, output=out, options=options, strategy=strategy, scan_source=scan)
     stem = os.path.join(os.path.basename(os.path.dirname(out)), edge.name)  # one log per attempt
-    reads = readable_paths(src) + [p for p in (options.weights, options.calibration_data) if p]
+    reads = readable_paths(src) + [p for p in (options.weights, options.calibration_data) if p] + list(reads)
+    if validation is not None and validation.get("reference"):
+        reads += readable_paths(validation["reference"])
     payload, seconds = run_worker("modelport.pipeline.edge_worker", edge.name, f"{edge.library} converter",
-                                  job.to_dict(), scratch, log, stem=stem, python=python_for(edge.layer), reads=reads)
-    return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds
+                                  dict(job.to_dict(), validation=validation), scratch, log, stem=stem,
+                                  python=python_for(edge.layer), reads=reads)
+    return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds, payload.get("validation")

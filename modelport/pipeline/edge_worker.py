@@ -61,9 +61,13 @@ def _filled(spec, example: dict | None):
                                dtype=spec.dtype if spec.dtype != ANY_DTYPE else example["dtype"])
 
 
-def convert_edge(job_dict: dict) -> dict:
+def convert_edge(job_dict: dict, checkpoint=None) -> dict:
+    """Convert, smoke-run, and (when the job asks, modelport/pipeline/worker_validation.py) validate
+    the artifact here, where its runtime is already imported."""
     from modelport.converters.job import EdgeJob
 
+    job_dict = dict(job_dict)
+    validation = job_dict.pop("validation", None)
     job = EdgeJob.from_dict(job_dict)
     if job.scan_source:
         _refuse_io_ops(job.source, job.source_format)
@@ -83,7 +87,25 @@ def convert_edge(job_dict: dict) -> dict:
             result["smoke"] = {"inconclusive": True, "error": first[:300], "source_error": source_error[:300]}
             result["edge"]["notes"].append(
                 f"smoke run inconclusive: the artifact and the source both fail on generated inputs ({first[:120]})")
+    if validation is not None and "error" not in result and not result["smoke"].get("inconclusive"):
+        result["validation"] = _validate_here(job.output, result["edge"]["io_map"], validation, result, checkpoint)
     return result
+
+
+def _validate_here(artifact: str, edge_map: dict, spec: dict, result: dict, checkpoint) -> dict:
+    """The artifact's verdict (validators/step_validation.py), after the conversion's result is
+    saved: if validating kills the worker, the conversion still counts, and the parent has the
+    artifact judged in a validation worker. A validation that raises (the source fails on the
+    generated inputs) is left to that worker too, which reports it as before."""
+    from modelport.types import IOMap
+    from modelport.validators.step_validation import validate_step
+
+    if checkpoint is not None:
+        checkpoint(result)
+    try:
+        return validate_step(artifact, IOMap.from_dict(edge_map), spec)
+    except (Exception, SystemExit) as e:
+        return {"error": first_line(e, limit=None)[:300]}
 
 
 def _refuse_io_ops(path: str, fmt: str) -> None:
@@ -120,7 +142,7 @@ def _source_fails_too(job, sizes: dict[str, int]) -> str | None:
 def main(job_path: str, result_path: str) -> int:
     from modelport.workers.shell import run_job
 
-    return run_job(job_path, result_path, convert_edge)
+    return run_job(job_path, result_path, convert_edge, checkpoints=True)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 Three separate commands export a PyTorch model to ONNX three times and validate three times. Here
 the targets' routes share their common prefix: targets are searched shortest route first, and a
 later target's search starts from the longest chain an earlier one converted (pytorch -> onnx runs
-once). Every chain is first converted without validation, then all artifacts, each once, are
-validated against the source in one worker; only a target whose chain fails there is searched
-again on its own with validation, so strategies and routes still change until the numbers hold.
-When every first strategy succeeds this costs one conversion per distinct step and one
-validation. Each target gets its artifact and manifest exactly as `convert()` writes them.
+once). Every chain is first converted, each edge worker judging its own artifact as `convert()`'s
+do (modelport/pipeline/worker_validation.py), without the search acting on the verdicts; then the
+artifacts no worker could judge, each once, are validated against the source in one worker; only a
+target whose chain fails is searched again on its own with validation, so strategies and routes
+still change until the numbers hold. When every first strategy succeeds this costs one conversion
+per distinct step and no validation process. Each target gets its artifact and manifest exactly as
+`convert()` writes them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from modelport.pipeline.naming import default_output
 from modelport.pipeline.options import ConvertOptions
 from modelport.pipeline.progress import ProgressHook, StepTimer
 from modelport.pipeline.results import ConvertResult
+from modelport.pipeline.worker_validation import WorkerValidation
 from modelport.placement import make_scratch
 from modelport.types import Format
 from modelport.validators.validate_options import ValidateOptions
@@ -122,10 +125,11 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
     scratch = make_scratch(plans[0].out)
     results: dict[Format, ConvertResult] = {}
     errors: dict[str, ModelportError] = {}
+    in_worker = WorkerValidation.for_conversion(plans[0].source_path, plans[0].edge_options, validation)
     try:
-        found = _convert_all(plans, scratch, log, timer, errors)
-        judged, shared = (_validate_all(plans, found, validation, scratch, log, timer) if validation is not None
-                          else ({}, None))
+        found = _convert_all(plans, scratch, log, timer, errors, in_worker)
+        judged, shared = (_validate_all(plans, found, validation, scratch, log, timer, in_worker)
+                          if validation is not None else ({}, None))
         placed: list[tuple[list[Link], ConvertResult]] = []  # (its chain, its result) per target kept as found
         redone: list[ConvertResult] = []
         by_length = sorted(plans, key=lambda p: -len(found[p.target][0]) if p.target in found else 0)
@@ -139,7 +143,7 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
                 where = os.path.join(scratch, f"{planned.target.value}-alone")
                 os.makedirs(where)
                 try:
-                    route, search, report, tried = search_routes(planned, validation, where, log, timer)
+                    route, search, report, tried = search_routes(planned, validation, where, log, timer, in_worker)
                 except (ConversionError, UnavailableError) as e:
                     errors[planned.target.value] = e
                     continue
@@ -161,8 +165,8 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
 
 
 def _convert_all(plans: list[Planned], scratch: str, log: Log | None, timer: StepTimer,
-                 errors: dict[str, ModelportError]) -> dict[Format, tuple]:
-    """Every target converted, not yet validated, shortest planned route first, each starting from
+                 errors: dict[str, ModelportError], in_worker: WorkerValidation | None) -> dict[Format, tuple]:
+    """Every target converted (judged by its workers, not yet acted on), shortest planned route first, each starting from
     the longest chain converted so far that begins its planned route. A target whose search from a
     shared prefix fails is searched from the source (another exporter may serve its next step)."""
     chains: dict[tuple[str, ...], tuple[list[Link], list]] = {}  # edge names -> (links, their attempts)
@@ -177,14 +181,15 @@ def _convert_all(plans: list[Planned], scratch: str, log: Log | None, timer: Ste
         if shared is not None:
             links, attempts = shared
             try:
-                search, _ = search_route(planned, planned_route, None, where, log, timer, prefix=links)
+                search, _ = search_route(planned, planned_route, None, where, log, timer, prefix=links,
+                                         in_worker=in_worker)
                 search.attempts[:0] = attempts
                 result = (planned_route, search, [])
             except (ConversionError, UnavailableError):
                 result = None  # from the source, below
         if result is None:
             try:
-                route, search, _, tried = search_routes(planned, None, where, log, timer)
+                route, search, _, tried = search_routes(planned, None, where, log, timer, in_worker)
             except (ConversionError, UnavailableError) as e:
                 errors[planned.target.value] = e
                 continue
@@ -199,31 +204,33 @@ def _convert_all(plans: list[Planned], scratch: str, log: Log | None, timer: Ste
 
 
 def _validate_all(plans: list[Planned], found: dict[Format, tuple], validation: ValidateOptions, scratch: str,
-                  log: Log | None, timer: StepTimer) -> tuple[dict[Format, dict], dict | None]:
-    """One validation run of every distinct artifact of every chain; each target's report from it."""
-    artifacts: dict[str, tuple] = {}  # path -> (path, I/O map, precision)
+                  log: Log | None, timer: StepTimer, in_worker: WorkerValidation | None
+                  ) -> tuple[dict[Format, dict], dict | None]:
+    """Every distinct artifact of every chain judged: by its own worker, or else (all of those
+    together) in one validation run; each target's report, and one over every artifact."""
+    artifacts: dict[str, tuple] = {}  # path -> (path, I/O map, precision, its link)
     for planned in plans:
         if planned.target not in found:
             continue
         chain = found[planned.target][1].chain
         for i, link in enumerate(chain):
             precision = planned_precision(planned) if i == len(chain) - 1 else "fp32"
-            artifacts.setdefault(link.output, (link.output, link.io_map, precision))
+            artifacts.setdefault(link.output, (link.output, link.io_map, precision, link))
     if not artifacts:
         return {}, None
-    reference = next(p for p in plans if p.target in found)
-    report = validate_artifacts(reference, list(artifacts.values()), validation, scratch, log, timer)
-    by_path = {c["path"]: c for c in report["candidates"]}
-    judged = {}
-    for planned in plans:
-        if planned.target not in found:
-            continue
-        chain = found[planned.target][1].chain
-        for link in chain:
+    pending = [a for a in artifacts.values() if a[3].candidate is None]
+    report = None
+    if pending:
+        reference = next(p for p in plans if p.target in found)
+        report = validate_artifacts(reference, [a[:3] for a in pending], validation, scratch, log, timer)
+        by_path = {c["path"]: c for c in report["candidates"]}
+        for _, _, _, link in pending:
             link.candidate = dict(by_path[link.output])
-        judged[planned.target] = dict(report, candidates=[dict(link.candidate) for link in chain],
-                                      passed=all(link.candidate["passed"] for link in chain))
-    return judged, report
+    combine = (in_worker.report if in_worker is not None else
+               lambda candidates, base: dict(base, candidates=candidates, passed=all(c["passed"] for c in candidates)))
+    judged = {planned.target: combine([dict(link.candidate) for link in found[planned.target][1].chain], report)
+              for planned in plans if planned.target in found}
+    return judged, combine([dict(a[3].candidate) for a in artifacts.values()], report)
 
 
 def _combined_report(shared: dict | None, placed: list[tuple[list[Link], ConvertResult]],

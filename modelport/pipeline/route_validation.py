@@ -17,15 +17,23 @@ from modelport.workers.sandbox import readable_paths
 from modelport.workers.spawn import Log, run_worker
 
 
-def validate_route(source: str, options: EdgeOptions, artifacts: list[tuple[str, IOMap, str]],
-                   validation: ValidateOptions, scratch: str, log: Log | None) -> dict:
-    """`artifacts` are (path, I/O map from the source, precision); returns the report as a dict."""
+def route_validation_options(options: EdgeOptions, validation: ValidateOptions) -> ValidateOptions:
+    """The validation's options with the conversion's input shapes, dtypes and weights: the
+    artifacts are judged on the inputs they were converted for (also used by the edge workers
+    that validate their own artifact, modelport/pipeline/worker_validation.py)."""
     shapes = [f"{o.name}:" + ",".join(str(e if e is not None else (d if isinstance(d, int) else 1))
                                       for d, e in zip(o.shape, o.example or [None] * len(o.shape)))
               for o in options.inputs if o.shape]
     dtypes = [f"{o.name}:{o.dtype}" for o in options.inputs if o.dtype]
-    opts = dataclasses.replace(validation, input_shapes=tuple(shapes), input_dtypes=tuple(dtypes),
-                               weights=options.weights, io_maps={path: m for path, m, _ in artifacts},
+    return dataclasses.replace(validation, input_shapes=tuple(shapes), input_dtypes=tuple(dtypes),
+                               weights=options.weights)
+
+
+def validate_route(source: str, options: EdgeOptions, artifacts: list[tuple[str, IOMap, str]],
+                   validation: ValidateOptions, scratch: str, log: Log | None) -> dict:
+    """`artifacts` are (path, I/O map from the source, precision); returns the report as a dict."""
+    opts = dataclasses.replace(route_validation_options(options, validation),
+                               io_maps={path: m for path, m, _ in artifacts},
                                precisions={path: p for path, _, p in artifacts})
     job = {"reference": source, "candidates": [path for path, _, _ in artifacts], "options": opts.to_dict()}
     on_gpu = any(d not in (None, "cpu") for d in (opts.device, opts.reference_device))

@@ -9,11 +9,16 @@ A worker that dies (a signal, a library's sys.exit) writes nothing; the parent s
 from __future__ import annotations
 
 import json
+import os
 import traceback
 
 
-def run_job(job_path: str, result_path: str, work) -> int:
-    """Run `work` on the job read from job_path and write its result (or error) to result_path."""
+def run_job(job_path: str, result_path: str, work, checkpoints: bool = False) -> int:
+    """Run `work` on the job read from job_path and write its result (or error) to result_path.
+
+    With `checkpoints`, `work(job, checkpoint)` may call `checkpoint(partial_result)` when the part
+    that matters is done: that result is written at once, so a crash in what follows (a runtime
+    dying while the worker validates its artifact) still leaves the parent what was finished."""
     from modelport.workers.environment import quiet_python_loggers
     from modelport.workers.offline import block_network
 
@@ -23,15 +28,21 @@ def run_job(job_path: str, result_path: str, work) -> int:
     try:
         with open(job_path) as f:
             job = json.load(f)
-        result = work(job)
+        result = work(job, lambda partial: _write(result_path, partial)) if checkpoints else work(job)
     except BaseException as e:
         result["error"] = error_payload(e)
+    _write(result_path, result)
+    return 0
+
+
+def _write(result_path: str, result: dict) -> None:
+    """The result with the worker's own usage, replaced atomically (a checkpoint may be read)."""
     from modelport.workers.usage import own_usage
 
-    result["usage"] = own_usage()
-    with open(result_path, "w") as f:
-        json.dump(result, f)
-    return 0
+    tmp = result_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({**result, "usage": own_usage()}, f)
+    os.replace(tmp, result_path)
 
 
 def error_payload(e: BaseException) -> dict:

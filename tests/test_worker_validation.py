@@ -1,0 +1,83 @@
+"""Validation inside the edge workers (issue 14, modelport/pipeline/worker_validation.py).
+
+A conversion whose artifacts pass starts no validation process: each step's worker judges its own
+artifact, the first one against the source it just converted, later ones against the source's
+outputs it recorded. The verdicts must be the ones the separate validator gives (same inputs,
+same numbers), and what a later step's worker cannot judge (a failure, which the source run in
+float64 may overturn) must still reach the validation worker, where the source runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+from modelport.api import ConvertOptions, ValidateOptions, convert, validate
+from modelport.errors import ParityError
+from modelport.pipeline.progress import StepEvent
+
+MLP = f"{FIXTURES}/models.py:mlp"
+METRICS = ("max_abs", "mean_abs", "max_rel", "cosine", "out_of_tolerance", "shape_got")
+
+THIRD = '''
+import torch
+
+
+class Third(torch.nn.Module):
+    """y = x / 3: onnx2tf writes the division as a product by the reciprocal, 1 ulp off on ~40%
+    of the elements, and float64 cannot excuse it (the float32 source is exact)."""
+
+    def forward(self, x):
+        return x / 3.0
+
+
+def build():
+    return Third().eval()
+'''
+
+
+def _started(events: list[StepEvent]) -> list[str]:
+    return [e.label for e in events if e.kind == "started"]
+
+
+def test_a_passing_route_is_judged_in_its_workers_with_the_validators_numbers(tmp_path):
+    events: list[StepEvent] = []
+    out = tmp_path / "mlp.tflite"
+    result = convert(MLP, "tflite", str(out), ConvertOptions(input_shapes=("features:1,20",), keep_intermediates=True),
+                     validation=ValidateOptions(samples=2), progress=events.append)
+    assert _started(events) == ["step 1 pytorch->onnx (dynamo)", "step 2 onnx->tflite (flatbuffer_direct)"], events
+    report = result.validation
+    assert report["passed"] and report["samples"] == 2 and report["reference_format"] == "pytorch"
+    assert {"torch", "onnxruntime", "ai-edge-litert"} <= set(report["versions"]), report["versions"]
+    # The separate validator, on the written files, sees the same numbers for both artifacts.
+    separate = validate(MLP, [result.intermediates[0], str(out)],
+                        ValidateOptions(samples=2, input_shapes=("features:1,20",))).to_dict()
+    for here, there in zip(report["candidates"], separate["candidates"]):
+        assert here["passed"] and there["passed"]
+        assert [{k: o[k] for k in METRICS} for o in here["outputs"]] == \
+               [{k: o[k] for k in METRICS} for o in there["outputs"]], (here, there)
+
+
+@pytest.mark.slow
+def test_a_later_step_failing_in_its_worker_is_judged_again_where_the_source_runs(tmp_path):
+    """Exact tolerances: the ONNX step matches bit for bit and passes in its worker; the TFLite
+    step fails in its worker, which cannot run the source in float64, so the validation worker
+    judges it again (its float64 evidence is in the report) and the verdict stands."""
+    (tmp_path / "third.py").write_text(THIRD)
+    events: list[StepEvent] = []
+    out = tmp_path / "third.tflite"
+    with pytest.raises(ParityError):
+        convert(f"{tmp_path}/third.py:build", "tflite", str(out),
+                ConvertOptions(input_shapes=("x:1,64",), fallback=False),
+                validation=ValidateOptions(atol=("0",), rtol=("0",)), progress=events.append)
+    finished = {e.label: e.outcome for e in events if e.kind == "finished"}
+    assert finished == {"step 1 pytorch->onnx (dynamo)": "converted, passed",
+                        "step 2 onnx->tflite (flatbuffer_direct)": "converted",
+                        "validation of 1 artifact": "parity failed"}, finished
+    record = json.loads((tmp_path / "third.tflite.modelport.json").read_text())["validation"]
+    onnx_step, tflite_step = record["candidates"]
+    assert onnx_step["passed"] and onnx_step["outputs"][0]["max_abs"] == 0.0
+    assert not tflite_step["passed"] and "against the source run in float64 it fails too" in \
+        tflite_step["reference_evidence"][0], tflite_step

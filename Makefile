@@ -60,6 +60,7 @@ fixtures: $(STAMP)
 bench: $(STAMP) sandbox
 	$(PY) -m pytest tests/test_model_zoo.py --full-zoo $(PYTEST_ARGS)
 	$(PY) benchmarks/bench_convert.py
+	$(PY) benchmarks/bench_chain.py
 	$(PY) benchmarks/bench_validate.py
 	$(PY) benchmarks/bench_harness.py
 

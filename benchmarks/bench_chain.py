@@ -96,7 +96,7 @@ def _cases(scratch: str) -> dict[str, tuple[str, str, str, str]]:
     mlp = os.path.join(scratch, "models.py")
     with open(mlp, "w") as f:
         f.write(MLP_SOURCE)
-    return {"mlp": (mlp, "simple", "x", "1,5"),
+    return {"mlp": (mlp, "simple", "input", "1,5"),
             "cnn": (os.path.join(ROOT, "fixtures", "models.py"), "cnn", "image", "1,3,32,32")}
 
 

@@ -81,3 +81,29 @@ def test_a_later_step_failing_in_its_worker_is_judged_again_where_the_source_run
     assert onnx_step["passed"] and onnx_step["outputs"][0]["max_abs"] == 0.0
     assert not tflite_step["passed"] and "against the source run in float64 it fails too" in \
         tflite_step["reference_evidence"][0], tflite_step
+
+
+@pytest.mark.slow
+def test_a_target_failing_in_the_shared_validation_is_searched_again_alone(tmp_path):
+    """Several targets: the ONNX one passes in its worker and is written; the TFLite step fails in
+    its worker, fails again in the shared validation (float64 cannot excuse it), so the TFLite
+    target is searched again on its own and, failing again, is written marked failed (exit 1 for
+    it alone); the ONNX target is not redone."""
+    from modelport.api import convert_targets
+
+    (tmp_path / "third.py").write_text(THIRD)
+    events: list[StepEvent] = []
+    multi = convert_targets(f"{tmp_path}/third.py:build", "onnx,tflite", str(tmp_path),
+                            ConvertOptions(input_shapes=("x:1,64",), fallback=False),
+                            validation=ValidateOptions(atol=("0",), rtol=("0",)), progress=events.append)
+    started = _started(events)
+    assert started.count("step 1 pytorch->onnx (dynamo)") == 2, started  # shared, then the TFLite target alone
+    assert started.count("step 2 onnx->tflite (flatbuffer_direct)") == 2, started
+    assert [type(e).__name__ for e in multi.errors.values()] == ["ParityError"] and list(multi.errors) == ["tflite"]
+    onnx_result, tflite_result = multi.results
+    onnx_record = json.loads(open(onnx_result.manifest).read())
+    tflite_record = json.loads(open(tflite_result.manifest).read())
+    assert onnx_result.output.endswith(".onnx") and tflite_result.output.endswith(".tflite")
+    assert onnx_record["validation"]["passed"] and not tflite_record["validation"]["passed"]
+    assert "it fails too" in tflite_record["validation"]["candidates"][-1]["reference_evidence"][0]
+    assert not list(tmp_path.glob(".modelport-tmp-*"))

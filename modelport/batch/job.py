@@ -44,19 +44,18 @@ def convert_options(spec, target: str):
 
 
 def _strategies_for(strategies: list[str], target: str, spec) -> list[str]:
-    """The manifest's forced strategies that are steps of this target's route (a manifest names them
-    once for all its targets; convert refuses one that is not on its route)."""
-    from modelport.converters.planner import plan
-    from modelport.converters.strategies import parse_forced
+    """The manifest's forced strategies that are steps of this target's routes (a manifest names them
+    once for all its targets; convert refuses one that is not on its route), as `--to a,b` keeps them."""
     from modelport.formats import detect
+    from modelport.pipeline.convert import strategies_on_routes
+    from modelport.pipeline.options import ConvertOptions
     from modelport.types import Format
 
     if not strategies:
         return []
-    detected = detect(spec.source, thorough=False)
-    route = {e.name for e in plan(detected.format, Format(target), via=Format(spec.via) if spec.via else None,
-                                  quantize=spec.quantize if target == "tflite" else None)}
-    return [text for text, edge in zip(strategies, parse_forced(strategies)) if edge in route]
+    routing = ConvertOptions(via=spec.via, quantize=spec.quantize if target == "tflite" else None,
+                             fallback=spec.fallback)
+    return list(strategies_on_routes(strategies, detect(spec.source, thorough=False).format, Format(target), routing))
 
 
 def validate_options(spec):

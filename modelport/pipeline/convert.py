@@ -178,6 +178,17 @@ def routes_for(src: Format, target: Format, options: ConvertOptions) -> list[lis
     return [planned] + (alternative_routes(src, target, via=via, quantize=options.quantize) if options.fallback else [])
 
 
+def strategies_on_routes(strategies: tuple[str, ...] | list[str], src: Format, target: Format,
+                         options: ConvertOptions) -> tuple[str, ...]:
+    """The --strategy choices (EDGE=STRATEGY) that name an edge of one of this target's routes, the
+    planned one or an alternative: a list given once for several targets (`--to a,b`, a batch
+    manifest) keeps for each target what applies to it."""
+    from modelport.converters.strategies import edge_name
+
+    edges = {e.name for r in routes_for(src, target, options) for e in r}
+    return tuple(t for t in strategies if edge_name(t.partition("=")[0].strip()) in edges)
+
+
 def search_routes(planned: Planned, validation: ValidateOptions | None, scratch: str, log: Log | None,
                   timer: StepTimer, in_worker: WorkerValidation | None = None):
     """Search each route in turn until one converts and passes: (route, search result, report,

@@ -26,7 +26,7 @@ from modelport.errors import ConversionError, ModelportError, ParityError, Unava
 from modelport.formats import detect
 from modelport.pipeline.attempts import Link
 from modelport.pipeline.convert import (DEFAULT_VALIDATION, Planned, parse_target, place_result, plan_conversion,
-                                        planned_precision, raise_for_parity, routes_for, search_route, search_routes,
+                                        planned_precision, raise_for_parity, search_route, search_routes, strategies_on_routes,
                                         validate_artifacts)
 from modelport.pipeline.naming import default_output
 from modelport.pipeline.options import ConvertOptions
@@ -109,10 +109,9 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
     for fmt in formats:
         opts = target_options(options, fmt, formats)
         if forced:  # each target takes the --strategy choices for the edges of its own routes
-            edges = {e.name for r in routes_for(source_format, fmt, opts) for e in r}
-            used |= edges
-            opts = dataclasses.replace(opts, strategies=tuple(
-                t for t in options.strategies if edge_name(t.partition("=")[0].strip()) in edges))
+            mine = strategies_on_routes(options.strategies, source_format, fmt, opts)
+            used |= {edge_name(t.partition("=")[0].strip()) for t in mine}
+            opts = dataclasses.replace(opts, strategies=mine)
         out = default_output(source, fmt, opts.quantize, opts.pytorch_format)
         if output_dir:
             out = os.path.join(output_dir, os.path.basename(out.rstrip("/")))

@@ -39,9 +39,14 @@ from modelport.manifest import human_size, size_on_disk
 @click.option("--atol", multiple=True, metavar="[OUTPUT:]ATOL", help="Validation: absolute tolerance, global or per output.")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]RTOL", help="Validation: relative tolerance, global or per output.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Validation: number of generated input samples.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Validation: seed of the first generated sample (sample i uses seed + i).")
 @click.option("--value-range", "value_ranges", multiple=True, metavar="NAME:LO,HI",
               help="Validation: draw this input uniformly from [LO, HI) (integers: HI exclusive), e.g. for an "
                    "op's domain (a divisor that must not be 0). Repeatable.")
+@click.option("--inputs", "inputs_path", type=click.Path(),
+              help="Validation: real inputs instead of generated ones, FILE.npz (one array per source input, by "
+                   "name) or a folder of NAME.npy; --samples and --value-range then do not apply.")
 @click.option("--pytorch-format", type=click.Choice(PYTORCH_FORMATS),
               help="With --to pytorch: exported_program (.pt2, torch.export.load), torchscript (.pt, torch.jit.load) "
                    "or package (a folder with a readable, trainable model.py and its weights).")
@@ -56,8 +61,8 @@ from modelport.manifest import human_size, size_on_disk
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
-            keep_intermediates, force, validate, device, atol, rtol, samples, value_ranges, pytorch_format, strategies,
-            fallback, run_bench, as_json):
+            keep_intermediates, force, validate, device, atol, rtol, samples, seed, value_ranges, inputs_path,
+            pytorch_format, strategies, fallback, run_bench, as_json):
     """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
@@ -79,6 +84,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
       modelport convert model.onnx --to savedmodel -o exported/
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
+      modelport convert models.py:net --to onnx --input-shape x:1,3,64,64 --inputs real_images.npz
       modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/
       modelport convert mobilenet.onnx --to savedmodel --strategy onnx-savedmodel=tf_converter
       modelport convert models.py:net --to tflite --route 'pytorch->tflite' --input-shape x:1,3,64,64
@@ -100,8 +106,8 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
                              input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
                              pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
                              strategies=strategies, fallback=fallback)
-    validation = (ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples, value_ranges=value_ranges)
-                  if validate else None)
+    validation = (ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples, seed=seed,
+                                  value_ranges=value_ranges, inputs=inputs_path) if validate else None)
     if len(targets) > 1:
         return _convert_targets(source, targets, output, options, validation, run_bench, device, as_json,
                                 show_log if verbose else None, verbose)

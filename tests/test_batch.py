@@ -204,6 +204,11 @@ models:
     ("models:\n  - {name: a, source: x.onnx, targets: tflite, strategy: {onnx-tflite: nope}}",
      ["strategy: onnx-tflite=nope: onnx->tflite has no strategy 'nope'"]),
     ("models:\n  - {name: a, source: x.onnx, targets: tflite, strategy: tf_converter}", ["strategy: expected a mapping"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, seed: -1}", ["seed: expected an integer >= 0"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, value_range: {ids: [5, 1]}}",
+     ["value_range.ids:", "LO must be below HI"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, value_range: {ids: 3}}", ["value_range.ids: expected [LO, HI]"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, inputs: real.npz}", ["inputs: no such file"]),
 ])
 def test_manifest_errors_name_file_entry_and_field(tmp_path, text, fragments):
     path = tmp_path / "m.yaml"
@@ -266,6 +271,20 @@ def test_strategies_reach_the_targets_whose_route_has_the_edge(tmp_path):
     tflite, pytorch = convert_options(job, "tflite"), convert_options(job, "pytorch")
     assert tflite.strategies == ("onnx-tflite=fold",) and pytorch.strategies == ("onnx-pytorch=none",)
     assert tflite.fallback is False
+
+
+def test_the_checks_input_options_reach_the_validation(tmp_path):
+    """seed, value_range and inputs: the manifest's spelling of convert's --seed, --value-range, --inputs."""
+    from modelport.batch.job import validate_options
+
+    (tmp_path / "real.npz").write_bytes(b"")
+    (tmp_path / "m.yaml").write_text("defaults: {targets: [onnx], seed: 7, value_range: {ids: [0, 30522]}}\n"
+                                     "models:\n  - {name: a, source: a.onnx, inputs: real.npz}\n"
+                                     "  - {name: b, source: b.onnx}\n")
+    a, b = load_manifest(str(tmp_path / "m.yaml")).jobs
+    opts = validate_options(a)
+    assert (opts.seed, opts.value_ranges, opts.inputs) == (7, ("ids:0,30522",), str(tmp_path / "real.npz"))
+    assert validate_options(b).inputs is None and validate_options(b).seed == 7
 
 
 def test_null_unsets_a_default_and_yaml_exponents_are_numbers(tmp_path):

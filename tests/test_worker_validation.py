@@ -107,3 +107,39 @@ def test_a_target_failing_in_the_shared_validation_is_searched_again_alone(tmp_p
     assert onnx_record["validation"]["passed"] and not tflite_record["validation"]["passed"]
     assert "it fails too" in tflite_record["validation"]["candidates"][-1]["reference_evidence"][0]
     assert not list(tmp_path.glob(".modelport-tmp-*"))
+
+
+SQRT = '''
+import torch
+
+
+class Root(torch.nn.Module):
+    def forward(self, x):
+        return torch.sqrt(x)
+
+
+def build():
+    return Root().eval()
+'''
+
+
+def test_convert_validates_on_the_inputs_given(tmp_path):
+    """--inputs replaces the generated inputs in every worker's validation: sqrt on generated
+    (normal) values gives NaN in source and artifact alike; on the given positive values, none.
+    A relative path works (the workers run elsewhere); a missing file is one line, exit 2."""
+    import numpy as np
+
+    from conftest import assert_one_line_error, run_cli
+
+    (tmp_path / "root.py").write_text(SQRT)
+    np.savez(tmp_path / "real.npz", x=np.linspace(0.5, 4.0, 16, dtype=np.float32).reshape(1, 16))
+    args = ["convert", "root.py:build", "--to", "onnx", "--input-shape", "x:1,16", "--json"]
+    generated = run_cli(*args, "-o", "a.onnx", cwd=tmp_path)
+    given = run_cli(*args, "-o", "b.onnx", "--inputs", "real.npz", cwd=tmp_path)
+    assert generated.code == 0 and given.code == 0, generated.stderr + given.stderr
+    nans = lambda res: json.loads(res.stdout)["validation"]["candidates"][0]["outputs"][0]["nan_count"]  # noqa: E731
+    assert nans(generated) > 0 and nans(given) == 0
+    assert json.loads(given.stdout)["validation"]["samples"] == 1
+    assert_one_line_error(run_cli(*args, "-o", "c.onnx", "--inputs", "missing.npz", cwd=tmp_path), 2,
+                          "--inputs missing.npz: no such file")
+    assert not (tmp_path / "c.onnx").exists()

@@ -64,7 +64,8 @@ def validate_options(spec):
 
     if not spec.validate:
         return None
-    return ValidateOptions(device=spec.device, atol=tuple(spec.atol), rtol=tuple(spec.rtol), samples=spec.samples)
+    return ValidateOptions(device=spec.device, atol=tuple(spec.atol), rtol=tuple(spec.rtol), samples=spec.samples,
+                           seed=spec.seed, value_ranges=tuple(spec.value_range), inputs=spec.inputs)
 
 
 def convert_target(spec, target: str) -> dict:

@@ -48,6 +48,9 @@ class JobSpec:
     fallback: bool = True  # false: convert's --no-fallback
     validate: bool = True
     samples: int = 1
+    seed: int = 0  # the first generated sample's seed (convert's --seed)
+    value_range: list[str] = field(default_factory=list)  # convert's --value-range entries: "ids:0,30522"
+    inputs: str | None = None  # real inputs for the check (convert's --inputs), instead of generated ones
     device: str = "cpu"
     atol: list[str] = field(default_factory=list)  # "1e-4" or "logits:1e-3"
     rtol: list[str] = field(default_factory=list)
@@ -184,6 +187,32 @@ def _strategies(v, key, where):
     return out
 
 
+def _seed(v, key, where):
+    v = _as_number(v)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise where.fail(key, f"expected an integer >= 0, got {v!r}")
+    return v
+
+
+def _value_ranges(v, key, where):
+    """{ids: [0, 30522], mask: [0, 2]} -> convert's --value-range entries, checked as convert checks them."""
+    from modelport.validators.inputs import parse_value_range
+
+    if not isinstance(v, dict) or not v:
+        raise where.fail(key, "expected a mapping of input name to [LO, HI], e.g. {ids: [0, 30522]}")
+    out = []
+    for name, bounds in v.items():
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise where.fail(f"{key}.{name}", f"expected [LO, HI], got {bounds!r}")
+        text = f"{name}:{_as_number(bounds[0])},{_as_number(bounds[1])}"
+        try:
+            parse_value_range(text)
+        except UsageError as e:
+            raise where.fail(f"{key}.{name}", e.message.removeprefix("--value-range ")) from None
+        out.append(text)
+    return out
+
+
 def _tolerance(v, key, where):
     """1e-4 (global) or {logits: 1e-3, boxes: 0.05} (per output) -> convert's --atol/--rtol entries."""
     def number(x, k):
@@ -253,6 +282,9 @@ FIELDS: dict[str, tuple[Callable, str]] = {
     "fallback": (_bool, "fallback"),
     "validate": (_bool, "validate"),
     "samples": (_positive(int), "samples"),
+    "seed": (_seed, "seed"),
+    "value_range": (_value_ranges, "value_range"),
+    "inputs": (_str, "inputs"),
     "device": (_choice(DEVICES), "device"),
     "atol": (_tolerance, "atol"),
     "rtol": (_tolerance, "rtol"),
@@ -359,7 +391,7 @@ def _resolve(spec: dict[str, Any], base: str, where: _Where) -> JobSpec:
     elif not sep or os.path.exists(local(source)) or "/" in file_part:
         source = local(source)  # a model file or folder (checked when its job runs: a missing one fails that job)
     # else package.module:callable, found on the Python path when the job runs
-    for key in ("weights", "calibration_data"):
+    for key in ("weights", "calibration_data", "inputs"):
         if spec.get(key):
             spec[key] = local(spec[key])
             if not os.path.exists(spec[key]):

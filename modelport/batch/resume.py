@@ -62,6 +62,7 @@ def fingerprint(spec: JobSpec, versions: dict[str, str]) -> str | None:
     data = {"spec": {k: v for k, v in spec.to_dict().items() if k != "timeout"}, "source_sha256": provenance.sha256_of(src),
             "weights_sha256": provenance.sha256_of(spec.weights) if spec.weights else None,
             "calibration_sha256": provenance.sha256_of(spec.calibration_data) if spec.calibration_data else None,
+            "inputs_sha256": provenance.sha256_of(spec.inputs) if spec.inputs else None,  # new data: judged again
             "versions": versions}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

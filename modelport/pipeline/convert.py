@@ -70,6 +70,7 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     StepEvent as each step (an edge's strategy, a validation run) starts and ends.
     """
     t_start = time.perf_counter()
+    validation = absolute_inputs(validation)
     planned = plan_conversion(source, to, output, options or ConvertOptions(), validation)
     scratch = make_scratch(planned.out)
     in_worker = WorkerValidation.for_conversion(planned.source_path, planned.edge_options, validation)
@@ -314,6 +315,16 @@ def parse_target(to: str | Format, where: str = "") -> Format:
         raise UsageError(f"unknown format {getattr(to, 'value', to)!r}{where} (choose from "
                          f"{', '.join(t.value for t in TARGETS)})")
     return fmt
+
+
+def absolute_inputs(validation: ValidateOptions | None) -> ValidateOptions | None:
+    """The validation with its --inputs path made absolute (the workers run in the scratch
+    folder); UsageError when it does not exist, before any work."""
+    if validation is None or not validation.inputs:
+        return validation
+    if not os.path.exists(validation.inputs):
+        raise UsageError(f"--inputs {validation.inputs}: no such file or folder")
+    return dataclasses.replace(validation, inputs=os.path.abspath(validation.inputs))
 
 
 def _check_validation(validation: ValidateOptions) -> None:

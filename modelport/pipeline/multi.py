@@ -25,9 +25,9 @@ from modelport.converters.strategies import edge_name, parse_forced
 from modelport.errors import ConversionError, ModelportError, ParityError, UnavailableError, UsageError
 from modelport.formats import detect
 from modelport.pipeline.attempts import Link
-from modelport.pipeline.convert import (DEFAULT_VALIDATION, Planned, parse_target, place_result, plan_conversion,
-                                        planned_precision, raise_for_parity, search_route, search_routes, strategies_on_routes,
-                                        validate_artifacts)
+from modelport.pipeline.convert import (DEFAULT_VALIDATION, Planned, absolute_inputs, parse_target, place_result,
+                                        plan_conversion, planned_precision, raise_for_parity, search_route,
+                                        search_routes, strategies_on_routes, validate_artifacts)
 from modelport.pipeline.naming import default_output
 from modelport.pipeline.options import ConvertOptions
 from modelport.pipeline.progress import ProgressHook, StepTimer
@@ -101,6 +101,7 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
     (UsageError); a target that then fails is in `errors`, the others are written."""
     t_start = time.perf_counter()
     options = options or ConvertOptions()
+    validation = absolute_inputs(validation)
     formats = parse_targets(targets)
     plans = []
     forced = parse_forced(options.strategies)

@@ -2,7 +2,8 @@
 
 Every edge runs isolated (modelport/pipeline/edge_worker.py) and its artifact is smoke-run before
 the next step starts; with validation (the default) the final artifact and every intermediate one
-are compared with the source in one more worker. Each edge's strategies are tried in turn until
+are compared with the source, each by the worker that wrote it where it can
+(modelport/pipeline/worker_validation.py), else in one more worker. Each edge's strategies are tried in turn until
 the chain converts and passes (modelport/pipeline/attempts.py). Everything is written in a scratch folder beside
 the output and moved into place at the end, with its provenance manifest: after an error nothing
 half-written is left. A failing artifact is still written, marked failed in its manifest, and

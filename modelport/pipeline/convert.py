@@ -33,7 +33,7 @@ from modelport.pipeline.attempts import Link, StrategySearch, candidate_reason
 from modelport.pipeline.options import ConvertOptions, check_validation_fields
 from modelport.pipeline.progress import ProgressHook, StepTimer
 from modelport.pipeline.results import ConvertResult, StepReport
-from modelport.pipeline.worker_validation import WorkerValidation
+from modelport.pipeline.worker_validation import WorkerValidation, one_report
 from modelport.placement import check_free, make_scratch, place, write_atomic
 from modelport.types import Format, IOMap
 from modelport.validators.validate_options import ValidateOptions
@@ -253,7 +253,7 @@ def search_route(planned: Planned, route: list[Edge], validation: ValidateOption
             result, smoke, seconds, verdict = _run_edge(edge, strategy, src, fmt, flavor, step_out, step_options,
                                                         scratch, log, scan=src == planned.source_path,
                                                         validation=spec,
-                                                        reads=in_worker.reads(spec) if spec else [])
+                                                        reads=in_worker.reads(spec) if in_worker else [])
             candidate = in_worker.take(verdict) if in_worker is not None else None
             outcome = ("converted" if candidate is None else
                        "converted, passed" if candidate["passed"] else "converted, parity failed")
@@ -276,10 +276,8 @@ def search_route(planned: Planned, route: list[Edge], validation: ValidateOption
     if validation is None:
         return found, None
     # The chain's artifacts may have been judged in different validation runs (and workers): one report.
-    candidates = [dict(link.candidate) for link in found.chain]
-    if in_worker is not None:
-        return found, in_worker.report(candidates, reports[-1] if reports else None)
-    return found, dict(reports[-1], candidates=candidates, passed=all(c["passed"] for c in candidates))
+    return found, one_report([dict(link.candidate) for link in found.chain], reports[-1] if reports else None,
+                             in_worker)
 
 
 def planned_precision(planned: Planned) -> str:
@@ -384,8 +382,6 @@ def _run_edge(edge: Edge, strategy: str, src: str, src_fmt: Format, flavor: str 
                   target_format=edge.target.value, output=out, options=options, strategy=strategy, scan_source=scan)
     stem = os.path.join(os.path.basename(os.path.dirname(out)), edge.name)  # one log per attempt
     reads = readable_paths(src) + [p for p in (options.weights, options.calibration_data) if p] + list(reads)
-    if validation is not None and validation.get("reference"):
-        reads += readable_paths(validation["reference"])
     payload, seconds = run_worker("modelport.pipeline.edge_worker", edge.name, f"{edge.library} converter",
                                   dict(job.to_dict(), validation=validation), scratch, log, stem=stem,
                                   python=python_for(edge.layer), reads=reads)

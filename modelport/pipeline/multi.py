@@ -32,7 +32,7 @@ from modelport.pipeline.naming import default_output
 from modelport.pipeline.options import ConvertOptions
 from modelport.pipeline.progress import ProgressHook, StepTimer
 from modelport.pipeline.results import ConvertResult
-from modelport.pipeline.worker_validation import WorkerValidation
+from modelport.pipeline.worker_validation import WorkerValidation, one_report
 from modelport.placement import make_scratch
 from modelport.types import Format
 from modelport.validators.validate_options import ValidateOptions
@@ -226,11 +226,10 @@ def _validate_all(plans: list[Planned], found: dict[Format, tuple], validation: 
         by_path = {c["path"]: c for c in report["candidates"]}
         for _, _, _, link in pending:
             link.candidate = dict(by_path[link.output])
-    combine = (in_worker.report if in_worker is not None else
-               lambda candidates, base: dict(base, candidates=candidates, passed=all(c["passed"] for c in candidates)))
-    judged = {planned.target: combine([dict(link.candidate) for link in found[planned.target][1].chain], report)
+    judged = {planned.target: one_report([dict(link.candidate) for link in found[planned.target][1].chain], report,
+                                         in_worker)
               for planned in plans if planned.target in found}
-    return judged, combine([dict(a[3].candidate) for a in artifacts.values()], report)
+    return judged, one_report([dict(a[3].candidate) for a in artifacts.values()], report, in_worker)
 
 
 def _combined_report(shared: dict | None, placed: list[tuple[list[Link], ConvertResult]],

@@ -57,10 +57,13 @@ class WorkerValidation:
                 "golden": self.golden if io_map is not None else None}
 
     def reads(self, spec: dict | None) -> list[str]:
-        """What a worker must read for `spec`, beyond its own step's files."""
+        """What a worker must read for `spec`, beyond its own step's files: the source it runs (the
+        first step), the golden data it replays (later ones), the given inputs."""
+        from modelport.workers.sandbox import readable_paths
+
         if spec is None:
             return []
-        return [p for p in (spec.get("golden"), self.options.inputs) if p]
+        return readable_paths(spec.get("reference")) + [p for p in (spec.get("golden"), self.options.inputs) if p]
 
     def take(self, verdict: dict | None) -> dict | None:
         """The candidate result to keep from a worker's verdict: a pass, or a failure judged with
@@ -84,3 +87,11 @@ class WorkerValidation:
         fields["notes"] = list(dict.fromkeys([*(fields.get("notes") or []), *self.notes]))
         return dict(fields, candidates=candidates, passed=all(c["passed"] for c in candidates))
 
+
+
+def one_report(candidates: list[dict], base: dict | None, in_worker: WorkerValidation | None) -> dict:
+    """The report over a chain's (or several chains') candidates, whoever judged them: on the
+    validation worker's report `base`, with what the edge workers' verdicts add when they judged."""
+    if in_worker is not None:
+        return in_worker.report(candidates, base)
+    return dict(base, candidates=candidates, passed=all(c["passed"] for c in candidates))

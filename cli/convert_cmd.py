@@ -29,7 +29,7 @@ from modelport.manifest import human_size, size_on_disk
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:D1,D2,...",
               help="Input shape; a name marks a dynamic dim, NAME=N gives its example size (e.g. ids:batch=2,seq=16). Repeatable.")
 @click.option("--input-dtype", "input_dtypes", multiple=True, metavar="NAME:DTYPE", help="Input dtype, e.g. ids:int64. Repeatable.")
-@click.option("--weights", type=click.Path(), help="state_dict for a file.py:callable source (loaded with weights_only=True).")
+@click.option("--weights", type=click.Path(), help="state_dict for a PyTorch file.py:callable source (loaded with weights_only=True).")
 @click.option("--keep-intermediates", is_flag=True, help="Also keep the artifacts of intermediate steps beside the output.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--validate/--no-validate", default=True, show_default=True,
@@ -67,8 +67,9 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
     ExportedProgram .pt2, a PyTorch package folder (model.py + weights.pt, as --pytorch-format
-    package writes it), or a PyTorch module reference path/to/file.py:callable or
-    package.module:callable. Each artifact is loaded and run once in its own runtime before
+    package writes it), or code: path/to/file.py:callable or package.module:callable returning
+    a PyTorch nn.Module or a Keras model (built seeded, so every run holds the same weights).
+    Each artifact is loaded and run once in its own runtime before
     it is called converted, then compared with the source on the same inputs (the final artifact
     and every intermediate one; --no-validate skips). Each edge has an ordered list of strategies
     (exporters, onnx2tf backends, graph preparations): when one fails to convert, to run, or to

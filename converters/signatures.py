@@ -15,7 +15,7 @@ from modelport.manifest import size_on_disk
 from modelport.libraries import require
 from modelport.specs import from_tf_spec, from_tflite_detail, keras_output_names
 from modelport.types import Format, IOSpec, TensorSpec
-from modelport.formats import Detected, detect
+from modelport.formats import Detected, detect, is_callable_reference
 
 
 # ---------------------------------------------------------------- ONNX
@@ -140,8 +140,14 @@ def pytorch_io(src: str, flavor: str, options=None) -> IOSpec:
 
 # ---------------------------------------------------------------- Keras
 def load_keras(path: str):
-    """A Keras 3 `.keras` file, loaded safely (no lambda layers) without its training configuration."""
+    """A Keras 3 `.keras` file, loaded safely (no lambda layers) without its training configuration,
+    or the model a `file.py:callable` builds (seeded, modelport/callables.py)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if is_callable_reference(path):
+        from modelport.callables import build_keras
+
+        require("keras", "building a Keras model")
+        return build_keras(path)
     keras = require("keras", "reading a Keras model")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -149,10 +155,11 @@ def load_keras(path: str):
         raise UsageError(f"{path}: not a loadable Keras model ({str(e).splitlines()[0][:200]})") from None
 
 
-def keras_io(path: str) -> IOSpec:
+def keras_io(path: str, model=None) -> IOSpec:
+    """The I/O of a Keras model (`model` when the caller has loaded it already)."""
     import numpy as np
 
-    model = load_keras(path)
+    model = model if model is not None else load_keras(path)
 
     def spec(name, t):
         shape = [d if d is not None else f"d{i}" for i, d in enumerate(t.shape)]

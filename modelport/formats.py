@@ -23,7 +23,7 @@ _CALLABLE_REF = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*
 @dataclass
 class Detected:
     format: Format
-    flavor: str | None = None  # pytorch: torchscript | exported_program | callable | package
+    flavor: str | None = None  # pytorch: torchscript | exported_program | callable | package; keras: callable
     note: str | None = None  # e.g. "extension says .onnx but content is TFLite"
 
 
@@ -69,7 +69,9 @@ def detect(src: str, *, thorough: bool = True) -> Detected:
         target = src.split(":", 1)[0]
         if target.endswith(".py") and not os.path.isfile(target):
             raise UsageError(f"{src}: no such Python file: {target}")
-        return Detected(Format.PYTORCH, "callable")
+        from modelport.callables import callable_kind
+
+        return Detected(Format.KERAS if callable_kind(src) == "keras" else Format.PYTORCH, "callable")
     if not os.path.exists(src):
         raise UsageError(f"{src}: no such file or directory")
     if os.path.isdir(src):

@@ -9,49 +9,11 @@ reference is code the user names on purpose, so importing it is their decision, 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
-from typing import Any
 
+from modelport.callables import call_seeded, import_callable, library_of
 from modelport.errors import UsageError, first_line
-
-
-def import_callable(ref: str):
-    target, attr = ref.split(":", 1)
-    if target.endswith(".py"):
-        path = os.path.abspath(target)
-        import hashlib
-
-        # Unique per file: two packages' model.py must not replace each other in sys.modules.
-        mod_name = (f"_modelport_src_{os.path.splitext(os.path.basename(path))[0]}_"
-                    f"{hashlib.sha1(path.encode()).hexdigest()[:8]}")
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise UsageError(f"{ref}: cannot import {target}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        sys.path.insert(0, os.path.dirname(path))  # let the file import its siblings
-        no_cache, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside an artifact
-        try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            raise UsageError(f"{ref}: importing {target} failed: {type(e).__name__}: {e}") from None
-        finally:
-            sys.path.remove(os.path.dirname(path))
-            sys.dont_write_bytecode = no_cache
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as e:
-            raise UsageError(f"{ref}: cannot import module {target!r} ({e})") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"{ref}: {target} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return obj
 
 
 def load_weights(model, weights: str) -> None:
@@ -78,16 +40,17 @@ def load_weights(model, weights: str) -> None:
 
 
 def build_module(ref: str, weights: str | None = None):
-    """Import `ref`, call it (unless it already is a module), load `weights`: an nn.Module in eval mode."""
+    """Import `ref`, call it seeded (unless it already is a module; modelport/callables.py says why),
+    load `weights`: an nn.Module in eval mode."""
     import torch
 
     factory = import_callable(ref)
-    try:
-        model = factory if isinstance(factory, torch.nn.Module) else factory()
-    except Exception as e:
-        raise UsageError(f"{ref}: calling it failed: {type(e).__name__}: {e}") from None
+    model = factory if isinstance(factory, torch.nn.Module) else call_seeded(ref, factory)
     if not isinstance(model, torch.nn.Module):
-        raise UsageError(f"{ref}: returned {type(model).__name__}, not a torch.nn.Module")
+        if library_of(model) == "keras":  # the import hint guessed PyTorch (modelport/callables.py)
+            raise UsageError(f"{ref}: returned a Keras model ({type(model).__name__}), but its file's imports do not "
+                             "say Keras alone, so it was read as PyTorch code: import keras, and not torch, in that file")
+        raise UsageError(f"{ref}: returned {type(model).__name__}, not a torch.nn.Module or a Keras model")
     if weights:
         load_weights(model, weights)
     return model.eval()

@@ -21,7 +21,7 @@ MODELS = f"{F}/models.py"
 CASES = [
     # (id, source, target, extra args)
     ("pytorch-callable-cnn->onnx", f"{MODELS}:cnn", "onnx", shape_args("cnn")),
-    ("pytorch-callable-mlp->onnx", f"{MODELS}:mlp", "onnx", shape_args("mlp")),
+    # a callable MLP -> onnx: tests/test_callable_sources.py (the twins) and test_convert_targets.py
     ("pytorch-callable-encoder->onnx", f"{MODELS}:encoder", "onnx", shape_args("encoder")),
     ("pytorch-callable-two_io->onnx", f"{MODELS}:two_io", "onnx", shape_args("two_io")),
     ("pytorch-torchscript-cnn->onnx", f"{F}/pytorch/cnn.pt", "onnx", shape_args("cnn")),

@@ -97,8 +97,10 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
     if validation is not None:
         _check_validation(validation)
     detected = detect(source, thorough=False)
-    if options.weights and detected.flavor not in ("callable", "package"):
-        raise UsageError("--weights applies to file.py:callable sources and PyTorch packages only")
+    if options.weights and (detected.flavor not in ("callable", "package") or detected.format != Format.PYTORCH):
+        raise UsageError("--weights applies to PyTorch file.py:callable sources and PyTorch packages only"
+                         + (" (a Keras callable loads its own weights: model.load_weights in the callable)"
+                            if detected.format == Format.KERAS else ""))
     routes = routes_for(detected.format, target, options)
     if options.pytorch_format and target != Format.PYTORCH:
         raise UsageError("--pytorch-format applies to --to pytorch only")

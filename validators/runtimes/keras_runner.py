@@ -1,4 +1,5 @@
-"""Keras 3 on the TensorFlow backend, for `.keras` sources (loaded with safe_mode: no lambda layers)."""
+"""Keras 3 on the TensorFlow backend, for `.keras` sources (loaded with safe_mode: no lambda layers)
+and `file.py:callable` sources that build a Keras model (built seeded, modelport/callables.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from modelport.validators.runtimes.savedmodel_runner import set_tf_threads
 
 
 class KerasRunner(Runner):
-    """A Keras 3 `.keras` file, run by Keras on the TensorFlow backend (a conversion source)."""
+    """A Keras 3 `.keras` file or Keras callable, run by Keras on the TensorFlow backend (a conversion source)."""
 
     runtime = "keras"
 
@@ -25,6 +26,13 @@ class KerasRunner(Runner):
         keras = require("keras", "running Keras")
         gpus = tf.config.list_physical_devices("GPU") if self.device != "cpu" else []
         self.device_used = self._pick_device(bool(gpus), "TensorFlow sees no GPU")
+        from modelport.formats import is_callable_reference
+
+        if is_callable_reference(self.path):
+            from modelport.callables import build_keras
+
+            self.model = build_keras(self.path)
+            return
         try:
             self.model = keras.saving.load_model(self.path, compile=False, safe_mode=True)
         except Exception as e:

@@ -17,20 +17,12 @@ from modelport.errors import UsageError, first_line
 
 
 def load_weights(model, weights: str) -> None:
-    import torch
+    """Load `weights` (a state_dict, a training or Lightning checkpoint: modelport/checkpoints.py)
+    into `model`, strictly, after dropping a wrapper's key prefix when that makes the keys fit."""
+    from modelport.checkpoints import fit_keys, load_checkpoint
 
-    from modelport.archives import check_zip_file
-
-    check_zip_file(weights)  # torch.save writes a zip: hostile entries are refused before torch opens it
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise UsageError(f"--weights {weights}: not a plain state_dict of tensors (refused to unpickle: {first})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]  # common checkpoint layout
-    if not isinstance(state, dict):
-        raise UsageError(f"--weights {weights}: expected a state_dict (a dict of tensors), got {type(state).__name__}")
+    state, _kind = load_checkpoint(weights)
+    state, _prefix, _left_out = fit_keys(state, set(model.state_dict()))
     try:
         result = model.load_state_dict(state, strict=True)
     except RuntimeError as e:

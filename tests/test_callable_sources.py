@@ -125,3 +125,80 @@ def test_every_build_of_a_callable_holds_the_same_weights():
     second = build_module(TORCH_TWIN).state_dict()
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+class _RunsCodeWhenUnpickled:
+    """A hyper-parameter a careless Lightning user might save: unpickled unrestricted, it writes a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+def _lightning_checkpoint(path, state_dict, hyper_parameter):
+    """The layout Lightning 2.x writes (trainer.save_checkpoint), built without Lightning installed."""
+    import torch
+
+    torch.save({"epoch": 3, "global_step": 120, "pytorch-lightning_version": "2.4.0", "state_dict": state_dict,
+                "loops": {"fit_loop": {"state_dict": {}, "epoch_progress": {"total": {"ready": 4}}}},
+                "callbacks": {"ModelCheckpoint{'monitor': None}": {"best_model_path": "/ckpt/last.ckpt",
+                                                                  "best_model_score": torch.tensor(0.5)}},
+                "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1, 2, 3]}]}],
+                "lr_schedulers": [], "hparams_name": "kwargs",
+                "hyper_parameters": {"lr": 1e-3, "loss": hyper_parameter}}, path)
+
+
+def test_a_lightning_checkpoint_gives_its_weights_without_running_its_pickled_objects(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from modelport.callables import import_callable
+
+    marker = tmp_path / "ran.txt"
+    trained = import_callable(TORCH_TWIN)()
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.linspace(-1, 1, p.numel()).reshape(p.shape))  # not what the seeded build holds
+    wrapped = {f"model.{k}": v for k, v in trained.state_dict().items()}  # LightningModule: self.model = Net()
+    wrapped["train_acc.total"] = torch.tensor(7)  # a metric's buffer beside the network: left out
+    ckpt = tmp_path / "epoch=3-step=120.ckpt"
+    _lightning_checkpoint(ckpt, wrapped, _RunsCodeWhenUnpickled(marker))
+    with pytest.raises(Exception):
+        torch.load(ckpt, weights_only=True)  # what a plain safe load says of it
+    res = run_cli("convert", TORCH_TWIN, "--weights", ckpt, "--input-shape", "x:2,5", "--to", "onnx",
+                  "-o", tmp_path / "trained.onnx")
+    assert res.code == 0, res.stdout + res.stderr
+    assert not marker.exists()
+    x = np.linspace(-2, 2, 10, dtype=np.float32).reshape(2, 5)
+    (got,) = ort.InferenceSession(str(tmp_path / "trained.onnx")).run(None, {"x": x})
+    with torch.no_grad():
+        np.testing.assert_allclose(got, trained(torch.from_numpy(x)).numpy(), atol=1e-5)
+    record = json.loads((tmp_path / "trained.onnx.modelport.json").read_text())
+    assert record["validation"]["passed"] and len(record["source"]["weights_sha256"]) == 64
+
+
+def test_a_checkpoint_whose_state_dict_holds_a_pickled_object_is_one_line_exit_2(tmp_path):
+    import torch
+
+    marker = tmp_path / "ran.txt"
+    ckpt = tmp_path / "bad.ckpt"
+    _lightning_checkpoint(ckpt, {"fc1.weight": _RunsCodeWhenUnpickled(marker), "fc1.bias": torch.zeros(10)}, 1)
+    res = run_cli("convert", TORCH_TWIN, "--weights", ckpt, "--input-shape", "x:2,5", "--to", "onnx",
+                  "-o", tmp_path / "out.onnx")
+    assert_one_line_error(res, 2, "'fc1.weight' is not a tensor but a pickled builtins.exec")
+    assert not marker.exists() and not (tmp_path / "out.onnx").exists()
+
+
+def test_a_wrapper_prefix_is_dropped_only_when_the_keys_then_fit():
+    from modelport.checkpoints import fit_keys
+
+    wanted = {"fc1.weight", "fc1.bias"}
+    assert fit_keys({"module.fc1.weight": 1, "module.fc1.bias": 2}, wanted) == (
+        {"fc1.weight": 1, "fc1.bias": 2}, "module.", 0)
+    assert fit_keys({"_orig_mod.net.fc1.weight": 1, "_orig_mod.net.fc1.bias": 2, "_orig_mod.loss.w": 3},
+                    wanted) == ({"fc1.weight": 1, "fc1.bias": 2}, "_orig_mod.net.", 1)
+    unfit = {"model.fc1.weight": 1, "model.fc2.bias": 2}
+    assert fit_keys(unfit, wanted) == (unfit, None, 0)  # strict loading then names what differs

@@ -269,6 +269,26 @@ def test_a_candidate_is_judged_again_against_the_source_in_float64(tmp_path, off
         assert "ill-conditioned" not in evidence[0]  # the source is close to float64, the candidate far
 
 
+KERAS_CANCELLING_SOURCE = '''
+import keras
+
+
+def build():
+    """The same ill-conditioned identity in Keras: Rescaling layers that add and take away 1e4."""
+    return keras.Sequential([keras.Input(shape=(64,), name="x"), keras.layers.Rescaling(0.01, offset=1e4),
+                             keras.layers.Rescaling(1.0, offset=-1e4)])
+'''
+
+
+def test_a_keras_source_is_rebuilt_in_float64_to_judge_a_failing_candidate_again(tmp_path):
+    (tmp_path / "cancel_keras.py").write_text(KERAS_CANCELLING_SOURCE)
+    res = run_cli("validate", f"{tmp_path}/cancel_keras.py:build", _scaled_onnx(tmp_path / "exact.onnx", 0.01),
+                  "--json", tmp_path / "report.json")
+    assert res.code == 0, res.stdout + res.stderr
+    evidence = json.loads((tmp_path / "report.json").read_text())["candidates"][0]["reference_evidence"]
+    assert len(evidence) == 1 and "matches the source run in float64" in evidence[0], evidence
+
+
 def test_a_passing_candidate_is_not_judged_again(tmp_path):
     (tmp_path / "cancel.py").write_text(CANCELLING_SOURCE.replace("(x * 0.01 + 1e4) - 1e4", "x * 0.01"))
     res = run_cli("validate", f"{tmp_path}/cancel.py:build", _scaled_onnx(tmp_path / "exact.onnx", 0.01),

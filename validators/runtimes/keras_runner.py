@@ -21,6 +21,7 @@ class KerasRunner(Runner):
         import os
 
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        self._model64 = None  # the float64 rebuild, made on first use; False when it cannot be made
         tf = require("tensorflow", "running TensorFlow")
         set_tf_threads(tf, self.threads)
         keras = require("keras", "running Keras")
@@ -46,9 +47,45 @@ class KerasRunner(Runner):
         return []
 
     def run(self, feed):
+        return self._call(self.model, feed)
+
+    def _call(self, model, feed, widen: bool = False):
         from modelport.specs import keras_output_names
 
         args = [feed[t.name] for t in self.model.inputs]
-        out = self.model(args if len(args) > 1 else args[0], training=False)
+        if widen:
+            args = [a.astype(np.float64) if a.dtype == np.float32 else a for a in args]
+        out = model(args if len(args) > 1 else args[0], training=False)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         return {n: np.asarray(o) for n, o in zip(keras_output_names(self.model), outs)}
+
+    def run_float64(self, feed):
+        """The model rebuilt from its config with every float32 dtype made float64, its weights
+        widened, on float64 inputs (what validation.py's float64 re-judgement compares with, as
+        nn.Module.double() gives it for PyTorch). None where the rebuild or the run fails (a layer
+        that casts to float32 itself, a custom layer the config cannot rebuild)."""
+        if self._model64 is False:
+            return None
+        if self._model64 is None:
+            try:
+                model64 = type(self.model).from_config(_as_float64(self.model.get_config()))
+                model64.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w
+                                     for w in self.model.get_weights()])
+                self._model64 = model64
+            except Exception:
+                self._model64 = False
+                return None
+        try:
+            return self._call(self._model64, feed, widen=True)
+        except Exception:
+            self._model64 = False
+            return None
+
+
+def _as_float64(config):
+    """A Keras config with every "float32" dtype (layer dtypes and dtype policies) made "float64"."""
+    if isinstance(config, dict):
+        return {k: "float64" if v == "float32" else _as_float64(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_as_float64(v) for v in config]
+    return config

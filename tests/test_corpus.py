@@ -195,6 +195,12 @@ def test_keras_builder_is_not_degenerate(tmp_path):
     bns = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
     assert bns and any(abs(float(w.numpy().mean())) > 1e-3 for w in bns[0].weights if "moving_mean" in w.path)
     assert weights.check_keras_outputs(model, [1, 96, 96, 3], seed=5) > 1e-3
+    # its own float32 rounding, against the model rebuilt in float64, stays well inside the fp32 tolerance
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((1, 96, 96, 3)).astype(np.float32)
+    used = keras_models.conditioning(model, x)
+    assert used is not None and used <= weights.MAX_CONDITIONING, used
 
 
 # ------------------------------------------------------------------------------------ (c) runner

@@ -16,19 +16,27 @@ from modelport.callables import call_seeded, import_callable, library_of
 from modelport.errors import UsageError, first_line
 
 
+WEIGHTS_NOTE = "modelport_weights_note"  # the attribute load_weights leaves on the module: what it read
+
+
 def load_weights(model, weights: str) -> None:
     """Load `weights` (a state_dict, a training or Lightning checkpoint: modelport/checkpoints.py)
-    into `model`, strictly, after dropping a wrapper's key prefix when that makes the keys fit."""
+    into `model`, strictly, after dropping a wrapper's key prefix when that makes the keys fit. What
+    was read is left on the module as WEIGHTS_NOTE, for the converter's notes."""
     from modelport.checkpoints import fit_keys, load_checkpoint
 
-    state, _kind = load_checkpoint(weights)
-    state, _prefix, _left_out = fit_keys(state, set(model.state_dict()))
+    state, kind = load_checkpoint(weights)
+    state, prefix, left_out = fit_keys(state, set(model.state_dict()))
+    note = f"--weights: {os.path.basename(weights)}, a {kind}"
+    if prefix:
+        note += f"; key prefix {prefix!r} dropped" + (f", {left_out} {'entry' if left_out == 1 else 'entries'} outside it left out" if left_out else "")
     try:
         result = model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         raise UsageError(f"--weights {weights}: does not fit the model: {' '.join(lines[1:3])[:300]}") from None
     del result  # strict=True already raised on missing or unexpected keys
+    object.__setattr__(model, WEIGHTS_NOTE, note)  # a plain attribute, not a submodule or parameter
 
 
 def build_module(ref: str, weights: str | None = None):

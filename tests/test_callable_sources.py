@@ -178,6 +178,8 @@ def test_a_lightning_checkpoint_gives_its_weights_without_running_its_pickled_ob
         np.testing.assert_allclose(got, trained(torch.from_numpy(x)).numpy(), atol=1e-5)
     record = json.loads((tmp_path / "trained.onnx.modelport.json").read_text())
     assert record["validation"]["passed"] and len(record["source"]["weights_sha256"]) == 64
+    assert ("--weights: epoch=3-step=120.ckpt, a Lightning checkpoint; key prefix 'model.' dropped, "
+            "1 entry outside it left out") in record["steps"][0]["notes"], record["steps"][0]["notes"]
 
 
 def test_a_checkpoint_whose_state_dict_holds_a_pickled_object_is_one_line_exit_2(tmp_path):

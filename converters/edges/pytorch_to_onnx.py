@@ -17,6 +17,7 @@ from modelport.errors import ConversionError, NotApplicable, UsageError
 from modelport.types import IOMap, TensorMapping, default_output_names
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.pytorch_sources import count_outputs, example_tensor, load_module, resolve_inputs
+from modelport.torch_modules import WEIGHTS_NOTE
 
 DEFAULT_OPSET = 18  # the dynamo exporter's native opset; newer ones get converted by onnxscript
 EXTERNAL_DATA_BYTES = 1_800_000_000  # protobuf's hard limit is 2 GB
@@ -77,6 +78,8 @@ def convert(job: EdgeJob) -> EdgeResult:
     onnx.checker.check_model(job.output if external else onnx.load(job.output), full_check=False)
     details["exporter"] = exporter
     notes = [f"exported with the {exporter} exporter at opset {details['opset']}"]
+    if getattr(model, WEIGHTS_NOTE, None):
+        notes.append(getattr(model, WEIGHTS_NOTE))
     io_map = IOMap(
         [TensorMapping(s.name, s.name, None, "name") for s, _ in inputs],
         [TensorMapping(n, n, None, "name") for n in output_names],

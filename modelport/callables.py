@@ -32,7 +32,7 @@ from typing import Any
 
 from modelport.errors import UsageError
 
-SEED = 0  # the one seed every callable source is built with (docs/security.md, README "sources")
+SEED = 0  # the one seed every callable source is built with (README, convert's SRC row)
 
 _TORCH_ROOTS = {"torch", "torchvision", "timm", "transformers", "lightning", "pytorch_lightning"}
 _KERAS_ROOTS = {"keras", "tensorflow", "tf_keras"}

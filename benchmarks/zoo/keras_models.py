@@ -74,11 +74,10 @@ def conditioning(model, x: np.ndarray) -> float | None:
     """As weights.conditioning for torch: the share of the fp32 parity tolerance the model's own
     float32 rounding uses on `x`, against the model rebuilt from its config in float64 (as the
     validator's KerasRunner.run_float64 does). None when it cannot be rebuilt or run in float64."""
-    from modelport.validators.runtimes.keras_runner import _as_float64
+    from modelport.validators.runtimes.keras_runner import float64_copy
 
     try:
-        model64 = type(model).from_config(_as_float64(model.get_config()))
-        model64.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w for w in model.get_weights()])
+        model64 = float64_copy(model)
         ref = np.asarray(model64([x.astype(np.float64)], training=False), np.float64)
     except Exception:
         return None

@@ -68,10 +68,7 @@ class KerasRunner(Runner):
             return None
         if self._model64 is None:
             try:
-                model64 = type(self.model).from_config(_as_float64(self.model.get_config()))
-                model64.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w
-                                     for w in self.model.get_weights()])
-                self._model64 = model64
+                self._model64 = float64_copy(self.model)
             except Exception:
                 self._model64 = False
                 return None
@@ -80,6 +77,14 @@ class KerasRunner(Runner):
         except Exception:
             self._model64 = False
             return None
+
+
+def float64_copy(model):
+    """`model` rebuilt from its config with float64 dtypes, its float32 weights widened (raises
+    where the config cannot be rebuilt). Shared with the corpus's conditioning measure."""
+    model64 = type(model).from_config(_as_float64(model.get_config()))
+    model64.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w for w in model.get_weights()])
+    return model64
 
 
 def _as_float64(config):

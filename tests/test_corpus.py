@@ -72,6 +72,14 @@ def test_case_selection_by_name_family_and_library():
 
 # ---------------------------------------------------------------------------------- (b) weights
 
+# The bound the tests hold a builder's conditioning to: its float32 rounding stays within the fp32
+# parity tolerance of its own float64 run. Not the builders' search target MAX_CONDITIONING (0.25):
+# the measure moves with the CPU's kernels and torch's thread count (mobilenet_v3_small, seed 50:
+# 0.25 on one thread, 0.41 on two, on a 2-core Xeon), and a test must give the same answer on every
+# machine. An ill-conditioned builder (efficientnet_b0 used 100x the tolerance before its pin) fails.
+WITHIN_TOLERANCE = 1.0
+
+
 def _feeds(case):
     return lambda seed: weights.random_inputs(case.shapes(), case.dtypes(), seed=50 + seed)
 
@@ -83,8 +91,10 @@ def test_cheap_builders_build_run_and_are_not_degenerate(name):
     case = models.get(name)
     model = getattr(models, name)()
     assert isinstance(model, torch.nn.Module) and not model.training
-    scales = weights.check_outputs(model, _feeds(case))
+    scales = weights.check_outputs(model, _feeds(case), condition=False)
     assert all(1e-3 <= s < weights.HUGE for s in scales)
+    feeds = _feeds(case)
+    assert max(weights.conditioning(model, feeds(k)) or 0.0 for k in (0, 1)) < WITHIN_TOLERANCE
     # modelport names the inputs from forward's signature: they must be the case's input names
     from modelport.torch_modules import forward_input_names
 
@@ -109,11 +119,12 @@ def test_gamma_pins_name_cases_and_recipes():
 
 def test_builders_are_well_conditioned():
     """Their own float32 rounding (against float64 PyTorch) stays well inside the fp32 parity
-    tolerance, with the pinned gamma (efficientnet_b0 used 100x the tolerance before)."""
+    tolerance, with the pinned gamma (efficientnet_b0 used 100x the tolerance before; 0.13 to 0.17
+    now, by thread count)."""
     for name in ("efficientnet_b0", "mobilenet_v3_small"):
         case, model = models.get(name), getattr(models, name)()
         used = weights.conditioning(model, weights.random_inputs(case.shapes(), case.dtypes(), seed=1000))
-        assert used is not None and used <= weights.MAX_CONDITIONING, (name, used)
+        assert used is not None and used < WITHIN_TOLERANCE, (name, used)
 
 
 def test_batchnorm_statistics_are_not_identity():
@@ -200,7 +211,7 @@ def test_keras_builder_is_not_degenerate(tmp_path):
 
     x = np.random.default_rng(0).standard_normal((1, 96, 96, 3)).astype(np.float32)
     used = keras_models.conditioning(model, x)
-    assert used is not None and used <= weights.MAX_CONDITIONING, used
+    assert used is not None and used < WITHIN_TOLERANCE, used
 
 
 # ------------------------------------------------------------------------------------ (c) runner

@@ -10,7 +10,7 @@ LITERT_LAYER := modelport/constraints-litert.txt
 PYTEST_ARGS ?= -n auto
 DEMO_DIR ?= demo-output
 
-.PHONY: venv sandbox demo test test-fast fixtures bench clean
+.PHONY: venv sandbox browser demo test test-fast fixtures bench clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,15 @@ sandbox:
 	      echo "warning: installing bubblewrap failed: models will run unconfined and the sandbox tests fail" >&2; \
 	  else echo "warning: bubblewrap (bwrap) is missing: install it (apt-get install bubblewrap); models will run unconfined and the sandbox tests fail" >&2; fi; }
 
+# Debian's chromium: the suite opens every kind of HTML report in it, headless (tests/html_check.py).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (the HTML report's tests open the page in it)"; \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
+	      echo "warning: installing chromium failed: the HTML report tests fail" >&2; \
+	  else echo "warning: chromium is missing: install it (apt-get install chromium); the HTML report tests fail" >&2; fi; }
+
 demo: $(STAMP) sandbox
 	@mkdir -p $(DEMO_DIR)
 	@echo "== converting fixtures/models.py:cnn (PyTorch, NCHW image classifier) =="
@@ -48,10 +57,10 @@ demo: $(STAMP) sandbox
 	@echo "== the same artifacts side by side: latency, throughput, memory (each runtime in its own process) =="
 	$(VENV)/bin/modelport bench $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --runs 200 --plot $(DEMO_DIR)/bench.png
 
-test: $(STAMP) sandbox
+test: $(STAMP) sandbox browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) sandbox
+test-fast: $(STAMP) sandbox browser
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 fixtures: $(STAMP)

@@ -62,7 +62,7 @@ def _terminate_as_interrupt(signum, frame):
 @click.argument("manifest", type=click.Path())
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Jobs to run at once.")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this model (repeatable).")
-@click.option("--report-dir", type=click.Path(), help="Where batch.json, batch.xml, batch.md, logs/ and bench/ go  "
+@click.option("--report-dir", type=click.Path(), help="Where batch.json, batch.xml, batch.md, batch.html, logs/ and bench/ go  "
               "[default: modelport-report beside the manifest]")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Skip jobs unchanged since a valid run (source, options, tool versions, artifact hashes).")
@@ -74,7 +74,9 @@ def _terminate_as_interrupt(signum, frame):
 @click.option("--untrusted", is_flag=True,
               help="The models come from elsewhere: require the sandbox (exit 4 where bubblewrap cannot confine "
                    "a process), as `modelport --require-sandbox batch` does.")
-def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, executor, ray_address, untrusted):
+@click.option("--html", "html_path", type=click.Path(),
+              help="Also write the report folder's batch.html (every job, its routes, parity and bench plots) here.")
+def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, executor, ray_address, untrusted, html_path):
     """Convert, validate and optionally benchmark every model of MANIFEST (YAML or TOML).
 
     Each job (one model: all its targets, then its bench) runs in its own process group with a
@@ -88,10 +90,14 @@ def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, execut
       modelport batch models.yaml --only cnn --no-resume --report-dir reports
       modelport batch models.yaml --executor ray --ray-address auto
       modelport batch vendor-models.yaml --untrusted
+      modelport batch models.yaml --html pr-report.html
     """
     from modelport.api import BatchOptions, run_batch
     from modelport.batch.reports import render_terminal, write_all
     from modelport.errors import ConversionError, ParityError
+    from modelport.html_report import check_path
+
+    check_path(html_path)
 
     if untrusted:
         _require_sandbox(executor)
@@ -107,7 +113,13 @@ def command(manifest, jobs, only, report_dir, resume, fail_fast, timeout, execut
     con = console()
     render_terminal(report, con)
     paths = write_all(report, folder)
-    con.print(f"reports: {paths['json']}, {paths['junit']}, {paths['markdown']}")
+    if html_path:
+        from modelport.batch.html_page import batch_page
+        from modelport.html_report import write
+
+        write(batch_page(report), html_path)
+    con.print(f"reports: {paths['json']}, {paths['junit']}, {paths['markdown']}, {paths['html']}"
+              + (f", {html_path}" if html_path else ""))
     if report.interrupted:
         raise KeyboardInterrupt
     code = report.exit_code

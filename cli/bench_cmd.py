@@ -44,12 +44,14 @@ def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
 @click.option("--json", "json_path", type=click.Path(), help="Write everything (method, machine, every latency) as JSON: a later --baseline.")
 @click.option("--markdown", "markdown_path", type=click.Path(), help="Write a Markdown table (also appended to $GITHUB_STEP_SUMMARY).")
 @click.option("--plot", "plot_path", type=click.Path(), help="Write a PNG: latency distributions, and throughput against batch size.")
+@click.option("--html", "html_path", type=click.Path(),
+              help="Write one self-contained HTML page: method, machine, the table and the plot embedded.")
 @click.option("--baseline", type=click.Path(), help="A previous --json: compare p50 per artifact and batch size.")
 @click.option("--max-regression", default="10%", show_default=True, help="With --baseline: a p50 this much slower exits 1.")
 @click.pass_context
 def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration, max_duration, threads, device, order,
             seed, input_shapes, input_dtypes, value_ranges, inputs_path, weights, json_path, markdown_path, plot_path,
-            baseline, max_regression):
+            html_path, baseline, max_regression):
     """Measure load time, latency percentiles, throughput and peak memory of each MODEL.
 
     Every MODEL x batch size runs in its own process: import the runtime, load, first inference,
@@ -63,6 +65,7 @@ def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration
       modelport bench cnn.onnx cnn.tflite cnn_savedmodel --batch-sizes 1,8 --plot bench.png
       modelport bench cnn.onnx --runs 200 --threads 1 --json bench.json
       modelport bench cnn.onnx cnn.tflite --baseline main.json --max-regression 10%
+      modelport bench cnn.onnx cnn.tflite --html bench.html
     """
     from modelport.api import BenchOptions, bench
     from modelport.validators.bench.plots import check_plot_path
@@ -76,6 +79,9 @@ def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration
     limit = parse_max_regression(max_regression)
     if plot_path:
         check_plot_path(plot_path)
+    from modelport.html_report import check_path
+
+    check_path(html_path)
     opts = BenchOptions(batch_sizes=_batch_sizes(batch_sizes), warmup=warmup, min_warmup_seconds=min_warmup_seconds,
                         runs=runs, duration=duration, max_duration=max_duration, threads=threads, device=device,
                         order=order, seed=seed, input_shapes=input_shapes, input_dtypes=input_dtypes,
@@ -84,4 +90,8 @@ def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration
     report = bench_and_render(lambda progress: bench(list(models), opts, progress=progress),
                               verbose=ctx.obj.get("verbose", False))
     write_files(report, json_path=json_path, markdown_path=markdown_path, plot_path=plot_path)
+    if html_path:
+        from modelport.html_report import bench_page, write
+
+        write(bench_page(report), html_path)
     raise_for(report)

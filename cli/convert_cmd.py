@@ -59,10 +59,13 @@ from modelport.manifest import human_size, size_on_disk
 @click.option("--bench", "run_bench", is_flag=True,
               help="Then benchmark the source and everything written (as `modelport bench`, default method).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--html", "html_path", type=click.Path(),
+              help="Also write one self-contained HTML page: route, steps and strategies, parity (worst first), "
+                   "bench plot, notes, manifest and versions; written for a failed conversion too.")
 @click.pass_context
 def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
             keep_intermediates, force, validate, device, atol, rtol, samples, seed, value_ranges, inputs_path,
-            pytorch_format, strategies, fallback, run_bench, as_json):
+            pytorch_format, strategies, fallback, run_bench, as_json, html_path):
     """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
@@ -89,10 +92,14 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
       modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/
       modelport convert mobilenet.onnx --to savedmodel --strategy onnx-savedmodel=tf_converter
       modelport convert models.py:net --to tflite --route 'pytorch->tflite' --input-shape x:1,3,64,64
+      modelport convert fixtures/models.py:cnn --to onnx,tflite --input-shape image:1,3,32,32 --bench --html report.html
     """
     from modelport.api import BenchOptions, ConvertOptions, ValidateOptions, bench_conversion, convert
     from modelport.errors import ConversionError, ParityError
+    from modelport.html_report import check_path
     from modelport.validators.bench.verdict import raise_for
+
+    check_path(html_path)
 
     verbose = ctx.obj.get("verbose", False)
 
@@ -111,7 +118,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
                                   value_ranges=value_ranges, inputs=inputs_path) if validate else None)
     if len(targets) > 1:
         return _convert_targets(source, targets, output, options, validation, run_bench, device, as_json,
-                                show_log if verbose else None, verbose)
+                                show_log if verbose else None, verbose, html_path)
     try:
         with step_lines(enabled=not as_json) as progress:
             result = convert(source, targets[0], output, options, validation=validation, log=show_log if verbose else None,
@@ -119,23 +126,38 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
     except ParityError as e:
         if e.result is not None:
             _render(e.result, source, as_json)
+            _write_html(html_path, source, [e.result.to_dict()], validation=e.result.validation)
         raise
     except ConversionError as e:
         if e.attempts:
             _render_attempts(e, as_json)
+        _write_html(html_path, source, [], error=e.message, attempts=e.attempts)
         raise
     if not run_bench:
+        _write_html(html_path, source, [result.to_dict()], validation=result.validation)
         return _render(result, source, as_json)
     if not as_json:
         _render(result, source, as_json)
     report = bench_and_render(lambda progress: bench_conversion(result, options, BenchOptions(device=device), progress),
                               quiet=as_json, verbose=verbose)
+    _write_html(html_path, source, [result.to_dict()], validation=result.validation, bench=report)
     if as_json:
         emit_json({**result.to_dict(), "bench": report.to_dict()})
     raise_for(report)
 
 
-def _convert_targets(source, targets, output, options, validation, run_bench, device, as_json, log, verbose):
+def _write_html(path: str | None, source: str, results: list[dict], **parts) -> None:
+    """--html: the page of this run (a failed one too), and a line saying where it is (stderr, so
+    that --json's stdout stays one JSON document)."""
+    if not path:
+        return
+    from modelport.html_report import convert_page, write
+
+    write(convert_page(source, results, **parts), path)
+    click.echo(f"html report: {path}", err=True)
+
+
+def _convert_targets(source, targets, output, options, validation, run_bench, device, as_json, log, verbose, html_path):
     """`--to a,b,c`: every target in one run (modelport/pipeline/multi.py), one report per artifact,
     one parity table for all; the worst target's error ends the command."""
     from modelport.api import BenchOptions
@@ -151,6 +173,8 @@ def _convert_targets(source, targets, output, options, validation, run_bench, de
             _render_targets(multi, source)
         report = bench_and_render(lambda p: bench_conversions(multi.results, options, BenchOptions(device=device), p),
                                   quiet=as_json, verbose=verbose)
+    _write_html(html_path, source, [r.to_dict() for r in multi.results], validation=multi.validation,
+                errors={t: e.message for t, e in multi.errors.items()}, bench=report)
     if as_json:
         emit_json({**multi.to_dict(), **({"bench": report.to_dict()} if report is not None else {})})
     elif report is None:

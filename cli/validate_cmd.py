@@ -31,10 +31,13 @@ from modelport.errors import ParityError
 @click.option("--json", "json_path", type=click.Path(), help="Write the full report (seed, versions, tolerances, metrics) as JSON.")
 @click.option("--junit", "junit_path", type=click.Path(), help="Write JUnit XML: one test case per candidate x output.")
 @click.option("--markdown", "markdown_path", type=click.Path(), help="Write a Markdown table (also appended to $GITHUB_STEP_SUMMARY).")
+@click.option("--html", "html_path", type=click.Path(),
+              help="Write one self-contained HTML page: parity per candidate (worst output first), evidence, notes, "
+                   "each converted candidate's route and manifest, versions.")
 @click.option("--save-outputs", type=click.Path(), help="Save the inputs and the reference's outputs (.npz) as golden data.")
 @click.option("--load-outputs", type=click.Path(), help="Compare with golden data from --save-outputs instead of running a reference.")
 def command(reference, candidates, device, reference_device, seed, samples, input_shapes, input_dtypes, value_ranges, inputs_path,
-            atol, rtol, preset, threads, weights, json_path, junit_path, markdown_path, save_outputs, load_outputs):
+            atol, rtol, preset, threads, weights, json_path, junit_path, markdown_path, html_path, save_outputs, load_outputs):
     """Run the same inputs through REFERENCE and each CANDIDATE and compare every output.
 
     Each candidate is compared with the reference (star, not chain). Inputs are mapped through
@@ -47,9 +50,13 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
       modelport validate cnn.onnx cnn.tflite cnn_savedmodel
       modelport validate fixtures/models.py:cnn cnn.onnx --input-shape image:1,3,32,32 --junit parity.xml
       modelport validate --load-outputs golden.npz cnn.tflite
+      modelport validate cnn.onnx cnn.tflite cnn_savedmodel --html parity.html
     """
     from modelport.api import ValidateOptions, validate
+    from modelport.html_report import check_path
     from modelport.validators import reports
+
+    check_path(html_path)
 
     if load_outputs and reference is not None:
         candidates = (reference,) + tuple(candidates)  # with golden outputs every model is a candidate
@@ -70,6 +77,10 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
         reports.write_junit(report, junit_path)
     if markdown_path:
         reports.write_markdown(report, markdown_path)
+    if html_path:
+        from modelport.html_report import validate_page, write
+
+        write(validate_page(report), html_path)
     if not report.passed:
         failed = [c.path for c in report.candidates if not c.passed]
         raise ParityError(f"parity failed for {len(failed)} of {len(report.candidates)} candidate(s): {', '.join(failed)}")

@@ -63,6 +63,22 @@ def _statuses(report: dict) -> dict[str, str]:
     return {j["name"]: j["status"] for j in report["jobs"]}
 
 
+def _check_html_page(page: Path) -> None:
+    """The report folder's batch.html, opened in headless Chromium (tests/html_check.py): the
+    verdict, every failed job unfolded with its reason, the valid jobs' routes and parity, the
+    bench plot carried in the page."""
+    from html_check import assert_self_contained, show
+
+    shown = show(page, "batch")
+    assert_self_contained(shown, page)
+    assert shown.verdict.startswith("6 job(s): 2 valid, 1 parity failed, 3 conversion failed;"), shown.verdict
+    assert sorted(s.split()[1] for s in shown.open_details) == ["corrupt", "crash", "hang", "strict"], shown.open_details
+    for seen in ("timed out after 15 s", "SIGABRT", "not a readable ONNX model", "route onnx -> savedmodel",
+                 "✘ FAIL", "✔ PASS", "flatbuffer_direct"):
+        assert seen in shown.text, seen
+    assert [i["width"] > 300 for i in shown.images if i["alt"] == "mlp bench"] == [True], shown.images
+
+
 def _leftovers(folder: Path) -> list:
     """Processes still running on this test's files, and scratch folders left in the outputs."""
     procs = [p for p in psutil.process_iter(["cmdline"]) if any(str(folder) in a or "hangs.py" in a and str(BAD) in a
@@ -107,11 +123,14 @@ def test_batch_isolates_failures_reports_them_and_resumes(tmp_path, monkeypatch)
         ("mlp source", 1, "ok"), ("mlp source", 2, "ok"), ("mlp.tflite", 1, "ok"), ("mlp.tflite", 2, "skipped")]
     assert Path(bench["plot"]).read_bytes().startswith(b"\x89PNG") and Path(bench["json"]).is_file()
     assert "mlp bench: mlp source bs1 p50" in md
+    _check_html_page(tmp_path / "modelport-report" / "batch.html")
 
-    # Second run: the valid jobs are skipped; a failed one is redone.
-    res = run_cli("batch", manifest, "--only", "mlp", "--only", "cnn", "--only", "strict")
+    # Second run: the valid jobs are skipped; a failed one is redone. --html: the page, where asked too.
+    res = run_cli("batch", manifest, "--only", "mlp", "--only", "cnn", "--only", "strict", "--html", tmp_path / "pr.html")
     assert_one_line_error(res, 1, "strict")
     assert _statuses(_report(tmp_path)) == {"mlp": "skipped", "cnn": "skipped", "strict": "parity failed"}
+    assert (tmp_path / "pr.html").read_text().startswith("<!DOCTYPE html>")
+    assert "3 job(s): 1 parity failed, 2 skipped" in (tmp_path / "pr.html").read_text()
 
     # A changed source, and a tampered artifact, are redone; --no-resume redoes everything.
     import onnx

@@ -22,6 +22,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "workers": ("modelport.workers",),
     "converters": ("modelport.converters",),
     "validators": ("modelport.validators",),
+    "html_report": ("modelport.html_report",),
     "pipeline": ("modelport.pipeline",),
     "batch": ("modelport.batch",),
     "front": ("modelport.api", "modelport.doctor"),
@@ -35,9 +36,10 @@ ALLOWED: dict[str, set[str]] = {
     "workers": {"core", "workers"},
     "converters": {"core", "workers", "converters"},
     "validators": {"core", "workers", "validators"},
+    "html_report": {"core", "workers", "validators", "html_report"},  # renders what validators report
     "pipeline": {"core", "workers", "converters", "validators", "pipeline"},
-    "batch": {"core", "workers", "converters", "validators", "pipeline", "batch"},
-    "front": {"core", "workers", "converters", "validators", "pipeline", "batch", "front"},
+    "batch": {"core", "workers", "converters", "validators", "pipeline", "html_report", "batch"},
+    "front": {"core", "workers", "converters", "validators", "pipeline", "html_report", "batch", "front"},
     "cli": set(LAYERS),
 }
 

@@ -21,7 +21,7 @@ COLUMNS = ["candidate", "output", "verdict", "max abs", "max rel", "cosine", "ou
            "min atol to pass", "rule"]
 
 
-def _fmt_cosine(c: float | None) -> str:
+def fmt_cosine(c: float | None) -> str:
     """Enough decimals to show how close to 1 it is: 0.980, 0.9999970."""
     if c is None:
         return "-"
@@ -35,35 +35,35 @@ def _fmt_cosine(c: float | None) -> str:
 
 
 
-def _pct(x: float | None) -> str:
+def fmt_pct(x: float | None) -> str:
     return "-" if x is None else ("0%" if x == 0 else f"{x * 100:.3g}%")
 
 
-def _sorted_outputs(c: CandidateResult) -> list[OutputResult]:
+def sorted_outputs(c: CandidateResult) -> list[OutputResult]:
     return sorted(c.outputs, key=lambda o: -o.severity)
 
 
-def _metric_cells(o: OutputResult) -> list[str]:
-    return [fmt_num(o.max_abs), fmt_num(o.max_rel), _fmt_cosine(o.cosine), _pct(o.out_of_tolerance), _pct(o.top1),
+def metric_cells(o: OutputResult) -> list[str]:
+    return [fmt_num(o.max_abs), fmt_num(o.max_rel), fmt_cosine(o.cosine), fmt_pct(o.out_of_tolerance), fmt_pct(o.top1),
             fmt_num(o.min_passing_atol), describe(o.tolerance)]
 
 
-def _candidate_label(c: CandidateResult) -> str:
+def candidate_label(c: CandidateResult) -> str:
     return f"{c.path} ({c.runtime}, {c.device}, {c.precision})"
 
 
-def _summary(report: ValidationReport) -> str:
+def summary(report: ValidationReport) -> str:
     n = len(report.candidates)
     return f"{sum(c.passed for c in report.candidates)} of {n} candidates passed"
 
 
-def _failure_lines(report: ValidationReport) -> list[tuple[str, str]]:
+def failure_lines(report: ValidationReport) -> list[tuple[str, str]]:
     """(where, why) for each error or failing output, worst first within a candidate."""
     lines = []
     for c in report.candidates:
         if c.error:
             lines.append((c.path, f"could not run: {c.error}"))
-        for o in _sorted_outputs(c):
+        for o in sorted_outputs(c):
             if not o.passed:
                 how = f" [matched by {o.mapping}]" if o.mapping else ""
                 lines.append((f"{c.path} > {o.output}", o.reason + how))
@@ -83,28 +83,28 @@ def render_terminal(report: ValidationReport, console: Any = None) -> None:
     for col in COLUMNS:
         table.add_column(col, overflow="fold", justify="right" if col not in ("candidate", "output", "verdict", "rule") else "left")
     for c in report.candidates:
-        label = escape(_candidate_label(c))
+        label = escape(candidate_label(c))
         if c.error:
             table.add_row(label, "-", "[bold red]ERROR[/]", *["-"] * 6, "")
-        for i, o in enumerate(_sorted_outputs(c)):
+        for i, o in enumerate(sorted_outputs(c)):
             verdict = "[green]PASS[/]" if o.passed else "[bold red]FAIL[/]"
             table.add_row(label if i == 0 and not c.error else "", escape(o.output), verdict,
-                          *[escape(x) for x in _metric_cells(o)])
+                          *[escape(x) for x in metric_cells(o)])
         if not c.error and not c.outputs:
             table.add_row(label, "-", "[green]PASS[/]" if c.passed else "[bold red]FAIL[/]", *["-"] * 6, "")
         table.add_section()
     console.print(table)
-    for where, why in _failure_lines(report):
+    for where, why in failure_lines(report):
         console.print(f"[red]x[/] {escape(clean(where))}: {escape(clean(why))}")
     for c in report.candidates:
         for line in c.layout_evidence:
-            console.print(f"layout: {escape(_candidate_label(c))}: {escape(clean(line))}")
+            console.print(f"layout: {escape(candidate_label(c))}: {escape(clean(line))}")
         for line in c.reference_evidence:
-            console.print(f"float64: {escape(_candidate_label(c))}: {escape(clean(line))}")
+            console.print(f"float64: {escape(candidate_label(c))}: {escape(clean(line))}")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
     style = "green" if report.passed else "bold red"
-    console.print(f"[{style}]{_summary(report)}[/]")
+    console.print(f"[{style}]{summary(report)}[/]")
 
 
 
@@ -120,8 +120,8 @@ def _details(o: OutputResult) -> str:
     fields = [("output", o.output), ("candidate output", o.candidate_output), ("matched by", o.mapping or "-"),
               ("shape", f"{o.shape_got} (reference {o.shape_ref})"), ("dtype", f"{o.dtype_got} (reference {o.dtype_ref})"),
               ("rule", f"{describe(o.tolerance)} [{o.tolerance.preset}]"), ("max abs", fmt_num(o.max_abs)),
-              ("mean abs", fmt_num(o.mean_abs)), ("max rel", fmt_num(o.max_rel)), ("cosine", _fmt_cosine(o.cosine)),
-              ("out of tolerance", _pct(o.out_of_tolerance)), ("top-1", _pct(o.top1)), ("top-5", _pct(o.top5)),
+              ("mean abs", fmt_num(o.mean_abs)), ("max rel", fmt_num(o.max_rel)), ("cosine", fmt_cosine(o.cosine)),
+              ("out of tolerance", fmt_pct(o.out_of_tolerance)), ("top-1", fmt_pct(o.top1)), ("top-5", fmt_pct(o.top5)),
               ("NaN/Inf in candidate", f"{o.nan_count}/{o.inf_count}"), ("min atol to pass", fmt_num(o.min_passing_atol))]
     return "\n".join(f"{k}: {v}" for k, v in fields)
 
@@ -152,7 +152,7 @@ def junit_xml(report: ValidationReport) -> str:
             if not c.passed:
                 ET.SubElement(tc, "failure", message="no outputs compared", type="parity")
                 failures += 1
-        for o in _sorted_outputs(c):
+        for o in sorted_outputs(c):
             tc = ET.SubElement(suite, "testcase", classname=classname, name=xml_text(o.output))
             tests += 1
             if not o.passed:
@@ -182,20 +182,20 @@ def markdown(report: ValidationReport) -> str:
            f"seed {report.seed}, {report.samples} sample(s), device {md_cell(report.device)}", "",
            "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for c in report.candidates:
-        label = md_cell(_candidate_label(c))
+        label = md_cell(candidate_label(c))
         if c.error:
             out.append(f"| {label} | - | ❌ error | " + " | ".join(["-"] * 6) + " | |")
-        for o in _sorted_outputs(c):
+        for o in sorted_outputs(c):
             verdict = "✅ pass" if o.passed else "❌ fail"
-            out.append(f"| {label} | {md_cell(o.output)} | {verdict} | " + " | ".join(md_cell(x) for x in _metric_cells(o)) + " |")
+            out.append(f"| {label} | {md_cell(o.output)} | {verdict} | " + " | ".join(md_cell(x) for x in metric_cells(o)) + " |")
         if not c.error and not c.outputs:
             out.append(f"| {label} | - | {'✅ pass' if c.passed else '❌ fail'} | " + " | ".join(["-"] * 6) + " | |")
-    failing = _failure_lines(report)
+    failing = failure_lines(report)
     if failing:
         out += ["", "**Failures**", ""] + [f"- {md_cell(where)}: {md_cell(why)}" for where, why in failing]
     if report.notes:
         out += ["", "**Notes**", ""] + [f"- {md_cell(n)}" for n in report.notes]
-    out += ["", f"{mark} {_summary(report)}", ""]
+    out += ["", f"{mark} {summary(report)}", ""]
     return "\n".join(out)
 
 

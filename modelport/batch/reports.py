@@ -1,4 +1,4 @@
-"""Reports of a `modelport batch` run: terminal table with a legend, JSON, JUnit XML, Markdown.
+"""Reports of a `modelport batch` run: terminal table with a legend, JSON, JUnit XML, Markdown, HTML.
 
 One row (one JUnit test case) per job x target, so a CI system shows which target of which model
 failed and why. Files are written atomically (validators/reports.py's helper); the Markdown also
@@ -11,20 +11,12 @@ import json
 import os
 from typing import Any
 
-from modelport.batch.results import (CONVERSION_FAILED, CONVERTED, LEGEND, NOT_RUN, PARITY_FAILED, SKIPPED, VALID,
-                                     BatchReport, JobResult, TargetResult)
+from modelport.batch.results import (CONVERSION_FAILED, CONVERTED, LEGEND, MARK, NOT_RUN, PARITY_FAILED, SKIPPED,
+                                     VALID, BatchReport, JobResult, TargetResult, summary)
 from modelport.report_text import clean, md_cell, write_report, xml_text
 
 STYLE = {VALID: "green", CONVERTED: "green", PARITY_FAILED: "bold red", CONVERSION_FAILED: "bold red", SKIPPED: "cyan", NOT_RUN: "yellow"}
-MARK = {VALID: "✔", CONVERTED: "✓", PARITY_FAILED: "✗", CONVERSION_FAILED: "✗", SKIPPED: "↷", NOT_RUN: "-"}
-FILES = {"json": "batch.json", "junit": "batch.xml", "markdown": "batch.md"}
-
-
-def summary(report: BatchReport) -> str:
-    counts = report.counts()
-    parts = [f"{n} {status}" for status, n in counts.items() if n]
-    return f"{len(report.jobs)} job(s): " + ", ".join(parts) + f"; {report.seconds:.1f} s" + \
-        (" (interrupted)" if report.interrupted else "")
+FILES = {"json": "batch.json", "junit": "batch.xml", "markdown": "batch.md", "html": "batch.html"}
 
 
 def _rows(report: BatchReport):
@@ -134,7 +126,9 @@ def markdown(report: BatchReport) -> str:
 
 
 def write_all(report: BatchReport, report_dir: str) -> dict[str, str]:
-    """batch.json, batch.xml and batch.md in report_dir (and the Markdown into the step summary)."""
+    """batch.json, batch.xml, batch.md and batch.html in report_dir (and the Markdown into the step summary)."""
+    from modelport.batch.html_page import batch_page
+    from modelport.html_report import write
     from modelport.validators.reports import append_step_summary
 
     paths = {k: os.path.join(report_dir, v) for k, v in FILES.items()}
@@ -143,4 +137,5 @@ def write_all(report: BatchReport, report_dir: str) -> dict[str, str]:
     text = markdown(report)
     write_report(paths["markdown"], text)
     append_step_summary(None, text)  # given the text it only appends
+    write(batch_page(report), paths["html"])
     return paths

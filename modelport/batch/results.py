@@ -24,6 +24,7 @@ LEGEND = {
     SKIPPED: "unchanged since a valid run (source, options, tool versions, artifact hashes): not redone",
     NOT_RUN: "not started: --fail-fast stopped the batch, or it was interrupted",
 }
+MARK = {VALID: "✔", CONVERTED: "✓", PARITY_FAILED: "✗", CONVERSION_FAILED: "✗", SKIPPED: "↷", NOT_RUN: "-"}
 EXIT_CODES = {VALID: 0, CONVERTED: 0, SKIPPED: 0, NOT_RUN: 0, PARITY_FAILED: 1, CONVERSION_FAILED: 3}
 _RANK = {SKIPPED: 0, NOT_RUN: 0, VALID: 1, CONVERTED: 1, PARITY_FAILED: 2, CONVERSION_FAILED: 3}
 
@@ -95,3 +96,11 @@ class BatchReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "exit_code": self.exit_code, "counts": self.counts(), "legend": LEGEND}
+
+
+def summary(report: BatchReport) -> str:
+    """The one-line verdict of a batch (terminal, Markdown and HTML reports all end with it)."""
+    counts = report.counts()
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    return f"{len(report.jobs)} job(s): " + ", ".join(parts) + f"; {report.seconds:.1f} s" + \
+        (" (interrupted)" if report.interrupted else "")

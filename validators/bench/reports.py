@@ -70,19 +70,19 @@ def fmt_limit(fraction: float) -> str:
     return f"{fraction * 100:g}%"
 
 
-def _mean_std(r: BenchResult) -> str:
+def mean_std(r: BenchResult) -> str:
     lat = r.latency_ms
     return "-" if lat is None else f"{fmt_ms(lat.mean)} ± {fmt_ms(lat.std)}"
 
 
-def _memory(r: BenchResult, sep: str) -> str:
+def memory_text(r: BenchResult, sep: str) -> str:
     text = human_size(r.peak_rss_bytes) if r.peak_rss_bytes is not None else "-"
     if r.gpu_peak_bytes is not None:
         text += f"{sep}GPU {human_size(r.gpu_peak_bytes)}"
     return text
 
 
-def _runtime(r: BenchResult) -> str:
+def runtime_text(r: BenchResult) -> str:
     return " ".join(x for x in (r.runtime, r.runtime_version) if x) or "-"
 
 
@@ -91,7 +91,7 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
 
 
-def _method_line(method: dict[str, Any]) -> str:
+def method_line(method: dict[str, Any]) -> str:
     """warmup, measured runs/duration, threads, order, device, seed: whichever the report has."""
     parts = []
     warm = [f"{method['warmup']} run(s)" if method.get("warmup") is not None else None,
@@ -111,7 +111,7 @@ def _method_line(method: dict[str, Any]) -> str:
     return "method: " + (", ".join(parts) if parts else "not recorded")
 
 
-def _machine_line(report: BenchReport) -> str:
+def machine_line(report: BenchReport) -> str:
     m = report.machine
     parts = [str(m["cpu"])] if m.get("cpu") else []
     if m.get("logical_cores") is not None:
@@ -165,9 +165,9 @@ def _terminal_cells(r: BenchResult, escape: Any, Text: Any) -> tuple[list[Any], 
     head = [escape(r.label), runtime, str(r.batch_size), human_size(r.size_bytes) if r.size_bytes is not None else "-"]
     if r.status == OK:
         lat = r.latency_ms
-        return [*head, fmt_seconds(r.load_seconds), fmt_seconds(r.first_inference_seconds), _mean_std(r),
+        return [*head, fmt_seconds(r.load_seconds), fmt_seconds(r.first_inference_seconds), mean_std(r),
                 *[fmt_ms(getattr(lat, k, None)) for k in ("p50", "p90", "p99", "max")],
-                fmt_rate(r.inferences_per_second), fmt_rate(r.samples_per_second), escape(_memory(r, "\n"))], None
+                fmt_rate(r.inferences_per_second), fmt_rate(r.samples_per_second), escape(memory_text(r, "\n"))], None
     reason, cut = _short(r.reason)
     below = None
     if r.status == SKIPPED:
@@ -222,8 +222,8 @@ def render_terminal(report: BenchReport, console: Any = None) -> None:
     from rich.text import Text
 
     console = console or Console(highlight=False)
-    console.print(escape(_method_line(report.method)))
-    console.print(escape(_machine_line(report)))
+    console.print(escape(method_line(report.method)))
+    console.print(escape(machine_line(report)))
     versions = dict.fromkeys(f"{r.runtime} {r.runtime_version}" for r in report.results if r.runtime and r.runtime_version)
     if versions:
         console.print(escape("runtimes: " + ", ".join(versions)))
@@ -281,16 +281,16 @@ def markdown(report: BenchReport) -> str:
     """A PR-comment section: heading (✅/❌ when there is a verdict), method, machine, table, notes."""
     mark = "❌" if failed(report) else ("✅" if report.regression is not None else "")
     out = ["### modelport bench" + (f" {mark}" if mark else ""), "",
-           md_cell(_method_line(report.method)) + "  ", md_cell(_machine_line(report)), "",
+           md_cell(method_line(report.method)) + "  ", md_cell(machine_line(report)), "",
            "| " + " | ".join(MD_COLUMNS) + " |", "|" + "".join("---|" if i < 3 else "--:|"
                                                               for i in range(len(MD_COLUMNS)))]
     for r in report.results:
-        head = [md_cell(r.label), md_cell(_runtime(r)), md_cell(r.device or "-"), str(r.batch_size),
+        head = [md_cell(r.label), md_cell(runtime_text(r)), md_cell(r.device or "-"), str(r.batch_size),
                 human_size(r.size_bytes) if r.size_bytes is not None else "-"]
         if r.status == OK:
             lat = r.latency_ms
-            cells = [*[fmt_ms(getattr(lat, k, None)) for k in ("p50", "p90", "p99")], _mean_std(r),
-                     fmt_rate(r.inferences_per_second), fmt_rate(r.samples_per_second), md_cell(_memory(r, ", ")),
+            cells = [*[fmt_ms(getattr(lat, k, None)) for k in ("p50", "p90", "p99")], mean_std(r),
+                     fmt_rate(r.inferences_per_second), fmt_rate(r.samples_per_second), md_cell(memory_text(r, ", ")),
                      fmt_seconds(r.load_seconds)]
         else:
             text = (f"⏭️ skipped: {md_cell(r.reason or 'no reason given')}" if r.status == SKIPPED else

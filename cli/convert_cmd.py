@@ -70,7 +70,10 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
     ExportedProgram .pt2, a PyTorch package folder (model.py + weights.pt, as --pytorch-format
-    package writes it), or code: path/to/file.py:callable or package.module:callable returning
+    package writes it), a Hugging Face model folder (save_pretrained: config.json and weights;
+    its task from config.json's architectures, its inputs from the config: ids within the
+    vocabulary, padded attention masks, dynamic batch and sequence; built offline), or code:
+    path/to/file.py:callable or package.module:callable returning
     a PyTorch nn.Module or a Keras model (built seeded, so every run holds the same weights).
     Each artifact is loaded and run once in its own runtime before
     it is called converted, then compared with the source on the same inputs (the final artifact
@@ -86,6 +89,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
     Examples:
       modelport convert fixtures/models.py:cnn --to tflite --input-shape image:batch,3,32,32
       modelport convert model.onnx --to savedmodel -o exported/
+      modelport convert path/to/hf_model --to onnx,tflite
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
       modelport convert models.py:net --to onnx --input-shape x:1,3,64,64 --inputs real_images.npz

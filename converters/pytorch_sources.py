@@ -1,4 +1,5 @@
-"""Load a PyTorch source (TorchScript, ExportedProgram, a package folder, or a `file.py:callable` reference) for
+"""Load a PyTorch source (TorchScript, ExportedProgram, a package folder, a Hugging Face model folder, or a
+`file.py:callable` reference) for
 conversion, and describe its inputs. Callables and weights load through modelport.torch_modules
 (weights only as a state_dict of tensors, never an arbitrary pickle)."""
 
@@ -25,6 +26,10 @@ def load_module(src: str, flavor: str, *, weights: str | None = None):
         return model
     elif flavor == "package":
         return load_package(src, weights)[0]
+    elif flavor == "hf_folder":
+        from modelport.hf_models import load_hf_model
+
+        return load_hf_model(src)[0]
     else:
         return build_module(src, weights)
     if weights:
@@ -60,6 +65,8 @@ def module_io(model, flavor: str) -> IOSpec:
     if flavor == "package":
         inputs = package_inputs(sys.modules[type(model).__module__].INPUTS)
         return IOSpec([TensorSpec(n, shape, dtype or "float32") for n, shape, dtype in inputs], [])
+    if flavor == "hf_folder":
+        return IOSpec([TensorSpec(i.name, list(i.shape), i.dtype) for i in model.hf_folder.inputs], [])
     if flavor == "torchscript":
         names = [i.debugName().split(".")[0] for i in list(model.graph.inputs())[1:]]
         return IOSpec([TensorSpec(n, None) for n in names], [])

@@ -23,7 +23,7 @@ _CALLABLE_REF = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*
 @dataclass
 class Detected:
     format: Format
-    flavor: str | None = None  # pytorch: torchscript | exported_program | callable | package; keras: callable
+    flavor: str | None = None  # pytorch: torchscript | exported_program | callable | package | hf_folder; keras: callable
     note: str | None = None  # e.g. "extension says .onnx but content is TFLite"
 
 
@@ -92,8 +92,13 @@ def _detect_dir(src: str) -> Detected:
         return Detected(Format.SAVEDMODEL)
     if is_package(src):
         return Detected(Format.PYTORCH, "package")
-    raise UsageError(f"{src}: directory is neither a TensorFlow SavedModel (no saved_model.pb in it) "
-                     "nor a PyTorch package (model.py + weights.pt)")
+    from modelport.hf_folders import is_hf_folder
+
+    if is_hf_folder(src):
+        return Detected(Format.PYTORCH, "hf_folder")
+    raise UsageError(f"{src}: directory is neither a TensorFlow SavedModel (no saved_model.pb in it), "
+                     "a PyTorch package (model.py + weights.pt) nor a Hugging Face model folder (config.json "
+                     "naming a model_type)")
 
 
 def _detect_file(src: str, thorough: bool = True) -> Detected:

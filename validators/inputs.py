@@ -2,7 +2,10 @@
 
 Generated floats are standard normal; integers (token ids, indices) are drawn from [0, 10) unless
 `--value-range NAME:LO,HI` says otherwise, so they are valid for any embedding table or gather of
-at least 10 rows; booleans are fair coin flips. Each sample gets its own seed (seed + i), so a
+at least 10 rows; booleans are fair coin flips. An integer `attention_mask` (the name every
+Hugging Face text model and its exports use) is what a tokenizer pads a batch to: ones, with the
+first row whole and each other row's tail (up to half of it) zeros, so the validation sees padding;
+random 0/1 masks are not inputs any model meets. Each sample gets its own seed (seed + i), so a
 run is reproducible and a single sample can be re-run on its own.
 """
 
@@ -18,6 +21,7 @@ from modelport.types import TensorSpec
 
 DEFAULT_DYNAMIC_SIZE = 1
 DEFAULT_INT_RANGE = (0, 10)
+ATTENTION_MASK = "attention_mask"
 
 
 def concrete_shape(spec: TensorSpec, sizes: dict[str, int] | None = None) -> list[int]:
@@ -53,10 +57,22 @@ def generate(specs: list[TensorSpec], *, seed: int = 0, sizes: dict[str, int] | 
             feed[spec.name] = x.astype(dtype)
         elif dtype.kind == "b":
             feed[spec.name] = rng.integers(0, 2, shape).astype(bool)
+        elif spec.name == ATTENTION_MASK and not lo_hi and len(shape) >= 2:
+            feed[spec.name] = padded_mask(rng, shape).astype(dtype)
         else:
             lo, hi = (int(lo_hi[0]), int(lo_hi[1])) if lo_hi else DEFAULT_INT_RANGE
             feed[spec.name] = rng.integers(lo, hi, shape).astype(dtype)  # hi exclusive
     return feed
+
+
+def padded_mask(rng, shape: list[int]) -> np.ndarray:
+    """Ones over [..., sequence], the first row whole, every other row's last 0 to sequence // 2
+    positions zeros (at least one position stays one)."""
+    rows, length = int(np.prod(shape[:-1])), shape[-1]
+    mask = np.ones((rows, length), dtype=np.int64)
+    for r in range(1, rows):
+        mask[r, max(1, length - int(rng.integers(0, length // 2 + 1))):] = 0
+    return mask.reshape(shape)
 
 
 MAX_INPUT_BYTES = 4 << 30  # one generated input; MODELPORT_MAX_INPUT_BYTES overrides

@@ -8,6 +8,7 @@ back into the reference's layout before they are compared, so reports speak the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -212,6 +213,18 @@ def _against_float64(result: CandidateResult, ref_runner, runner, io_map: IOMap,
             (": at least half as far as the candidate, the model is ill-conditioned there" if drift >= 0.5 * worst else "")]
 
 
+def _reference_defaults(reference: str | None, opts: ValidateOptions) -> ValidateOptions:
+    """A Hugging Face folder as the reference: its own input shapes and id ranges where the options
+    name none (modelport/hf_folders.py), as convert uses them."""
+    from modelport.hf_folders import default_input_shapes, default_value_ranges, describe, is_hf_folder
+
+    if not (reference and os.path.isdir(reference) and is_hf_folder(reference)):
+        return opts
+    folder = describe(reference)
+    return dataclasses.replace(opts, input_shapes=default_input_shapes(folder, tuple(opts.input_shapes)),
+                               value_ranges=default_value_ranges(folder, tuple(opts.value_ranges)))
+
+
 def validate(reference: str | None, candidates: list[str], opts: ValidateOptions) -> ValidationReport:
     if not candidates:
         raise UsageError("nothing to validate: give at least one candidate model")
@@ -219,6 +232,7 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         raise UsageError("--samples must be at least 1")
     if reference is None and not opts.load_outputs:
         raise UsageError("give a REFERENCE model, or --load-outputs FILE.npz with golden outputs")
+    opts = _reference_defaults(reference, opts)
     tol_overrides = parse_tolerance_overrides(opts.atol, opts.rtol)
     value_ranges = dict(input_data.parse_value_range(t) for t in opts.value_ranges)
     notes: list[str] = []

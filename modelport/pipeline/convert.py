@@ -72,7 +72,8 @@ def convert(source: str, to: str | Format, output: str | None = None, options: C
     """
     t_start = time.perf_counter()
     validation = absolute_inputs(validation)
-    planned = plan_conversion(source, to, output, options or ConvertOptions(), validation)
+    options, validation = source_defaults(source, options or ConvertOptions(), validation)
+    planned = plan_conversion(source, to, output, options, validation)
     scratch = make_scratch(planned.out)
     in_worker = WorkerValidation.for_conversion(planned.source_path, planned.edge_options, validation)
     try:
@@ -89,11 +90,14 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
                     validation: ValidateOptions | None) -> Planned:
     """Every check that can fail before the work (bad options, an unknown source, an output that
     exists), and the routes to try."""
+    from modelport.validators.inputs import parse_value_range
+
     target = parse_target(to)
     edge_options = build_options(input_shapes=options.input_shapes, input_dtypes=options.input_dtypes,
                                  opset=options.opset, quantize=options.quantize,
                                  calibration_data=options.calibration_data, weights=options.weights,
-                                 pytorch_format=options.pytorch_format)
+                                 pytorch_format=options.pytorch_format,
+                                 value_ranges=dict(parse_value_range(t) for t in smoke_value_ranges(source, validation)))
     if validation is not None:
         _check_validation(validation)
     detected = detect(source, thorough=False)
@@ -101,6 +105,10 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
         raise UsageError("--weights applies to PyTorch file.py:callable sources and PyTorch packages only"
                          + (" (a Keras callable loads its own weights: model.load_weights in the callable)"
                             if detected.format == Format.KERAS else ""))
+    if detected.flavor == "hf_folder" and target == Format.PYTORCH and not (options.via or options.route):
+        # A Hugging Face folder is PyTorch code and weights; a PyTorch artifact of it (an
+        # ExportedProgram, or --pytorch-format) is written from its ONNX export.
+        options = dataclasses.replace(options, via=Format.ONNX.value)
     routes = routes_for(detected.format, target, options)
     if options.pytorch_format and target != Format.PYTORCH:
         raise UsageError("--pytorch-format applies to --to pytorch only")
@@ -316,6 +324,34 @@ def parse_target(to: str | Format, where: str = "") -> Format:
         raise UsageError(f"unknown format {getattr(to, 'value', to)!r}{where} (choose from "
                          f"{', '.join(t.value for t in TARGETS)})")
     return fmt
+
+
+def source_defaults(source: str, options: ConvertOptions, validation: ValidateOptions | None
+                    ) -> tuple[ConvertOptions, ValidateOptions | None]:
+    """A Hugging Face model folder's own inputs where the user named none: its input shapes (dynamic
+    batch and sequence, traced and validated at 2 x 16) and id ranges (within the vocabulary), read
+    from its config.json (modelport/hf_folders.py). Other sources are returned unchanged."""
+    from modelport.hf_folders import default_input_shapes, default_value_ranges, describe, is_hf_folder
+
+    if not (os.path.isdir(source) and is_hf_folder(source)):
+        return options, validation
+    folder = describe(source)
+    options = dataclasses.replace(options, input_shapes=default_input_shapes(folder, tuple(options.input_shapes)))
+    if validation is not None:
+        validation = dataclasses.replace(validation, value_ranges=default_value_ranges(folder, tuple(validation.value_ranges)))
+    return options, validation
+
+
+def smoke_value_ranges(source: str, validation: ValidateOptions | None) -> tuple[str, ...]:
+    """The value ranges the smoke runs draw inputs from: the validation's, and without one
+    (--no-validate) a Hugging Face folder's own (its ids within the vocabulary), so an artifact is
+    not run on ids its embedding tables do not hold."""
+    from modelport.hf_folders import default_value_ranges, describe, is_hf_folder
+
+    given = tuple(validation.value_ranges) if validation is not None else ()
+    if validation is None and os.path.isdir(source) and is_hf_folder(source):
+        return default_value_ranges(describe(source), given)
+    return given
 
 
 def absolute_inputs(validation: ValidateOptions | None) -> ValidateOptions | None:

@@ -23,7 +23,8 @@ import time
 from modelport.errors import first_line
 
 
-def _smoke_run(path: str, fmt: str, sizes: dict[str, int], examples: dict[str, dict] | None = None) -> dict:
+def _smoke_run(path: str, fmt: str, sizes: dict[str, int], examples: dict[str, dict] | None = None,
+               value_ranges: dict[str, list[float]] | None = None) -> dict:
     import numpy as np
 
     from modelport.formats import detect
@@ -36,7 +37,7 @@ def _smoke_run(path: str, fmt: str, sizes: dict[str, int], examples: dict[str, d
     try:
         # A TorchScript file records no input shapes or dtypes: the edge reports what it traced with.
         specs = [_filled(sp, (examples or {}).get(sp.name)) for sp in runner.input_specs()]
-        feed = generate(specs, seed=0, sizes=sizes)
+        feed = generate(specs, seed=0, sizes=sizes, value_ranges={k: tuple(v) for k, v in (value_ranges or {}).items()})
         t0 = time.perf_counter()
         out = runner.run(feed)
         seconds = time.perf_counter() - t0
@@ -76,7 +77,8 @@ def convert_edge(job_dict: dict, checkpoint=None) -> dict:
     result: dict = {"edge": edge.convert(job).to_dict(), "convert_seconds": time.perf_counter() - t0}
     sizes = {d: e for o in job.options.inputs for d, e in zip(o.shape or [], o.example or []) if isinstance(d, str) and e}
     try:
-        result["smoke"] = _smoke_run(job.output, job.target_format, sizes, result["edge"]["details"].get("example_inputs"))
+        result["smoke"] = _smoke_run(job.output, job.target_format, sizes, result["edge"]["details"].get("example_inputs"),
+                                     job.options.value_ranges)
     except Exception as e:
         first = first_line(e, limit=None)
         source_error = _source_fails_too(job, sizes)
@@ -133,7 +135,7 @@ def _source_fails_too(job, sizes: dict[str, int]) -> str | None:
     if job.source_format == "pytorch":
         return None
     try:
-        _smoke_run(job.source, job.source_format, sizes)
+        _smoke_run(job.source, job.source_format, sizes, value_ranges=job.options.value_ranges)
     except Exception as e:
         return first_line(e, limit=None)
     return None

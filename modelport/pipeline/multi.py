@@ -26,7 +26,7 @@ from modelport.errors import ConversionError, ModelportError, ParityError, Unava
 from modelport.formats import detect
 from modelport.pipeline.attempts import Link
 from modelport.pipeline.convert import (DEFAULT_VALIDATION, Planned, absolute_inputs, parse_target, place_result,
-                                        plan_conversion, planned_precision, raise_for_parity, search_route,
+                                        plan_conversion, planned_precision, raise_for_parity, search_route, source_defaults,
                                         search_routes, strategies_on_routes, validate_artifacts)
 from modelport.pipeline.naming import default_output
 from modelport.pipeline.options import ConvertOptions
@@ -102,6 +102,7 @@ def convert_targets(source: str, targets: str | list, output_dir: str | None = N
     t_start = time.perf_counter()
     options = options or ConvertOptions()
     validation = absolute_inputs(validation)
+    options, validation = source_defaults(source, options, validation)
     formats = parse_targets(targets)
     plans = []
     forced = parse_forced(options.strategies)

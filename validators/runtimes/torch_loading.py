@@ -2,7 +2,7 @@
 
 Validators may not reach into converters' internals (ARCHITECTURE.md), so this loader is the
 runner-side twin of converters/pytorch_sources.py: TorchScript and ExportedProgram files, and
-package folders and `file.py:callable` modules through the shared modelport.torch_modules.
+package folders, Hugging Face model folders and `file.py:callable` modules through the shared modelport.torch_modules.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def load_torch_model(path: str, flavor: str, weights: str | None = None, device:
         model, inputs, _ = load_package(path, weights)
         specs = package_inputs(inputs)
         return model.to(device), [n for n, _, _ in specs], [s for _, s, _ in specs], [d for _, _, d in specs]
+    if flavor == "hf_folder":
+        from modelport.hf_models import load_hf_model
+
+        model, folder = load_hf_model(path)
+        return (model.to(device), [i.name for i in folder.inputs], [list(i.shape) for i in folder.inputs],
+                [i.dtype for i in folder.inputs])
     if flavor == "callable":
         from modelport.torch_modules import build_module, forward_input_names
 

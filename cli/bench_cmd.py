@@ -6,6 +6,7 @@ import click
 
 from modelport.cli.bench_render import bench_and_render
 from modelport.errors import UsageError
+from modelport.hf_folders import TASKS
 
 
 def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
@@ -41,6 +42,7 @@ def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
 @click.option("--value-range", "value_ranges", multiple=True, metavar="NAME:LO,HI", help="Range of generated values. Repeatable.")
 @click.option("--inputs", "inputs_path", type=click.Path(), help="Real inputs: FILE.npz or a folder of NAME.npy (their batch is used).")
 @click.option("--weights", type=click.Path(), help="state_dict for a file.py:callable MODEL.")
+@click.option("--task", type=click.Choice(TASKS), help="A Hugging Face folder MODEL: build it for this task (default: its config.json's).")
 @click.option("--json", "json_path", type=click.Path(), help="Write everything (method, machine, every latency) as JSON: a later --baseline.")
 @click.option("--markdown", "markdown_path", type=click.Path(), help="Write a Markdown table (also appended to $GITHUB_STEP_SUMMARY).")
 @click.option("--plot", "plot_path", type=click.Path(), help="Write a PNG: latency distributions, and throughput against batch size.")
@@ -50,7 +52,7 @@ def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
 @click.option("--max-regression", default="10%", show_default=True, help="With --baseline: a p50 this much slower exits 1.")
 @click.pass_context
 def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration, max_duration, threads, device, order,
-            seed, input_shapes, input_dtypes, value_ranges, inputs_path, weights, json_path, markdown_path, plot_path,
+            seed, input_shapes, input_dtypes, value_ranges, inputs_path, weights, task, json_path, markdown_path, plot_path,
             html_path, baseline, max_regression):
     """Measure load time, latency percentiles, throughput and peak memory of each MODEL.
 
@@ -85,7 +87,7 @@ def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration
     opts = BenchOptions(batch_sizes=_batch_sizes(batch_sizes), warmup=warmup, min_warmup_seconds=min_warmup_seconds,
                         runs=runs, duration=duration, max_duration=max_duration, threads=threads, device=device,
                         order=order, seed=seed, input_shapes=input_shapes, input_dtypes=input_dtypes,
-                        value_ranges=value_ranges, inputs=inputs_path, weights=weights, baseline=baseline,
+                        value_ranges=value_ranges, inputs=inputs_path, weights=weights, task=task, baseline=baseline,
                         max_regression=limit)
     report = bench_and_render(lambda progress: bench(list(models), opts, progress=progress),
                               verbose=ctx.obj.get("verbose", False))

@@ -9,6 +9,7 @@ from modelport.cli.convert_progress import step_lines
 from modelport.cli.render import console, emit_json, perm_text
 from modelport.converters.options import PYTORCH_FORMATS
 from modelport.manifest import human_size, size_on_disk
+from modelport.hf_folders import TASKS
 
 
 @click.command("convert")
@@ -30,6 +31,7 @@ from modelport.manifest import human_size, size_on_disk
               help="Input shape; a name marks a dynamic dim, NAME=N gives its example size (e.g. ids:batch=2,seq=16). Repeatable.")
 @click.option("--input-dtype", "input_dtypes", multiple=True, metavar="NAME:DTYPE", help="Input dtype, e.g. ids:int64. Repeatable.")
 @click.option("--weights", type=click.Path(), help="state_dict for a PyTorch file.py:callable source (loaded with weights_only=True).")
+@click.option("--task", type=click.Choice(TASKS), help="A Hugging Face folder source: build it for this task (default: the one config.json's architectures name; a head the folder has no weights for is initialised seeded, and the notes say so).")
 @click.option("--keep-intermediates", is_flag=True, help="Also keep the artifacts of intermediate steps beside the output.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--validate/--no-validate", default=True, show_default=True,
@@ -63,7 +65,7 @@ from modelport.manifest import human_size, size_on_disk
               help="Also write one self-contained HTML page: route, steps and strategies, parity (worst first), "
                    "bench plot, notes, manifest and versions; written for a failed conversion too.")
 @click.pass_context
-def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, input_shapes, input_dtypes, weights,
+def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, input_shapes, input_dtypes, weights, task,
             keep_intermediates, force, validate, device, atol, rtol, samples, seed, value_ranges, inputs_path,
             pytorch_format, strategies, fallback, run_bench, as_json, html_path):
     """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
@@ -90,6 +92,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
       modelport convert fixtures/models.py:cnn --to tflite --input-shape image:batch,3,32,32
       modelport convert model.onnx --to savedmodel -o exported/
       modelport convert path/to/hf_model --to onnx,tflite
+      modelport convert path/to/hf_model --to onnx --task feature-extraction
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
       modelport convert models.py:net --to onnx --input-shape x:1,3,64,64 --inputs real_images.npz
@@ -115,7 +118,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
 
     targets = parse_targets(to)
     options = ConvertOptions(via=via, route=route, opset=opset, quantize=quantize, calibration_data=calibration_data,
-                             input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights,
+                             input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, task=task,
                              pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
                              strategies=strategies, fallback=fallback)
     validation = (ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples, seed=seed,

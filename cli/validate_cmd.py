@@ -6,6 +6,7 @@ import click
 
 from modelport.cli.render import console
 from modelport.errors import ParityError
+from modelport.hf_folders import TASKS
 
 
 @click.command("validate")
@@ -28,6 +29,7 @@ from modelport.errors import ParityError
 @click.option("--preset", type=click.Choice(["fp32", "fp16", "int8"]), help="Force a tolerance preset (default: by each candidate's precision).")
 @click.option("--threads", type=int, help="Threads for the TFLite interpreter.")
 @click.option("--weights", type=click.Path(), help="state_dict for a file.py:callable REFERENCE.")
+@click.option("--task", type=click.Choice(TASKS), help="A Hugging Face folder REFERENCE: build it for this task (as convert --task did; default: its config.json's).")
 @click.option("--json", "json_path", type=click.Path(), help="Write the full report (seed, versions, tolerances, metrics) as JSON.")
 @click.option("--junit", "junit_path", type=click.Path(), help="Write JUnit XML: one test case per candidate x output.")
 @click.option("--markdown", "markdown_path", type=click.Path(), help="Write a Markdown table (also appended to $GITHUB_STEP_SUMMARY).")
@@ -37,7 +39,7 @@ from modelport.errors import ParityError
 @click.option("--save-outputs", type=click.Path(), help="Save the inputs and the reference's outputs (.npz) as golden data.")
 @click.option("--load-outputs", type=click.Path(), help="Compare with golden data from --save-outputs instead of running a reference.")
 def command(reference, candidates, device, reference_device, seed, samples, input_shapes, input_dtypes, value_ranges, inputs_path,
-            atol, rtol, preset, threads, weights, json_path, junit_path, markdown_path, html_path, save_outputs, load_outputs):
+            atol, rtol, preset, threads, weights, task, json_path, junit_path, markdown_path, html_path, save_outputs, load_outputs):
     """Run the same inputs through REFERENCE and each CANDIDATE and compare every output.
 
     Each candidate is compared with the reference (star, not chain). Inputs are mapped through
@@ -63,7 +65,7 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
         reference = None
     opts = ValidateOptions(device=device, reference_device=reference_device, seed=seed, samples=samples, input_shapes=input_shapes,
                            input_dtypes=input_dtypes, value_ranges=value_ranges, inputs=inputs_path, atol=atol,
-                           rtol=rtol, preset=preset, threads=threads, weights=weights, save_outputs=save_outputs,
+                           rtol=rtol, preset=preset, threads=threads, weights=weights, task=task, save_outputs=save_outputs,
                            load_outputs=load_outputs)
     if not candidates and not load_outputs:
         from modelport.errors import UsageError

@@ -28,6 +28,7 @@ class EdgeOptions:
     inputs: list[InputOverride] = field(default_factory=list)
     output_names: list[str] | None = None
     pytorch_format: str | None = None  # onnx->pytorch: exported_program (default), torchscript or package
+    task: str | None = None  # a Hugging Face folder source's --task (modelport/hf_folders.py)
     # NAME -> [lo, hi): the range an integer (or float) input is drawn from in the smoke run, as in
     # the validation (--value-range; a Hugging Face folder's ids within its vocabulary)
     value_ranges: dict[str, list[float]] = field(default_factory=dict)
@@ -56,6 +57,7 @@ def build_options(
     output_names: list[str] | None = None,
     pytorch_format: str | None = None,
     value_ranges: dict[str, tuple[float, float]] | None = None,
+    task: str | None = None,
 ) -> EdgeOptions:
     """Validate and merge the CLI's loose strings into EdgeOptions (UsageError on any mistake)."""
     import os
@@ -99,4 +101,5 @@ def build_options(
         output_names=output_names,
         pytorch_format=pytorch_format,
         value_ranges={k: [float(lo), float(hi)] for k, (lo, hi) in (value_ranges or {}).items()},
+        task=task,
     )

@@ -14,8 +14,9 @@ from modelport.torch_modules import (build_module, forward_input_names, load_exp
                                      load_torchscript, load_weights, package_inputs)
 
 
-def load_module(src: str, flavor: str, *, weights: str | None = None):
-    """Return an nn.Module, a ScriptModule or an ExportedProgram, in eval mode where it applies."""
+def load_module(src: str, flavor: str, *, weights: str | None = None, task: str | None = None):
+    """Return an nn.Module, a ScriptModule or an ExportedProgram, in eval mode where it applies
+    (`task`: a Hugging Face folder's --task)."""
     require("torch", "loading a PyTorch model")  # exit 4 naming the library when it is missing
     if flavor == "torchscript":
         model = load_torchscript(src)  # refused if it touches files: tracing it to ONNX would run it
@@ -29,7 +30,7 @@ def load_module(src: str, flavor: str, *, weights: str | None = None):
     elif flavor == "hf_folder":
         from modelport.hf_models import load_hf_model
 
-        return load_hf_model(src)[0]
+        return load_hf_model(src, task)[0]
     else:
         return build_module(src, weights)
     if weights:

@@ -134,7 +134,7 @@ def savedmodel_io(path: str, signature: str = "serving_default", fn=None) -> IOS
 def pytorch_io(src: str, flavor: str, options=None) -> IOSpec:
     from modelport.converters.pytorch_sources import load_module, module_io
 
-    module = load_module(src, flavor, weights=getattr(options, "weights", None))
+    module = load_module(src, flavor, weights=getattr(options, "weights", None), task=getattr(options, "task", None))
     return module_io(module, flavor)
 
 

@@ -101,8 +101,7 @@ def read_config(path: str) -> dict:
 def task_of(config: dict) -> tuple[str, str | None]:
     """(task, architecture) from config.json's `architectures`; a config without one is
     feature-extraction (the base model, as AutoModel loads it)."""
-    archs = config.get("architectures") or []
-    arch = archs[0] if archs and isinstance(archs[0], str) else None
+    arch = _architecture(config)
     if arch is None:
         return "feature-extraction", None
     audio = config.get("model_type") in _AUDIO
@@ -113,9 +112,19 @@ def task_of(config: dict) -> tuple[str, str | None]:
                      f"{', '.join(TASKS)} models")
 
 
-def describe(path: str) -> HFFolder:
+def check_task(task: str) -> str:
+    """`--task`: one of TASKS (UsageError listing them otherwise). Whether the model can do it is
+    transformers' to say, in the worker that builds it (its Auto classes' tables import torch)."""
+    if task not in TASKS:
+        raise UsageError(f"--task {task!r}: not a task modelport builds; choose one of {', '.join(TASKS)}")
+    return task
+
+
+def describe(path: str, task: str | None = None) -> HFFolder:
     """What the folder holds and the inputs its model takes (UsageError, exit 2, when modelport
-    cannot build it: no weights, an encoder-decoder or multi-modal config, an unknown architecture)."""
+    cannot build it: no weights, an encoder-decoder or multi-modal config, an unknown architecture).
+    `task` (--task) overrides the config's: the model is then built by that task's Auto class, not
+    by the architecture config.json names (unless that architecture does the task)."""
     config = read_config(path)
     model_type = config["model_type"]
     if not any(os.path.isfile(os.path.join(path, f)) for f in WEIGHT_FILES):
@@ -124,8 +133,26 @@ def describe(path: str) -> HFFolder:
         raise UsageError(f"{path}: {model_type} is an encoder-decoder or multi-modal model; modelport converts "
                          "single-encoder and decoder-only Hugging Face models (export the part you need as "
                          "file.py:callable)")
-    task, arch = task_of(config)
+    if task is None:
+        task, arch = task_of(config)
+    else:
+        check_task(task)
+        arch = _architecture(config)
+        if arch is not None and _task_or_none(config) != task:
+            arch = None
     return HFFolder(path, model_type, arch, task, tuple(_inputs(config, task)))
+
+
+def _architecture(config: dict) -> str | None:
+    archs = config.get("architectures") or []
+    return archs[0] if archs and isinstance(archs[0], str) else None
+
+
+def _task_or_none(config: dict) -> str | None:
+    try:
+        return task_of(config)[0]
+    except UsageError:
+        return None
 
 
 def _inputs(config: dict, task: str) -> list[HFInput]:
@@ -148,6 +175,11 @@ def _inputs(config: dict, task: str) -> list[HFInput]:
     if isinstance(types, int) and types > 0:
         out.append(HFInput("token_type_ids", dims, ex, "int64", (0, types)))
     return out
+
+
+def folder_of(path: str, task: str | None = None) -> HFFolder | None:
+    """describe(path, task) for a Hugging Face folder, None for any other source."""
+    return describe(path, task) if os.path.isdir(path) and is_hf_folder(path) else None
 
 
 def default_input_shapes(folder: HFFolder, given: tuple[str, ...]) -> tuple[str, ...]:

@@ -14,9 +14,19 @@ import sys
 
 from modelport.callables import call_seeded, import_callable, library_of
 from modelport.errors import UsageError, first_line
+from modelport.types import default_output_names
 
 
 WEIGHTS_NOTE = "modelport_weights_note"  # the attribute load_weights leaves on the module: what it read
+OUTPUT_FIELDS = "modelport_output_fields"  # what an eager run of a Hugging Face wrapper names its outputs
+
+
+def output_names(model, count: int) -> list[str]:
+    """The names of a module's `count` outputs: a Hugging Face folder's wrapper, once run eagerly,
+    names them after its ModelOutput's fields (modelport/hf_models.py); any other module's are
+    output_0, output_1, ... (or output alone)."""
+    fields = getattr(model, OUTPUT_FIELDS, None)
+    return list(fields) if fields and len(fields) == count else default_output_names(count)
 
 
 def load_weights(model, weights: str) -> None:

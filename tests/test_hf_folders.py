@@ -129,14 +129,70 @@ def _save(kind: str, folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("kind", ["bert", "distilbert", "gpt2", "roberta", "vit"])
-def test_small_architectures_convert_to_onnx_and_pass(tmp_path, kind):
+def _onnx_outputs(path: Path) -> list[str]:
+    import onnx
+
+    return [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
+
+
+@pytest.mark.parametrize("kind, outputs", [
+    ("bert", ["last_hidden_state", "pooler_output"]), ("distilbert", ["logits"]), ("gpt2", ["logits"]),
+    ("roberta", ["logits"]), ("vit", ["logits"]),
+])
+def test_small_architectures_convert_to_onnx_and_pass(tmp_path, kind, outputs):
+    """Each converts and validates; its outputs are named after the ModelOutput's fields."""
     src = _save(kind, tmp_path / kind)
     res = run_cli("convert", src, "--to", "onnx", "--json")
     assert res.code == 0, res.stdout + res.stderr
     report = json.loads(res.stdout)
     assert report["validation"]["passed"], report["validation"]
-    assert (tmp_path / f"{kind}.onnx").is_file()
+    assert _onnx_outputs(tmp_path / f"{kind}.onnx") == outputs
+
+
+def test_a_task_given_overrides_the_config(tmp_path):
+    from modelport.hf_folders import check_task
+
+    cls = _write_config(tmp_path / "cls", {"model_type": "bert", "architectures": ["BertForSequenceClassification"],
+                                           "vocab_size": 100, "type_vocab_size": 2})
+    assert describe(str(cls)).architecture == "BertForSequenceClassification"
+    assert describe(str(cls), "text-classification").architecture == "BertForSequenceClassification"
+    base = describe(str(cls), "feature-extraction")  # the encoder alone, by AutoModel
+    assert (base.task, base.architecture) == ("feature-extraction", None)
+    choices = describe(str(cls), "multiple-choice")
+    assert {i.name: i.shape for i in choices.inputs}["input_ids"] == ("batch", "choices", "sequence")
+    with pytest.raises(UsageError, match="choose one of feature-extraction, text-classification"):
+        check_task("summarization")
+
+
+def test_task_mistakes_are_exit_2_before_any_work(tmp_path):
+    res = run_cli("convert", _save("bert", tmp_path / "bert"), "--to", "onnx", "--task", "summarization", timeout=120)
+    assert res.code == 2 and "Invalid value for '--task'" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = run_cli("convert", "fixtures/models.py:simple", "--to", "onnx", "--task", "fill-mask",
+                  "-o", tmp_path / "simple.onnx", timeout=120)
+    assert_one_line_error(res, 2, "--task applies to Hugging Face model folders only")
+    res = run_cli("validate", "fixtures/models.py:simple", "fixtures/models.py:simple", "--task", "fill-mask", timeout=120)
+    assert_one_line_error(res, 2, "--task applies to a Hugging Face model folder as the reference only")
+
+
+def test_task_builds_the_head_the_user_asks_for_and_validate_follows_it(tmp_path):
+    """--task text-classification on a base model: transformers adds a head the folder has no
+    weights for; it is initialised seeded (the same in the export and in every validation), the
+    notes say it is untrained, and a later `validate` builds the reference for the artifact's task."""
+    src = _save("bert", tmp_path / "bert")
+    res = run_cli("convert", src, "--to", "onnx", "--task", "text-classification", "--json")
+    assert res.code == 0, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    assert report["validation"]["passed"], report["validation"]
+    notes = " ".join(n for s in report["steps"] for n in s["notes"])
+    assert "BertForSequenceClassification for text-classification" in notes and "initialised seeded" in notes, notes
+    assert _onnx_outputs(tmp_path / "bert.onnx") == ["logits"]
+    assert json.loads((tmp_path / "bert.onnx.modelport.json").read_text())["options"]["task"] == "text-classification"
+    res = run_cli("validate", src, tmp_path / "bert.onnx", "--json", tmp_path / "v.json")
+    assert res.code == 0, res.stdout + res.stderr
+    assert "the task the candidates were converted for" in " ".join(json.loads((tmp_path / "v.json").read_text())["notes"])
+    res = run_cli("convert", src, "--to", "onnx", "--task", "image-classification", "-o", tmp_path / "vision.onnx")
+    assert_one_line_error(res, 2, "a bert model cannot do image-classification", "it can do feature-extraction")
+    assert not (tmp_path / "vision.onnx").exists()
 
 
 def _minilm() -> Path:
@@ -173,6 +229,7 @@ def test_the_bundled_minilm_folder_converts_to_every_target_and_matches_on_real_
                       "model_savedmodel": "pytorch -> onnx -> savedmodel", "model.pt2": "pytorch -> onnx -> pytorch"}, routes
     import onnx
 
+    assert _onnx_outputs(tmp_path / "out" / "model.onnx") == ["last_hidden_state", "pooler_output"]
     graph = onnx.load(str(tmp_path / "out" / "model.onnx"), load_external_data=False).graph
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
     assert dims == {n: ["batch", "sequence"] for n in ("input_ids", "attention_mask", "token_type_ids")}, dims

@@ -28,6 +28,7 @@ class ValidateOptions:
     preset: str | None = None  # force fp32 / fp16 / int8 for every candidate
     threads: int | None = None
     weights: str | None = None  # state_dict for a file.py:callable reference
+    task: str | None = None  # a Hugging Face folder reference's task (default: its config.json's)
     save_outputs: str | None = None
     load_outputs: str | None = None
     # Set by `modelport convert`: I/O maps and precisions of artifacts that have no manifest yet.

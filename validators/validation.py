@@ -54,6 +54,8 @@ def _open(path: str, opts: ValidateOptions, *, is_reference: bool) -> tuple[Runn
         kwargs["threads"] = opts.threads
     if d.format == Format.PYTORCH and is_reference and opts.weights:
         kwargs["weights"] = opts.weights
+    if d.format == Format.PYTORCH and is_reference and opts.task:
+        kwargs["task"] = opts.task
     return runner_for(path, d.format, d.flavor, device=device, **kwargs).load(), d.format.value
 
 
@@ -213,14 +215,23 @@ def _against_float64(result: CandidateResult, ref_runner, runner, io_map: IOMap,
             (": at least half as far as the candidate, the model is ill-conditioned there" if drift >= 0.5 * worst else "")]
 
 
-def _reference_defaults(reference: str | None, opts: ValidateOptions) -> ValidateOptions:
+def _reference_defaults(reference: str | None, candidates: list[str], opts: ValidateOptions,
+                        notes: list[str]) -> ValidateOptions:
     """A Hugging Face folder as the reference: its own input shapes and id ranges where the options
-    name none (modelport/hf_folders.py), as convert uses them."""
-    from modelport.hf_folders import default_input_shapes, default_value_ranges, describe, is_hf_folder
+    name none (modelport/hf_folders.py), as convert uses them; built for the task the candidates
+    were converted for (their manifests' --task) when --task is not given."""
+    from modelport.hf_folders import default_input_shapes, default_value_ranges, folder_of, is_hf_folder
 
     if not (reference and os.path.isdir(reference) and is_hf_folder(reference)):
+        if opts.task:
+            raise UsageError("--task applies to a Hugging Face model folder as the reference only")
         return opts
-    folder = describe(reference)
+    if opts.task is None:
+        tasks = {((manifest.load(c) or {}).get("options") or {}).get("task") for c in candidates} - {None}
+        if len(tasks) == 1:
+            opts = dataclasses.replace(opts, task=tasks.pop())
+            notes.append(f"reference built for {opts.task}, the task the candidates were converted for (--task)")
+    folder = folder_of(reference, opts.task)
     return dataclasses.replace(opts, input_shapes=default_input_shapes(folder, tuple(opts.input_shapes)),
                                value_ranges=default_value_ranges(folder, tuple(opts.value_ranges)))
 
@@ -232,10 +243,10 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         raise UsageError("--samples must be at least 1")
     if reference is None and not opts.load_outputs:
         raise UsageError("give a REFERENCE model, or --load-outputs FILE.npz with golden outputs")
-    opts = _reference_defaults(reference, opts)
+    notes: list[str] = []
+    opts = _reference_defaults(reference, candidates, opts, notes)
     tol_overrides = parse_tolerance_overrides(opts.atol, opts.rtol)
     value_ranges = dict(input_data.parse_value_range(t) for t in opts.value_ranges)
-    notes: list[str] = []
 
     _order_imports([p for p in (reference, *candidates) if p])
     ref_runner, ref_format, ref_manifest, ref_sha = None, "golden outputs", None, None

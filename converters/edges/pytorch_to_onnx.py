@@ -14,10 +14,10 @@ import os
 import torch
 
 from modelport.errors import ConversionError, NotApplicable, UsageError
-from modelport.types import IOMap, TensorMapping, default_output_names
+from modelport.types import IOMap, TensorMapping
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.pytorch_sources import count_outputs, example_tensor, load_module, resolve_inputs
-from modelport.torch_modules import WEIGHTS_NOTE
+from modelport.torch_modules import WEIGHTS_NOTE, output_names as module_output_names
 
 DEFAULT_OPSET = 18  # the dynamo exporter's native opset; newer ones get converted by onnxscript
 EXTERNAL_DATA_BYTES = 1_800_000_000  # protobuf's hard limit is 2 GB
@@ -49,14 +49,14 @@ def _export_dynamo(model, args, inputs, output_names, opset, external):
 def convert(job: EdgeJob) -> EdgeResult:
     import onnx
 
-    model = load_module(job.source, job.source_flavor or "callable", weights=job.options.weights)
+    model = load_module(job.source, job.source_flavor or "callable", weights=job.options.weights, task=job.options.task)
     inputs = resolve_inputs(job, model)
     args = tuple(example_tensor(s, ex) for s, ex in inputs)
     try:
         n_out = count_outputs(model, args)
     except Exception as e:
         raise UsageError(f"running the model on the example inputs failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-    output_names = job.options.output_names or default_output_names(n_out)
+    output_names = job.options.output_names or module_output_names(model, n_out)
     opset = job.options.opset or DEFAULT_OPSET
     external = _param_bytes(model) > EXTERNAL_DATA_BYTES
     details = {"opset": opset, "external_data": external}

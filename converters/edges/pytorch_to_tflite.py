@@ -28,7 +28,8 @@ from modelport.converters.pytorch_sources import example_tensor, load_module, re
 from modelport.errors import ConversionError, NotApplicable, UsageError
 from modelport.layout import alternatives_to, infer_perm
 from modelport.libraries import require
-from modelport.types import IOMap, TensorMapping, default_output_names
+from modelport.torch_modules import output_names
+from modelport.types import IOMap, TensorMapping
 
 
 def _signature(path: str) -> tuple[dict, dict]:
@@ -49,7 +50,7 @@ def convert(job: EdgeJob) -> EdgeResult:
     flavor = job.source_flavor or "callable"
     if flavor == "torchscript":
         raise NotApplicable("litert-torch converts nn.Modules and ExportedPrograms, not TorchScript")
-    model = load_module(job.source, flavor, weights=job.options.weights)
+    model = load_module(job.source, flavor, weights=job.options.weights, task=job.options.task)
     inputs = resolve_inputs(job, model)
     args = tuple(example_tensor(s, ex) for s, ex in inputs)
     try:
@@ -75,7 +76,7 @@ def convert(job: EdgeJob) -> EdgeResult:
     if missing or len(sig_out) != n_out:
         raise ConversionError(f"litert-torch's signature does not match the model (inputs {sorted(sig_in)}, "
                               f"{len(sig_out)} outputs for {n_out})")
-    out_names = job.options.output_names or default_output_names(n_out)
+    out_names = job.options.output_names or output_names(model, n_out)
     io_map = IOMap(
         [_mapping(s.name, ex, s.name, list(sig_in[s.name]["shape"])) for s, ex in inputs],
         [_mapping(name, list(o.shape), f"output_{i}", list(sig_out[f"output_{i}"]["shape"]))

@@ -38,7 +38,8 @@ def convert_options(spec, target: str):
     return ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize if target == "tflite" else None,
                           calibration_data=spec.calibration_data if target == "tflite" else None,
                           input_shapes=tuple(spec.input_shapes), input_dtypes=tuple(spec.input_dtypes),
-                          weights=spec.weights, pytorch_format=spec.pytorch_format if target == "pytorch" else None,
+                          weights=spec.weights, task=spec.task,
+                          pytorch_format=spec.pytorch_format if target == "pytorch" else None,
                           strategies=tuple(_strategies_for(spec.strategy, target, spec)), fallback=spec.fallback,
                           force=True)
 
@@ -92,7 +93,7 @@ def convert_all_targets(spec) -> list[dict]:
     t0 = time.perf_counter()
     options = ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize,
                              calibration_data=spec.calibration_data, input_shapes=tuple(spec.input_shapes),
-                             input_dtypes=tuple(spec.input_dtypes), weights=spec.weights,
+                             input_dtypes=tuple(spec.input_dtypes), weights=spec.weights, task=spec.task,
                              pytorch_format=spec.pytorch_format,
                              # a manifest (its defaults too) names strategies once for all targets: keep those
                              # on some target's route, as convert_options() does for one target
@@ -134,7 +135,7 @@ def bench_outputs(spec, outputs: list[str], report_dir: str) -> dict:
     from modelport.validators.bench.reports import write_files
 
     opts = BenchOptions(**spec.bench, device=spec.device, input_shapes=tuple(spec.input_shapes),
-                        input_dtypes=tuple(spec.input_dtypes), weights=spec.weights,
+                        input_dtypes=tuple(spec.input_dtypes), weights=spec.weights, task=spec.task,
                         labels={spec.source: f"{spec.name} source"})
     report = bench([spec.source, *outputs], opts)
     folder = os.path.join(report_dir, "bench")

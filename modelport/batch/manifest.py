@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from modelport.converters.options import PYTORCH_FORMATS
 from modelport.errors import UsageError
+from modelport.hf_folders import TASKS
 
 TARGETS = ("onnx", "savedmodel", "tflite", "pytorch")
 QUANTIZE = ("fp16", "dynamic-int8", "int8")
@@ -42,6 +43,7 @@ class JobSpec:
     quantize: str | None = None
     calibration_data: str | None = None
     weights: str | None = None
+    task: str | None = None  # a Hugging Face folder source's task (convert's --task)
     via: str | None = None
     pytorch_format: str | None = None  # the pytorch target: exported_program (default), torchscript, package
     strategy: list[str] = field(default_factory=list)  # convert's --strategy entries: "onnx->savedmodel=tf_converter"
@@ -276,6 +278,7 @@ FIELDS: dict[str, tuple[Callable, str]] = {
     "quantize": (_choice(QUANTIZE), "quantize"),
     "calibration_data": (_str, "calibration_data"),
     "weights": (_str, "weights"),
+    "task": (_choice(tuple(TASKS)), "task"),
     "via": (_choice(TARGETS), "via"),
     "pytorch_format": (_choice(PYTORCH_FORMATS), "pytorch_format"),
     "strategy": (_strategies, "strategy"),

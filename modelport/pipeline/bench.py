@@ -16,7 +16,7 @@ from modelport.validators.bench.results import BenchReport
 def bench_conversion(result: ConvertResult, options: ConvertOptions | None = None, bench_options: BenchOptions | None = None,
                      progress: Callable[[str], None] | None = None) -> BenchReport:
     """Bench the source, the kept intermediates and the output, with the conversion's input shapes,
-    dtypes and weights (those of `options`, the ConvertOptions the conversion ran with)."""
+    dtypes, weights and task (those of `options`, the ConvertOptions the conversion ran with)."""
     return bench_conversions([result], options, bench_options, progress)
 
 
@@ -27,7 +27,7 @@ def bench_conversions(results: list[ConvertResult], options: ConvertOptions | No
     options = options or ConvertOptions()
     source = results[0].source
     opts = dataclasses.replace(bench_options or BenchOptions(), input_shapes=tuple(options.input_shapes),
-                               input_dtypes=tuple(options.input_dtypes), weights=options.weights,
+                               input_dtypes=tuple(options.input_dtypes), weights=options.weights, task=options.task,
                                labels={source: f"{os.path.basename(source)} (source)"})
     written = [p for r in results for p in (*r.intermediates, r.output)]
     return bench([source, *dict.fromkeys(written)], opts, progress=progress)

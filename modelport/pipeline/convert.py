@@ -96,8 +96,8 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
     edge_options = build_options(input_shapes=options.input_shapes, input_dtypes=options.input_dtypes,
                                  opset=options.opset, quantize=options.quantize,
                                  calibration_data=options.calibration_data, weights=options.weights,
-                                 pytorch_format=options.pytorch_format,
-                                 value_ranges=dict(parse_value_range(t) for t in smoke_value_ranges(source, validation)))
+                                 pytorch_format=options.pytorch_format, task=options.task,
+                                 value_ranges=dict(parse_value_range(t) for t in smoke_value_ranges(source, options, validation)))
     if validation is not None:
         _check_validation(validation)
     detected = detect(source, thorough=False)
@@ -105,6 +105,8 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
         raise UsageError("--weights applies to PyTorch file.py:callable sources and PyTorch packages only"
                          + (" (a Keras callable loads its own weights: model.load_weights in the callable)"
                             if detected.format == Format.KERAS else ""))
+    if options.task and detected.flavor != "hf_folder":
+        raise UsageError("--task applies to Hugging Face model folders only (config.json and weights)")
     if detected.flavor == "hf_folder" and target == Format.PYTORCH and not (options.via or options.route):
         # A Hugging Face folder is PyTorch code and weights; a PyTorch artifact of it (an
         # ExportedProgram, or --pytorch-format) is written from its ONNX export.
@@ -330,28 +332,28 @@ def source_defaults(source: str, options: ConvertOptions, validation: ValidateOp
                     ) -> tuple[ConvertOptions, ValidateOptions | None]:
     """A Hugging Face model folder's own inputs where the user named none: its input shapes (dynamic
     batch and sequence, traced and validated at 2 x 16) and id ranges (within the vocabulary), read
-    from its config.json (modelport/hf_folders.py). Other sources are returned unchanged."""
-    from modelport.hf_folders import default_input_shapes, default_value_ranges, describe, is_hf_folder
+    from its config.json (modelport/hf_folders.py), for options.task if given. Other sources are
+    returned unchanged."""
+    from modelport.hf_folders import default_input_shapes, default_value_ranges, folder_of
 
-    if not (os.path.isdir(source) and is_hf_folder(source)):
+    folder = folder_of(source, options.task)
+    if folder is None:
         return options, validation
-    folder = describe(source)
     options = dataclasses.replace(options, input_shapes=default_input_shapes(folder, tuple(options.input_shapes)))
     if validation is not None:
         validation = dataclasses.replace(validation, value_ranges=default_value_ranges(folder, tuple(validation.value_ranges)))
     return options, validation
 
 
-def smoke_value_ranges(source: str, validation: ValidateOptions | None) -> tuple[str, ...]:
+def smoke_value_ranges(source: str, options: ConvertOptions, validation: ValidateOptions | None) -> tuple[str, ...]:
     """The value ranges the smoke runs draw inputs from: the validation's, and without one
     (--no-validate) a Hugging Face folder's own (its ids within the vocabulary), so an artifact is
     not run on ids its embedding tables do not hold."""
-    from modelport.hf_folders import default_value_ranges, describe, is_hf_folder
+    from modelport.hf_folders import default_value_ranges, folder_of
 
     given = tuple(validation.value_ranges) if validation is not None else ()
-    if validation is None and os.path.isdir(source) and is_hf_folder(source):
-        return default_value_ranges(describe(source), given)
-    return given
+    folder = folder_of(source, options.task) if validation is None else None
+    return default_value_ranges(folder, given) if folder is not None else given
 
 
 def absolute_inputs(validation: ValidateOptions | None) -> ValidateOptions | None:
@@ -391,7 +393,7 @@ def _options_for_step(edge: Edge, options: EdgeOptions, io_map: IOMap | None, sc
     elif options.calibration_data and io_map is not None:
         step.calibration_data = remap_calibration(options.calibration_data, io_map, scratch)
     if edge.source != Format.PYTORCH:
-        step.weights = None
+        step.weights, step.task = None, None
     return step
 
 

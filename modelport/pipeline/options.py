@@ -22,6 +22,7 @@ class ConvertOptions:
     input_shapes: tuple[str, ...] = ()  # "NAME:D1,D2,...", a name marks a dynamic dim ("seq=16": example size)
     input_dtypes: tuple[str, ...] = ()  # "NAME:DTYPE"
     weights: str | None = None  # state_dict for a file.py:callable source or a PyTorch package
+    task: str | None = None  # a Hugging Face folder's task (modelport/hf_folders.py TASKS; default: its config.json's)
     pytorch_format: str | None = None  # with to="pytorch": exported_program, torchscript or package
     keep_intermediates: bool = False  # keep the artifacts of intermediate steps beside the output
     strategies: tuple[str, ...] = ()  # "EDGE=NAME": force one of an edge's strategies (converters/strategies.py)
@@ -34,6 +35,7 @@ FIELDS_SET_BY_CONVERT = {
     "input_shapes": "give them in ConvertOptions: the conversion and its validation use the same inputs",
     "input_dtypes": "give them in ConvertOptions: the conversion and its validation use the same inputs",
     "weights": "give them in ConvertOptions: the conversion and its validation use the same weights",
+    "task": "give it in ConvertOptions: the conversion and its validation build the same model",
     "save_outputs": "it applies to validate() only",
     "load_outputs": "convert() validates against its source; golden outputs apply to validate() only",
     "io_maps": "convert() sets it from the route",

@@ -18,7 +18,7 @@ from modelport.workers.spawn import Log, run_worker
 
 
 def route_validation_options(options: EdgeOptions, validation: ValidateOptions) -> ValidateOptions:
-    """The validation's options with the conversion's input shapes, dtypes and weights: the
+    """The validation's options with the conversion's input shapes, dtypes, weights and task: the
     artifacts are judged on the inputs they were converted for (also used by the edge workers
     that validate their own artifact, modelport/pipeline/worker_validation.py)."""
     shapes = [f"{o.name}:" + ",".join(str(e if e is not None else (d if isinstance(d, int) else 1))
@@ -26,7 +26,7 @@ def route_validation_options(options: EdgeOptions, validation: ValidateOptions) 
               for o in options.inputs if o.shape]
     dtypes = [f"{o.name}:{o.dtype}" for o in options.inputs if o.dtype]
     return dataclasses.replace(validation, input_shapes=tuple(shapes), input_dtypes=tuple(dtypes),
-                               weights=options.weights)
+                               weights=options.weights, task=options.task)
 
 
 def validate_route(source: str, options: EdgeOptions, artifacts: list[tuple[str, IOMap, str]],

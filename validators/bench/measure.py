@@ -117,7 +117,7 @@ def load_message(opts: BenchOptions, threads: int, parsed: dict | None = None) -
     """The worker's "load" command without the model and batch size (see validators/bench/worker.py)."""
     return {"cmd": "load", "device": opts.device, "threads": threads, "seed": opts.seed, "warmup": opts.warmup,
             "min_warmup_seconds": opts.min_warmup_seconds, "max_seconds": opts.max_duration,
-            "weights": opts.weights, **(parsed if parsed is not None else parsed_inputs(opts))}
+            "weights": opts.weights, "task": opts.task, **(parsed if parsed is not None else parsed_inputs(opts))}
 
 
 def _start(job: _Job, index: int, base: dict, log_dir: str) -> bool:

@@ -28,6 +28,7 @@ class BenchOptions:
     value_ranges: tuple[str, ...] = ()
     inputs: str | None = None
     weights: str | None = None
+    task: str | None = None  # a Hugging Face folder's task (default: its config.json's)
     labels: dict[str, str] = field(default_factory=dict)  # model -> the name reports use (default: file name)
     baseline: str | None = None  # a previous run's --json: compare p50 per artifact and batch size
     max_regression: float = 0.10  # with a baseline: a p50 this much slower (a fraction) is a regression

@@ -48,7 +48,7 @@ class Session:
         t0 = time.perf_counter()
         require(RUNTIME_MODULES[fmt], f"benchmarking {fmt} models")
         import_seconds = time.perf_counter() - t0
-        kwargs = {"weights": job["weights"]} if job.get("weights") and detected.format == Format.PYTORCH else {}
+        kwargs = {k: job[k] for k in ("weights", "task") if job.get(k) and detected.format == Format.PYTORCH}
         self.runner = runner_for(job["path"], detected.format, detected.flavor, device=job["device"],
                                  threads=job.get("threads"), **kwargs).load()
         runner = self.runner

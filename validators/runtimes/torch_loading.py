@@ -11,9 +11,10 @@ from modelport.errors import UsageError
 from modelport.torch_modules import load_exported_program, load_torchscript
 
 
-def load_torch_model(path: str, flavor: str, weights: str | None = None, device: str = "cpu"):
+def load_torch_model(path: str, flavor: str, weights: str | None = None, device: str = "cpu",
+                     task: str | None = None):
     """Return (callable model on `device`, input names, input shapes or None each, input dtypes (numpy
-    names) or None each). Only an ExportedProgram and a package record dtypes; the others take
+    names) or None each); `task` is a Hugging Face folder's --task. Only an ExportedProgram and a package record dtypes; the others take
     whatever they are fed."""
     if flavor == "torchscript":
         model = load_torchscript(path, device).eval()  # scanned before it runs (modelport/io_ops.py)
@@ -44,7 +45,7 @@ def load_torch_model(path: str, flavor: str, weights: str | None = None, device:
     if flavor == "hf_folder":
         from modelport.hf_models import load_hf_model
 
-        model, folder = load_hf_model(path)
+        model, folder = load_hf_model(path, task)
         return (model.to(device), [i.name for i in folder.inputs], [list(i.shape) for i in folder.inputs],
                 [i.dtype for i in folder.inputs])
     if flavor == "callable":

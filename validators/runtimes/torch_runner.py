@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from modelport.libraries import require
-from modelport.types import TensorSpec, default_output_names
+from modelport.torch_modules import output_names
+from modelport.types import TensorSpec
 from modelport.validators.runtimes.base import ANY_DTYPE, Runner
 
 
@@ -16,11 +17,13 @@ class TorchRunner(Runner):
     runtime = "torch"
 
     def __init__(self, path: str, device: str = "cpu", flavor: str = "callable", threads: int | None = None,
-                 input_specs: list[TensorSpec] | None = None, weights: str | None = None):
+                 input_specs: list[TensorSpec] | None = None, weights: str | None = None,
+                 task: str | None = None):
         super().__init__(path, device, threads)
         self.flavor = flavor
         self._inputs = input_specs
         self.weights = weights
+        self.task = task  # a Hugging Face folder's --task
         self._model64 = None  # the float64 copy, made on first use; False when the module cannot be one
 
     def _load(self):
@@ -30,7 +33,7 @@ class TorchRunner(Runner):
         if self.threads:
             self.torch.set_num_threads(self.threads)
         self.device_used = self._pick_device(self.torch.cuda.is_available(), "torch sees no CUDA device")
-        self.model, names, shapes, dtypes = load_torch_model(self.path, self.flavor, self.weights, self.device_used)
+        self.model, names, shapes, dtypes = load_torch_model(self.path, self.flavor, self.weights, self.device_used, self.task)
         if self._inputs is None:
             # A Python module declares no dtypes: "any" tells the feed mapping to keep the source's dtype.
             self._inputs = [TensorSpec(n, s, d if d not in (None, "bfloat16") else ANY_DTYPE)
@@ -54,7 +57,7 @@ class TorchRunner(Runner):
         with self.torch.no_grad():
             out = model(*args)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
-        return {n: o.detach().cpu().numpy() for n, o in zip(default_output_names(len(outs)), outs)}
+        return {n: o.detach().cpu().numpy() for n, o in zip(output_names(model, len(outs)), outs)}
 
     def run(self, feed):
         return self._call(self.model, self._args(feed))
@@ -63,7 +66,7 @@ class TorchRunner(Runner):
         """An eager module's float64 copy (nn.Module.double()) on float64 inputs. Only eager modules:
         an ExportedProgram's or TorchScript's graph holds its float32 dtypes. None where the copy
         cannot be made or does not run in float64 (a module that builds float32 tensors itself)."""
-        if self.flavor != "callable" or self._model64 is False:
+        if self.flavor not in ("callable", "hf_folder") or self._model64 is False:
             return None
         if self._model64 is None:
             import copy

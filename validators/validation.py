@@ -220,7 +220,7 @@ def _reference_defaults(reference: str | None, candidates: list[str], opts: Vali
     """A Hugging Face folder as the reference: its own input shapes and id ranges where the options
     name none (modelport/hf_folders.py), as convert uses them; built for the task the candidates
     were converted for (their manifests' --task) when --task is not given."""
-    from modelport.hf_folders import default_input_shapes, default_value_ranges, folder_of, is_hf_folder
+    from modelport.hf_folders import default_input_shapes, default_value_ranges, describe, is_hf_folder
 
     if not (reference and os.path.isdir(reference) and is_hf_folder(reference)):
         if opts.task:
@@ -231,7 +231,7 @@ def _reference_defaults(reference: str | None, candidates: list[str], opts: Vali
         if len(tasks) == 1:
             opts = dataclasses.replace(opts, task=tasks.pop())
             notes.append(f"reference built for {opts.task}, the task the candidates were converted for (--task)")
-    folder = folder_of(reference, opts.task)
+    folder = describe(reference, opts.task)
     return dataclasses.replace(opts, input_shapes=default_input_shapes(folder, tuple(opts.input_shapes)),
                                value_ranges=default_value_ranges(folder, tuple(opts.value_ranges)))
 

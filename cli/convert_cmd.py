@@ -25,7 +25,7 @@ from modelport.hf_folders import TASKS
               help="Take exactly this route, e.g. 'pytorch->tflite' (litert-torch) or pytorch,onnx,tflite "
                    "(see `modelport formats`); no other route is tried.")
 @click.option("--opset", type=int, help="ONNX opset for ONNX outputs (default 18).")
-@click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8"]), help="Quantize a TFLite output.")
+@click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8"]), help="Quantize a TFLite output (TFLiteConverter) or an ONNX one (ONNX Runtime); with several --to targets, the TFLite one.")
 @click.option("--calibration-data", type=click.Path(), help="Representative inputs (.npz, one array per input) for --quantize int8.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:D1,D2,...",
               help="Input shape; a name marks a dynamic dim, NAME=N gives its example size (e.g. ids:batch=2,seq=16). Repeatable.")
@@ -94,6 +94,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
       modelport convert path/to/hf_model --to onnx,tflite
       modelport convert path/to/hf_model --to onnx --task feature-extraction
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
+      modelport convert model.onnx --to onnx --quantize dynamic-int8
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
       modelport convert models.py:net --to onnx --input-shape x:1,3,64,64 --inputs real_images.npz
       modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/

@@ -3,7 +3,8 @@
 Adding a conversion is adding one `Edge` entry (and its module); the planner never changes.
 Routes are the cheapest paths in the edge graph (Dijkstra on `cost`), with two constraints:
 `--via FORMAT` forces a format along the way, and `--quantize` needs an edge that quantizes
-as the last step (only TFLiteConverter does, so a quantized TFLite always comes from a SavedModel).
+as the last step (for TFLite only TFLiteConverter does, so a quantized TFLite always comes from a
+SavedModel; for ONNX, ONNX Runtime's quantizer is an onnx -> onnx step after the route to ONNX).
 An `alternative` edge (another library for a conversion a route already makes) is never in the
 planned route: convert tries the routes through it when the planned one fails, in registry order
 (`alternative_routes`), and `--route` names any route outright (`parse_route`).
@@ -56,9 +57,17 @@ EDGES: tuple[Edge, ...] = (
          "modelport's own converter (torch.fx); ExportedProgram .pt2, or TorchScript; dynamic dims fixed to example sizes"),
     Edge(Format.KERAS, Format.SAVEDMODEL, "keras", "keras_to_savedmodel",
          "Keras 3 model.export(); serving signature from the model's inputs"),
+    Edge(Format.ONNX, Format.ONNX, "onnxruntime", "onnx_quantize",
+         "ONNX Runtime's quantization: dynamic-int8, static QDQ int8 (calibrated), fp16 (inputs/outputs kept "
+         "float32); names and layout kept", quantizes=True),
     Edge(Format.PYTORCH, Format.TFLITE, "litert-torch", "pytorch_to_tflite",
          "litert-torch (torch.export, then LiteRT's converter); layout kept (NCHW stays NCHW); int64 inputs "
          "become int32; dynamic dims fixed to example sizes; tried when the route through ONNX fails",
+         alternative=True, layer="litert"),
+    Edge(Format.PYTORCH, Format.SAVEDMODEL, "litert-torch", "pytorch_to_savedmodel",
+         "torch.export, litert-torch's StableHLO, one XlaCallModule op; layout kept (NCHW stays NCHW); "
+         "runs in TensorFlow / TF Serving on the CPU, not readable by TFLiteConverter or tf2onnx; dynamic dims "
+         "fixed to example sizes; tried when the route through ONNX fails",
          alternative=True, layer="litert"),
 )
 
@@ -94,17 +103,25 @@ def _shortest(src: Format, dst: Format, *, last_must_quantize: bool = False) -> 
     return None
 
 
+def _quantizer_of(fmt: Format) -> Edge | None:
+    """The edge that quantizes a model without changing its format (onnx -> onnx), if any."""
+    return next((e for e in EDGES if e.source == fmt and e.target == fmt and e.quantizes), None)
+
+
 def plan(src: Format, dst: Format, *, via: Format | None = None, quantize: str | None = None) -> list[Edge]:
     """The route from src to dst, or UsageError saying why there is none."""
     if dst == Format.KERAS:
         raise UsageError("keras is a source format only; convert to savedmodel instead")
+    need_q = quantize is not None
+    quantizer = _quantizer_of(dst) if need_q else None
+    if quantizer is not None:  # the route to the format, then its own quantizing step
+        return ([] if src == dst and via is None else plan(src, dst, via=via)) + [quantizer]
     if src == dst and via is None:
         raise UsageError(f"the source is already {dst.value}; nothing to convert (--via FORMAT for a round trip)")
     if not any(e.target == dst for e in EDGES):
         raise UsageError(f"no converter writes {dst.value} yet (see `modelport formats`)")
-    need_q = quantize is not None
-    if need_q and dst != Format.TFLITE:
-        raise UsageError(f"--quantize applies to tflite output only, not {dst.value}")
+    if need_q and dst not in (Format.TFLITE, Format.ONNX):
+        raise UsageError(f"--quantize applies to tflite and onnx outputs only, not {dst.value}")
     if via is not None:
         if via in (src, dst):
             raise UsageError(f"--via {via.value} must differ from the source and target formats")
@@ -162,7 +179,9 @@ def parse_route(text: str, src: Format, dst: Format, *, quantize: str | None = N
         route.append(options[0])
     if quantize is not None and not route[-1].quantizes:
         raise UsageError(f"--route {text}: --quantize needs a last step that quantizes "
-                         "(savedmodel->tflite, TFLiteConverter)")
+                         "(savedmodel->tflite, TFLiteConverter; onnx->onnx, ONNX Runtime)")
+    if quantize is None and any(e.source == e.target for e in route):
+        raise UsageError(f"--route {text}: onnx->onnx is the quantizing step; it needs --quantize")
     return route
 
 

@@ -138,7 +138,7 @@ def litert_layer_check() -> Check:
 
     layer = LAYERS["litert"]
     pin = pins(LITERT_PINS_FILE).get("litert-torch")
-    role = "pytorch->tflite, the alternative route (its own layer over the stack)"
+    role = "pytorch->tflite and pytorch->savedmodel (StableHLO), the alternative routes (its own layer over the stack)"
     python = layer_python("litert")
     if not os.access(python, os.X_OK):
         return Check("litert-torch", role, None, pin, False, "-",

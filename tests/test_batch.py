@@ -209,7 +209,7 @@ models:
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, input_shapes: {x: [1, 0]}}", ["input_shapes.x: bad dim 0"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, input_dtypes: {x: int65}}", ["input_dtypes.x: 'int65'"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, bench: {runz: 3}}", ["bench.runz: unknown bench option"]),
-    ("models:\n  - {name: a, source: x.onnx, targets: onnx, quantize: fp16}", ["quantize: applies to a tflite target"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: savedmodel, quantize: fp16}", ["quantize: applies to a tflite or onnx target"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, timeout: -1}", ["timeout: expected a positive number"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, weights: nope.pt}", ["weights: no such file"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx}\n  - {name: a, source: y.onnx, targets: onnx}",

@@ -67,7 +67,7 @@ def test_cli_writes_every_target_into_the_folder_and_reports_them_in_json(tmp_pa
 @pytest.mark.parametrize("extra, fragment", [
     (["--to", "onnx,onnx"], "names onnx twice"),
     (["--to", "onnx,keras"], "unknown format 'keras'"),
-    (["--to", "onnx,savedmodel", "--quantize", "fp16"], "add tflite to --to"),
+    (["--to", "savedmodel,pytorch", "--quantize", "fp16"], "add tflite or onnx to --to"),
     (["--to", "onnx,tflite", "--route", "pytorch->tflite"], "give a single --to"),
     (["--to", "onnx,tflite", "--strategy", "onnx-savedmodel=tf_converter"], "not a step of any target's route"),
 ])

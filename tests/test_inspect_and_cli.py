@@ -65,7 +65,7 @@ def test_formats_json():
     assert keras["tflite"] == "keras -> savedmodel -> tflite"
     assert all(p["source"] != p["target"] for p in pairs)
     assert {e["edge"] for e in data["edges"]} >= {"onnx->tflite", "savedmodel->tflite", "tflite->savedmodel"}
-    assert [e["edge"] for e in data["edges"] if e["quantizes"]] == ["savedmodel->tflite"]
+    assert [e["edge"] for e in data["edges"] if e["quantizes"]] == ["savedmodel->tflite", "onnx->onnx"]
 
 
 def test_formats_table():

@@ -1,6 +1,7 @@
 """Routes: one library limitation must not be a dead end for a whole conversion. When the planned
-route fails, convert tries the alternative routes (pytorch -> tflite by litert-torch, in its layer
-over the pinned stack), and `--route` names one outright. Real conversions throughout."""
+route fails, convert tries the alternative routes (pytorch -> tflite by litert-torch, pytorch ->
+savedmodel through StableHLO, both in the litert layer over the pinned stack), and `--route` names
+one outright. Real conversions throughout."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from modelport.types import Format
 CNN = f"{FIXTURES / 'models.py'}:cnn"
 
 
-def test_the_litert_edge_is_never_planned_only_an_alternative_to_the_route_through_onnx():
+def test_the_litert_edges_are_never_planned_only_alternatives_to_the_route_through_onnx():
     assert route_text(plan(Format.PYTORCH, Format.TFLITE)) == "pytorch -> onnx -> tflite"
     assert [route_text(r) for r in alternative_routes(Format.PYTORCH, Format.TFLITE)] == ["pytorch -> tflite"]
+    assert route_text(plan(Format.PYTORCH, Format.SAVEDMODEL)) == "pytorch -> onnx -> savedmodel"
+    assert [route_text(r) for r in alternative_routes(Format.PYTORCH, Format.SAVEDMODEL)] == ["pytorch -> savedmodel"]
     # An alternative replaces a part of the planned route between its two formats, nothing else.
-    for src, dst in ((Format.PYTORCH, Format.SAVEDMODEL), (Format.ONNX, Format.TFLITE), (Format.PYTORCH, Format.ONNX)):
+    for src, dst in ((Format.ONNX, Format.TFLITE), (Format.ONNX, Format.SAVEDMODEL), (Format.PYTORCH, Format.ONNX)):
         assert alternative_routes(src, dst) == [], (src, dst)
     # --via and --quantize fix the route's shape: no detour.
     assert alternative_routes(Format.PYTORCH, Format.TFLITE, via=Format.ONNX) == []
@@ -117,3 +120,52 @@ def test_litert_narrows_int64_inputs_and_validation_feeds_them_as_int32(tmp_path
 
     details = Interpreter(model_path=str(out)).get_signature_runner("serving_default").get_input_details()
     assert details["input_ids"]["dtype"] == np.int32
+
+
+@pytest.mark.slow
+def test_when_onnx2tf_cannot_write_the_savedmodel_stablehlo_does_and_a_nudged_weight_still_fails(tmp_path):
+    """A real library limitation, not a forced one: onnx2tf's SavedModel writer has no HardSwish nor
+    depthwise convolution (trap 10), and with `decompose` kept out (--strategy) every route through
+    ONNX fails. The StableHLO route then writes a SavedModel whose graph is one XlaCallModule op fed
+    by variables, and it passes; the same file with one weight nudged by 1e-2 must fail."""
+    import tensorflow as tf
+
+    out = tmp_path / "mobile_sm"
+    r = run_cli("convert", f"{FIXTURES / 'models.py'}:mobile_block", "--to", "savedmodel", "-o", out,
+                "--strategy", "onnx-savedmodel=flatbuffer_direct", "--input-shape", "image:1,3,32,32",
+                "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    assert "route: pytorch -> savedmodel" in r.stdout and "tried first: pytorch -> onnx -> savedmodel, failed" in r.stdout
+    record = json.loads(open(f"{out}.modelport.json").read())
+    assert [t["outcome"] for t in record["routes_tried"]] == ["failed", "passed"]
+    assert "XlaCallModule" in record["steps"][0]["converter"]
+    assert record["io_map"]["inputs"][0]["perm"] is None  # NCHW kept
+    assert record["validation"]["passed"]
+    loaded = tf.saved_model.load(str(out))
+    serve = loaded.signatures["serving_default"]
+    assert serve.structured_input_signature[1]["image"].shape.as_list() == [1, 3, 32, 32]
+    graph = serve.graph.as_graph_def()
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    assert "XlaCallModule" in ops
+    weights = [v for v in loaded.variables if v.dtype == tf.float32]
+    assert weights, "the weights are the SavedModel's variables"
+    biggest = max(weights, key=lambda v: int(np.prod(v.shape)))
+    biggest.assign(biggest.numpy() + 1e-2)
+    mutant = tmp_path / "mutant_sm"
+    tf.saved_model.save(loaded, str(mutant), signatures=dict(loaded.signatures))
+    r = run_cli("validate", f"{FIXTURES / 'models.py'}:mobile_block", out, mutant, "--input-shape", "image:1,3,32,32")
+    assert r.code == 1, r.stdout + r.stderr
+    assert "1 of 2 candidates passed" in r.stdout, r.stdout
+
+
+@pytest.mark.slow
+def test_the_stablehlo_savedmodel_keeps_int64_inputs_in_its_signature(tmp_path):
+    out = tmp_path / "encoder_sm"
+    r = run_cli("convert", f"{FIXTURES / 'models.py'}:encoder", "--to", "savedmodel", "--route", "pytorch->savedmodel",
+                "-o", out, "--input-shape", "input_ids:1,8", "--input-dtype", "input_ids:int64")
+    assert r.code == 0, r.stdout + r.stderr
+    assert "64-bit inputs are narrowed to 32 bits inside the program: input_ids" in r.stdout
+    import tensorflow as tf
+
+    spec = tf.saved_model.load(str(out)).signatures["serving_default"].structured_input_signature[1]["input_ids"]
+    assert spec.dtype == tf.int64

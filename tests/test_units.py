@@ -193,10 +193,15 @@ def test_plan_quantize_with_via():
     assert route_text(route) == "savedmodel -> onnx -> savedmodel -> tflite" and route[-1].quantizes
 
 
-@pytest.mark.parametrize("dst", [O, S])
-def test_plan_quantize_needs_tflite_target(dst):
-    src = T if dst == O else O
-    assert "--quantize" in _usage(plan, src, dst, quantize="fp16")
+@pytest.mark.parametrize("src, dst", [(O, S), (T, P), (O, P)])
+def test_plan_quantize_needs_a_tflite_or_onnx_target(src, dst):
+    assert "--quantize applies to tflite and onnx outputs only" in _usage(plan, src, dst, quantize="fp16")
+
+
+def test_plan_quantize_onnx_ends_with_the_onnx_quantizer():
+    route = plan(T, O, quantize="fp16")
+    assert route_text(route) == "tflite -> onnx -> onnx" and route[-1].quantizes and route[-1].library == "onnxruntime"
+    assert route_text(plan(S, O, via=T, quantize="int8")) == "savedmodel -> tflite -> onnx -> onnx"
 
 
 @pytest.mark.parametrize("fmt", [P, O, S, T])

@@ -1,4 +1,4 @@
-"""savedmodel -> tflite with TensorFlow's TFLiteConverter, the one edge that quantizes.
+"""savedmodel -> tflite with TensorFlow's TFLiteConverter, the edge that quantizes TFLite outputs.
 
 fp16: weights stored as float16. dynamic-int8: weights int8, activations float at run time.
 int8: full integer quantization calibrated on the user's representative inputs; int8 builtin ops
@@ -7,42 +7,11 @@ only, float32 input/output tensors kept so the artifact is a drop-in replacement
 
 from __future__ import annotations
 
-import numpy as np
-
-from modelport.errors import ConversionError, UsageError
-from modelport.types import IOMap, IOSpec, TensorMapping
+from modelport.errors import ConversionError
+from modelport.types import IOMap, TensorMapping
 from modelport.converters.job import EdgeJob, EdgeResult
+from modelport.converters.calibration_data import representative_samples
 from modelport.converters.signatures import savedmodel_io, tflite_custom_ops, tflite_io
-
-
-def _representative_dataset(path: str, src_io: IOSpec):
-    try:
-        data = np.load(path)
-    except Exception as e:
-        raise UsageError(f"--calibration-data {path}: not a readable .npz ({type(e).__name__})") from None
-    names = [t.name for t in src_io.inputs]
-    missing = [n for n in names if n not in data.files]
-    if missing and len(names) == 1 and len(data.files) == 1:
-        arrays = {names[0]: data[data.files[0]]}
-    elif missing:
-        raise UsageError(f"--calibration-data {path}: no array for input(s) {', '.join(missing)} (has: {', '.join(data.files)})")
-    else:
-        arrays = {n: data[n] for n in names}
-    count = min(len(a) for a in arrays.values())
-    if count == 0:
-        raise UsageError(f"--calibration-data {path}: arrays are empty")
-    specs = {t.name: t for t in src_io.inputs}
-    for n, a in arrays.items():
-        want = specs[n].shape
-        if want and len(a.shape) != len(want):
-            raise UsageError(f"--calibration-data {path}: array {n!r} has shape {list(a.shape)}; "
-                             f"expected samples stacked on axis 0 of input shape {want}")
-
-    def generator():
-        for i in range(count):
-            yield {n: a[i : i + 1].astype(specs[n].dtype) for n, a in arrays.items()}
-
-    return generator, count
 
 
 def convert(job: EdgeJob) -> EdgeResult:
@@ -58,7 +27,7 @@ def convert(job: EdgeJob) -> EdgeResult:
     elif q == "dynamic-int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif q == "int8":
-        gen, count = _representative_dataset(job.options.calibration_data, src_io)
+        gen, count = representative_samples(job.options.calibration_data, src_io)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ({k: v for k, v in s.items()} for s in gen())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -375,8 +375,8 @@ def load_manifest(path: str) -> BatchManifest:
         if name in seen:
             raise where.fail("name", f"{name!r} is used by an earlier model; names must be unique")
         seen.add(name)
-        if spec.get("quantize") and "tflite" not in spec["targets"]:
-            raise where.fail("quantize", "applies to a tflite target, and targets has none")
+        if spec.get("quantize") and not {"tflite", "onnx"} & set(spec["targets"]):
+            raise where.fail("quantize", "applies to a tflite or onnx target (tflite when both), and targets has neither")
         if spec.get("quantize") == "int8" and not spec.get("calibration_data"):
             raise where.fail("calibration_data", "quantize: int8 needs representative inputs (an .npz, one array per input)")
         jobs.append(_resolve(spec, base, where))

@@ -75,14 +75,16 @@ def parse_targets(text: str | list | tuple) -> list[Format]:
 
 
 def target_options(options: ConvertOptions, target: Format, targets: list[Format]) -> ConvertOptions:
-    """The options of one target: --quantize and --calibration-data belong to the TFLite target,
-    --pytorch-format to the PyTorch one, --via to the targets other than the format it names."""
+    """The options of one target: --quantize and --calibration-data belong to the TFLite target, or
+    to the ONNX one when there is no TFLite target; --pytorch-format to the PyTorch one, --via to the
+    targets other than the format it names."""
     if options.route:
         raise UsageError("--route fixes one route to one target: give a single --to with it")
-    if options.quantize and Format.TFLITE not in targets:
-        raise UsageError("--quantize applies to a TFLite output: add tflite to --to")
+    quantized = Format.TFLITE if Format.TFLITE in targets else Format.ONNX if Format.ONNX in targets else None
+    if options.quantize and quantized is None:
+        raise UsageError("--quantize applies to a TFLite or ONNX output: add tflite or onnx to --to")
     changes: dict[str, Any] = {}
-    if target != Format.TFLITE:
+    if target != quantized:
         changes.update(quantize=None, calibration_data=None)
     if target != Format.PYTORCH:
         changes["pytorch_format"] = None

@@ -17,7 +17,7 @@ class ConvertOptions:
     via: str | None = None  # force the route through this format (onnx, savedmodel, tflite)
     route: str | None = None  # the whole route, e.g. "pytorch->tflite" (litert-torch): only it is tried
     opset: int | None = None  # ONNX opset of ONNX outputs (default 18)
-    quantize: str | None = None  # fp16, dynamic-int8 or int8 (a TFLite output)
+    quantize: str | None = None  # fp16, dynamic-int8 or int8 (a TFLite or ONNX output)
     calibration_data: str | None = None  # .npz of representative inputs, for quantize="int8"
     input_shapes: tuple[str, ...] = ()  # "NAME:D1,D2,...", a name marks a dynamic dim ("seq=16": example size)
     input_dtypes: tuple[str, ...] = ()  # "NAME:DTYPE"

@@ -1,0 +1,261 @@
+"""onnx -> onnx, quantized: `--quantize dynamic-int8|int8|fp16` for an ONNX output.
+
+The libraries are ONNX Runtime's own, because ONNX Runtime is what runs the result:
+- dynamic-int8: `quantize_dynamic`, weights int8, activations quantized at run time (what ONNX
+  Runtime recommends for transformers and RNNs);
+- int8: `quantize_static` in the QDQ format, int8 weights per channel and int8 activations,
+  calibrated (MinMax) on `--calibration-data`, the same .npz the TFLite route takes;
+- fp16: ONNX Runtime's float16 converter (`onnxruntime.transformers.float16`, the same code as
+  onnxconverter-common's, shipped with the pinned runtime), inputs and outputs kept float32 so the
+  artifact is a drop-in replacement.
+The integer modes first run ONNX Runtime's `quant_pre_process` (shape inference and basic graph
+optimisation), as its documentation asks.
+
+Decided by running, not assumed: a dynamic-int8 model that ONNX Runtime cannot run with int8
+weights (a kernel it lacks for that type) is quantized again with uint8 weights, and the note says so; an fp16 model is checked for values float16 cannot hold: the float model is run
+on 4 seeded inputs with every intermediate tensor fetched, and the nodes that write or read a
+tensor within 4x of float16's largest value (65504) are kept in float32, named in the notes. The artifact is then judged
+against the float source with the int8 / fp16 tolerance presets (the manifest records the mode).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from modelport.converters.calibration_data import representative_samples
+from modelport.converters.job import EdgeJob, EdgeResult
+from modelport.converters.signatures import load_onnx, onnx_io
+from modelport.errors import ConversionError, UsageError
+from modelport.types import IOMap, IOSpec, TensorMapping
+
+FP16_MAX = 65504.0
+HEADROOM = 4.0  # a tensor within 4x of float16's largest value on the probe's samples stays float32
+PROBE_SAMPLES = 4
+_NP_OF_ONNX = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
+               2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16}
+
+
+def _example_feed(model, src_io: IOSpec, job: EdgeJob, seed: int = 0) -> dict:
+    """Seeded inputs at the model's sizes (--input-shape for dynamic dims, else 1), as the smoke run
+    draws them: normal floats, integers in [0, 10)."""
+    given = {o.name: (o.example or o.shape) for o in job.options.inputs if o.example or o.shape}
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for value in model.graph.input:
+        if value.name not in {t.name for t in src_io.inputs}:
+            continue  # an initializer listed as an input
+        tensor_type = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in tensor_type.shape.dim]
+        sizes = given.get(value.name) or dims
+        shape = [g if isinstance(g, int) else d for g, d in zip(sizes, dims)] if len(sizes) == len(dims) else dims
+        dtype = _NP_OF_ONNX.get(tensor_type.elem_type, np.float32)
+        lo, hi = job.options.value_ranges.get(value.name, (0, 10))
+        if np.issubdtype(dtype, np.floating):
+            feed[value.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype == np.bool_:
+            feed[value.name] = rng.integers(0, 2, shape).astype(dtype)
+        else:
+            feed[value.name] = rng.integers(int(lo), int(hi), shape).astype(dtype)
+    return feed
+
+
+def _session(path_or_bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(path_or_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def _overflowing_nodes(model, feeds: list[dict]) -> list[str]:
+    """The nodes that must stay float32: those writing a float tensor that comes within HEADROOM of
+    65504 on any of `feeds`, and those reading one (a float16 input would already be inf). Other
+    inputs than the probe's scale a tensor too, hence the headroom: measured on a MatMul by 1e5,
+    one seeded sample peaked at 64,042, just under the limit, and the next at 2.3e5.
+    Every intermediate tensor is fetched at once (outputs added to a copy of the graph, as
+    Polygraphy marks them)."""
+    import onnx
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    known = {o.name for o in probe.graph.output}
+    for node in probe.graph.node:
+        for out in node.output:
+            if out and out not in known:
+                known.add(out)
+                probe.graph.output.append(onnx.ValueInfoProto(name=out))
+    hot: set[str] = set()
+    try:
+        session = _session(probe.SerializeToString())
+        names = [o.name for o in session.get_outputs()]
+        for feed in feeds:
+            for name, value in zip(names, session.run(names, feed)):
+                if (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size
+                        and float(np.nanmax(np.abs(value))) > FP16_MAX / HEADROOM):
+                    hot.add(name)
+    except Exception:  # the probe is advice: a model whose tensors cannot all be fetched is converted as it is
+        return []
+    return [n.name for n in model.graph.node if hot & (set(n.output) | set(n.input))]
+
+
+def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    for i, node in enumerate(model.graph.node):  # node_block_list names nodes: name the anonymous ones
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+    hot = _overflowing_nodes(model, [_example_feed(model, src_io, job, seed) for seed in range(PROBE_SAMPLES)])
+    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=hot or None)
+    if hot:
+        _drop_float16_round_trips(converted)
+    onnx.save(converted, job.output)
+    notes = ["fp16: weights and activations float16, inputs and outputs kept float32"]
+    if hot:
+        notes.append(f"kept in float32, they write or read values within {HEADROOM:g}x of float16's 65504 on "
+                     f"{PROBE_SAMPLES} seeded inputs: {', '.join(hot)}")
+    return {"kept_float32": hot, "io_types": "float32"}, notes
+
+
+def _drop_float16_round_trips(model) -> None:
+    """Remove Cast(to float16) -> Cast(to float32) pairs, in place.
+
+    ONNX Runtime's converter (1.26) casts every tensor between two kept-float32 nodes down to
+    float16 and back up: measured on a MatMul by 1e5 feeding a Mul by 1e-5, both kept, the tensor
+    between them still went through float16 and came out inf. Reading the float32 tensor directly
+    removes a rounding and changes nothing else."""
+    from onnx import TensorProto
+
+    def to(node):
+        return next((a.i for a in node.attribute if a.name == "to"), None)
+
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    outputs = {o.name for o in graph.output}
+    rewired = {}
+    for node in graph.node:
+        if node.op_type != "Cast" or to(node) != TensorProto.FLOAT:
+            continue
+        down = producer.get(node.input[0])
+        if down is not None and down.op_type == "Cast" and to(down) == TensorProto.FLOAT16:
+            rewired[node.output[0]] = down.input[0]
+    if not rewired:
+        return
+    keep = [n for n in graph.node if not (n.op_type == "Cast" and n.output[0] in rewired and n.output[0] not in outputs)]
+    for node in keep:
+        for i, name in enumerate(node.input):
+            if name in rewired:
+                node.input[i] = rewired[name]
+    used = {i for n in keep for i in n.input} | outputs
+    keep = [n for n in keep if not (n.op_type == "Cast" and to(n) == TensorProto.FLOAT16 and n.output[0] not in used)]
+    del graph.node[:]
+    graph.node.extend(keep)
+
+
+def _preprocessed(job: EdgeJob, notes: list[str]) -> str:
+    """ONNX Runtime's quant_pre_process; its symbolic shape inference (written for transformers)
+    gives up on some graphs ("Incomplete symbolic shape inference", measured on the fixture CNN with
+    a dynamic batch), so it is tried without that part, then not at all."""
+    from onnxruntime.quantization import quant_pre_process
+
+    out = os.path.join(os.path.dirname(job.output), "preprocessed.onnx")
+    why = ""
+    for skip_symbolic in (False, True):
+        try:
+            quant_pre_process(job.source, out, skip_symbolic_shape=skip_symbolic)
+            return out
+        except Exception as e:
+            why = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+    notes.append(f"ONNX Runtime's pre-processing failed ({why}); quantized without it")
+    return job.source
+
+
+def _runs(path: str, feed: dict) -> str | None:
+    """None when ONNX Runtime loads the file and runs it on `feed`, else why not."""
+    try:
+        session = _session(path)
+        session.run(None, feed)
+        return None
+    except Exception as e:
+        return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+
+
+def _dynamic_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    notes: list[str] = []
+    source = _preprocessed(job, notes)
+    feed = _example_feed(model, src_io, job)
+    failures = []
+    for weight_type in (QuantType.QInt8, QuantType.QUInt8):
+        quantize_dynamic(source, job.output, weight_type=weight_type)
+        why = _runs(job.output, feed)
+        if why is None:
+            name = "int8" if weight_type == QuantType.QInt8 else "uint8"
+            notes.insert(0, f"dynamic-int8: {name} weights, activations quantized at run time")
+            if failures:
+                notes.append(f"int8 weights did not run in ONNX Runtime ({failures[0]}); uint8 weights do")
+            return {"weight_type": name, "activations": "dynamic"}, notes
+        failures.append(why)
+    raise ConversionError(f"ONNX Runtime cannot run the dynamically quantized model: {failures[-1]}")
+
+
+class _Reader:
+    """onnxruntime.quantization's CalibrationDataReader protocol over the user's samples."""
+
+    def __init__(self, generator):
+        self._it = iter(generator())
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def _static_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if not job.options.calibration_data:
+        raise UsageError("--quantize int8 needs --calibration-data FILE.npz (representative inputs, one array per input name)")
+    generator, count = representative_samples(job.options.calibration_data, src_io)
+    notes: list[str] = []
+    source = _preprocessed(job, notes)
+    quantize_static(source, job.output, _Reader(generator), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+    notes.insert(0, f"int8: static QDQ, int8 weights per channel and int8 activations, calibrated on {count} sample(s)")
+    details = {"format": "QDQ", "per_channel": True, "activation_type": "int8", "weight_type": "int8",
+               "calibration": "MinMax", "calibration_samples": count}
+    return details, notes
+
+
+MODES = {"fp16": _fp16, "dynamic-int8": _dynamic_int8, "int8": _static_int8}
+
+
+def convert(job: EdgeJob) -> EdgeResult:
+    import onnxruntime
+
+    q = job.options.quantize
+    if q not in MODES:
+        raise UsageError(f"--quantize {q!r} does not apply to an ONNX output (choose {', '.join(MODES)})")
+    model = load_onnx(job.source)
+    if model.ByteSize() > 1_800_000_000 or any(t.data_location == 1 for t in model.graph.initializer):
+        raise UsageError("quantizing an ONNX model with external data is not supported yet")
+    src_io = onnx_io(job.source, model)
+    try:
+        details, notes = MODES[q](job, model, src_io)
+    except (UsageError, ConversionError):
+        raise
+    except Exception as e:  # ONNX Runtime's quantizers raise many types on graphs they cannot handle
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        raise ConversionError(f"ONNX Runtime's {q} quantization failed: {type(e).__name__}: {first}") from None
+    if not os.path.exists(job.output):
+        raise ConversionError(f"ONNX Runtime's {q} quantization wrote no file")
+    dst_io = onnx_io(job.output)
+    dst_names = {t.name for t in dst_io.inputs + dst_io.outputs}
+    lost = [t.name for t in src_io.inputs + src_io.outputs if t.name not in dst_names]
+    if lost:
+        raise ConversionError(f"the quantized model lost the inputs/outputs {lost}")
+    io_map = IOMap([TensorMapping(t.name, t.name, None, "names kept by quantization") for t in src_io.inputs],
+                   [TensorMapping(t.name, t.name, None, "names kept by quantization") for t in src_io.outputs])
+    return EdgeResult(io_map, f"onnxruntime {onnxruntime.__version__}", {"quantize": q, **details}, notes)

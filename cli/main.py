@@ -56,9 +56,12 @@ class ModelportGroup(click.Group):
 @click.option("--max-memory", metavar="SIZE",
               help="Stop a process that loads or runs a model once its memory passes SIZE (8G, 512M; 'off'). "
                    "Default: 80% of this machine's RAM.")
+@click.option("--attempt-timeout", metavar="SECONDS",
+              help="Stop any one conversion attempt (a strategy of a step) after SECONDS and go on with the "
+                   "next strategy or route. Default: no limit.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool, require_sandbox: bool, no_sandbox: bool, allow_io_ops: bool,
-        max_memory: str | None) -> None:
+        max_memory: str | None, attempt_timeout: str | None) -> None:
     """Convert models between PyTorch, ONNX, TensorFlow SavedModel and TFLite, and prove it.
 
     \b
@@ -90,6 +93,13 @@ def cli(ctx: click.Context, verbose: bool, require_sandbox: bool, no_sandbox: bo
 
         parse_size(max_memory)
         os.environ[ENV_MAX_MEMORY] = max_memory
+    if attempt_timeout is not None:  # checked here (exit 2), carried to workers and batch jobs
+        import os
+
+        from modelport.workers.attempt_timeout import ENV_ATTEMPT_TIMEOUT, parse_seconds
+
+        parse_seconds(attempt_timeout)
+        os.environ[ENV_ATTEMPT_TIMEOUT] = attempt_timeout
     if not verbose:
         quiet_environment()
 

@@ -106,6 +106,9 @@ def test_attention_masks_are_generated_padded_like_a_tokenizer_pads_a_batch():
     feed = generate([TensorSpec("attention_mask", [6, 16], "int64"), TensorSpec("input_ids", [6, 16], "int64")],
                     seed=0, value_ranges={"input_ids": (0, 30522)})
     assert (np.diff(feed["attention_mask"], axis=1) <= 0).all() and feed["input_ids"].max() >= 10
+    # At batch 1, two consecutive samples (seeds 0 and 1) hold an unpadded and a padded row.
+    one = [generate([TensorSpec("attention_mask", [1, 16], "int64")], seed=s)["attention_mask"] for s in (0, 1)]
+    assert one[0].all() and one[1].sum() == 12 and (np.diff(one[1], axis=1) <= 0).all()
 
 
 # ------------------------------------------------------------------------ through the CLI

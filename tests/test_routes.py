@@ -132,7 +132,8 @@ def test_when_onnx2tf_cannot_write_the_savedmodel_stablehlo_does_and_a_nudged_we
 
     out = tmp_path / "mobile_sm"
     r = run_cli("convert", f"{FIXTURES / 'models.py'}:mobile_block", "--to", "savedmodel", "-o", out,
-                "--strategy", "onnx-savedmodel=flatbuffer_direct", "--input-shape", "image:1,3,32,32",
+                "--strategy", "onnx-savedmodel=flatbuffer_direct", "--strategy", "pytorch-onnx=dynamo",
+                "--input-shape", "image:1,3,32,32",
                 "--samples", "2")
     assert r.code == 0, r.stdout + r.stderr
     assert "route: pytorch -> savedmodel" in r.stdout and "tried first: pytorch -> onnx -> savedmodel, failed" in r.stdout
@@ -169,3 +170,20 @@ def test_the_stablehlo_savedmodel_keeps_int64_inputs_in_its_signature(tmp_path):
 
     spec = tf.saved_model.load(str(out)).signatures["serving_default"].structured_input_signature[1]["input_ids"]
     assert spec.dtype == tf.int64
+
+
+def test_an_attempt_past_attempt_timeout_is_stopped_and_the_search_goes_on(tmp_path):
+    """A converter that hangs (the module's forward sleeps for an hour) is stopped at the limit, each
+    exporter in turn, and the command ends with the table of attempts: no process left running,
+    nothing written."""
+    import psutil
+
+    out = tmp_path / "h.onnx"
+    r = run_cli("--attempt-timeout", "5", "convert", f"{FIXTURES / 'bad' / 'hangs.py'}:build", "--to", "onnx",
+                "--input-shape", "x:1,4", "-o", out, timeout=180)
+    assert_one_line_error(r, 3, "every strategy failed (2 tried)", "timed out after 5 s (--attempt-timeout)")
+    assert (r.stdout + r.stderr).count("timed out after 5 s") >= 2  # both exporters, in the table of attempts
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert not [p for p in psutil.process_iter(["cmdline"]) if any(str(tmp_path) in a for a in p.info["cmdline"] or [])]
+    r = run_cli("--attempt-timeout", "0", "convert", f"{FIXTURES / 'onnx' / 'cnn.onnx'}", "--to", "tflite")
+    assert_one_line_error(r, 2, "--attempt-timeout '0': must be more than 0 seconds")

@@ -127,12 +127,32 @@ def mutate_savedmodel(src: str, dst: str) -> str:
     return f"{node.name} {list(value.shape)}"
 
 
+def _reachable_variables(obj) -> list:
+    """Every tf.Variable the loaded object holds, under whatever attribute its writer used (Keras:
+    `.variables`; modelport's StableHLO SavedModels of an earlier commit: `.weights`)."""
+    import tensorflow as tf
+
+    found, seen, pending = [], set(), [obj]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, tf.Variable):
+            found.append(item)
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif hasattr(item, "__dict__") and not callable(item):
+            pending.extend(v for k, v in vars(item).items() if not k.startswith("_"))
+    return found
+
+
 def _mutate_variables(src: str, dst: str) -> str:
     import tensorflow as tf
 
     shutil.rmtree(dst)
     obj = tf.saved_model.load(src)
-    variables = [v for v in obj.variables if v.dtype == tf.float32] if hasattr(obj, "variables") else []
+    variables = [v for v in _reachable_variables(obj) if v.dtype == tf.float32]
     if not variables:
         raise RuntimeError("variables on disk but none reachable from the loaded object")
     best = max(variables, key=lambda v: int(np.prod(v.shape)))

@@ -248,6 +248,8 @@ def modelport_cell(case: Case, row: str, source_kind: str, source: str, target: 
     if source_kind != "callable":  # files carry their shapes; the NHWC image shape is for validate only
         cmd = MODELPORT + ["convert", source, "--to", target, "-o", output, "--samples", str(args.samples),
                            "--force", "--json"]
+    if args.attempt_timeout:  # a global option: it goes before the subcommand
+        cmd[len(MODELPORT):len(MODELPORT)] = ["--attempt-timeout", f"{args.attempt_timeout:g}"]
     if source_kind == "callable" and target == "pytorch":
         # A PyTorch source "to pytorch" is the round trip a user asks for with --via onnx: torch.onnx's
         # export, then modelport's own ONNX -> PyTorch converter, the written .pt2 proven on the source.
@@ -407,6 +409,9 @@ def parse_args(argv=None):
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write all results and the pass rates as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write the matrix as a Markdown table")
     p.add_argument("--timeout", type=float, default=900, help="seconds per process (default 900)")
+    p.add_argument("--attempt-timeout", type=float, default=0,
+                   help="pass `modelport --attempt-timeout SECONDS` to modelport's cells, so one hung strategy "
+                        "does not use the whole --timeout (default 0: none, as a user runs it by default)")
     p.add_argument("--samples", type=int, default=2, help="validation samples per cell (default 2)")
     p.add_argument("--anchors", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the by-hand anchor column (default: on)")

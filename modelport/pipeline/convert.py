@@ -37,6 +37,7 @@ from modelport.pipeline.worker_validation import WorkerValidation, one_report
 from modelport.placement import check_free, make_scratch, place, write_atomic
 from modelport.types import Format, IOMap
 from modelport.validators.validate_options import ValidateOptions
+from modelport.workers import attempt_timeout
 from modelport.workers.sandbox import readable_paths
 from modelport.workers.spawn import Log, run_worker
 
@@ -424,5 +425,5 @@ def _run_edge(edge: Edge, strategy: str, src: str, src_fmt: Format, flavor: str 
     reads = readable_paths(src) + [p for p in (options.weights, options.calibration_data) if p] + list(reads)
     payload, seconds = run_worker("modelport.pipeline.edge_worker", edge.name, f"{edge.library} converter",
                                   dict(job.to_dict(), validation=validation), scratch, log, stem=stem,
-                                  python=python_for(edge.layer), reads=reads)
+                                  python=python_for(edge.layer), reads=reads, timeout=attempt_timeout.limit())
     return EdgeResult.from_dict(payload["edge"]), payload.get("smoke"), seconds, payload.get("validation")

@@ -27,12 +27,13 @@ Log = Callable[[str, str], None]  # (label, the worker's whole log)
 
 def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log: Log | None,
                gpu: bool = False, stem: str | None = None, python: str | None = None,
-               reads: list[str] = ()) -> tuple[dict, float]:
+               reads: list[str] = (), timeout: float | None = None) -> tuple[dict, float]:
     """Run `python -m MODULE JOB RESULT` in `scratch` with its output captured; return (payload, seconds).
     `stem` names its files when one label runs more than once (the strategies of one edge);
     `python` is another interpreter (a layer's, modelport/layers.py), this one by default. The
     worker is confined (modelport/workers/sandbox.py) to `scratch` and the paths in `reads`, and
-    stopped if it passes --max-memory (modelport/workers/memory_limit.py)."""
+    stopped if it passes --max-memory (modelport/workers/memory_limit.py) or runs past `timeout`
+    seconds (a ConversionError, as if it had died)."""
     stem = os.path.join(scratch, (stem or label).replace("->", "_to_"))
     job_path, result_path, log_path = stem + ".job.json", stem + ".result.json", stem + ".log"
     with open(job_path, "w") as f:
@@ -48,7 +49,12 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
         proc = subprocess.Popen(argv,
                                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=scratch)
         watch = memory_limit.MemoryWatch(proc.pid, cap)
+        timed_out = False
         try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # the sandbox's --die-with-parent takes the confined child too
+            timed_out = True
+            proc.kill()
             proc.wait()
         except BaseException:  # Ctrl-C: the worker goes with us, nothing half-done is left running
             proc.kill()
@@ -65,6 +71,9 @@ def run_worker(module: str, label: str, what: str, job: dict, scratch: str, log:
     tail = None if log else "\n".join(log_text.rstrip().splitlines()[-LOG_TAIL_LINES:])
     if watch.exceeded:
         raise ConversionError(f"{label}: {watch.message(what)}", detail=tail)
+    if timed_out:
+        raise ConversionError(f"{label}: the {what} process timed out after {timeout:g} s (--attempt-timeout)",
+                              detail=tail)
     if not os.path.exists(result_path):
         code = sandbox.child_returncode(proc.returncode) if confined else proc.returncode
         raise ConversionError(f"{label}: the {what} process died ({describe_exit(code)})", detail=tail)

@@ -112,9 +112,37 @@ def resolve_inputs(job, model) -> list[tuple[TensorSpec, list[int]]]:
     return out
 
 
-def count_outputs(model, args) -> int:
-    """How many tensors the model returns on `args` (a tuple or list counts its items)."""
+def eager_outputs(model, args) -> list:
+    """What the model returns on `args`, as a list (a tuple or list gives its items)."""
     torch = require("torch", "running a PyTorch model")
     with torch.no_grad():
         out = model.module()(*args) if isinstance(model, torch.export.ExportedProgram) else model(*args)
-    return len(out) if isinstance(out, (tuple, list)) else 1
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def count_outputs(model, args) -> int:
+    """How many tensors the model returns on `args` (a tuple or list counts its items)."""
+    return len(eager_outputs(model, args))
+
+
+def export_examples(job, converter: str):
+    """For the edges that torch.export the module themselves (litert-torch's two): the loaded model,
+    its nn.Module, the resolved inputs, the seeded example tensors and the eager outputs on them.
+    TorchScript is NotApplicable (torch.export takes no ScriptModule); a model that fails on its
+    examples is the user's input error (exit 2)."""
+    from modelport.errors import NotApplicable
+
+    torch = require("torch", "tracing a PyTorch model")
+    flavor = job.source_flavor or "callable"
+    if flavor == "torchscript":
+        raise NotApplicable(f"{converter} converts nn.Modules and ExportedPrograms, not TorchScript")
+    model = load_module(job.source, flavor, weights=job.options.weights, task=job.options.task)
+    inputs = resolve_inputs(job, model)
+    args = tuple(example_tensor(s, ex) for s, ex in inputs)
+    try:
+        outs = eager_outputs(model, args)
+    except Exception as e:
+        raise UsageError(f"running the model on the example inputs failed: {type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:300]}") from None
+    module = model.module() if isinstance(model, torch.export.ExportedProgram) else model
+    return model, module, inputs, args, outs

@@ -8,6 +8,8 @@ Only the identity and the channel-first→channel-last permutation are candidate
 
 from __future__ import annotations
 
+from modelport.types import TensorMapping
+
 
 def channel_last_perm(rank: int) -> list[int]:
     """NCHW -> NHWC for rank 4; generally move axis 1 to the end."""
@@ -79,3 +81,10 @@ def perm_name(perm: list[int] | None) -> str:
         return "same layout"
     named = {(0, 2, 3, 1): "NCHW->NHWC", (0, 2, 1): "NCW->NWC", (0, 2, 3, 4, 1): "NCDHW->NDHWC"}
     return named.get(tuple(perm), "axes " + ",".join(map(str, perm)))
+
+
+def mapping_by_shape(source: str, source_shape: list, artifact: str, artifact_shape: list, how: str):
+    """A TensorMapping whose layout is read from the two shapes (`how`: where the names came from),
+    with the other permutations that fit kept for the run that settles ambiguous ones."""
+    perm, why = infer_perm(source_shape, artifact_shape)
+    return TensorMapping(source, artifact, perm, f"{how}; layout by {why}", alternatives_to(perm, source_shape, artifact_shape))

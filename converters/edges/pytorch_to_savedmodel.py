@@ -29,13 +29,13 @@ import os
 import torch
 
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.converters.pytorch_sources import example_tensor, load_module, resolve_inputs
+from modelport.converters.pytorch_sources import export_examples
 from modelport.converters.signatures import savedmodel_io
 from modelport.errors import ConversionError, NotApplicable, UsageError
-from modelport.layout import alternatives_to, infer_perm
+from modelport.layout import mapping_by_shape
 from modelport.libraries import require
 from modelport.torch_modules import output_names
-from modelport.types import IOMap, TensorMapping
+from modelport.types import IOMap
 
 _TF_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
 
@@ -94,19 +94,7 @@ def _serving_function(lowered, inputs, out_keys: list[str], out_dtypes: list):
 def convert(job: EdgeJob) -> EdgeResult:
     litert_torch = require("litert_torch", "converting PyTorch to a SavedModel through StableHLO")
     tf = require("tensorflow", "writing a SavedModel")
-    flavor = job.source_flavor or "callable"
-    if flavor == "torchscript":
-        raise NotApplicable("torch.export converts nn.Modules and ExportedPrograms, not TorchScript")
-    model = load_module(job.source, flavor, weights=job.options.weights, task=job.options.task)
-    inputs = resolve_inputs(job, model)
-    args = tuple(example_tensor(s, ex) for s, ex in inputs)
-    module = model.module() if isinstance(model, torch.export.ExportedProgram) else model
-    try:
-        with torch.no_grad():
-            eager = module(*args)
-    except Exception as e:
-        raise UsageError(f"running the model on the example inputs failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-    outs = list(eager) if isinstance(eager, (tuple, list)) else [eager]
+    model, module, inputs, args, outs = export_examples(job, "torch.export")
     if not all(isinstance(o, torch.Tensor) for o in outs):
         raise NotApplicable("the model returns something other than tensors; this route writes tensor outputs only")
     out_names = job.options.output_names or output_names(model, len(outs))
@@ -134,15 +122,10 @@ def convert(job: EdgeJob) -> EdgeResult:
     missing = [s.name for s, _ in inputs if s.name not in dst_in]
     if missing:
         raise ConversionError(f"the SavedModel's signature lacks the inputs {missing}")
-
-    def mapping(source: str, source_shape: list, artifact: str, artifact_shape: list) -> TensorMapping:
-        perm, why = infer_perm(source_shape, artifact_shape)
-        return TensorMapping(source, artifact, perm, f"XlaCallModule signature; layout by {why}",
-                             alternatives_to(perm, source_shape, artifact_shape))
-
+    how = "XlaCallModule signature"
     io_map = IOMap(
-        [mapping(s.name, ex, s.name, list(dst_in[s.name].shape)) for s, ex in inputs],
-        [mapping(name, list(o.shape), key, list(dst_out[key].shape))
+        [mapping_by_shape(s.name, ex, s.name, list(dst_in[s.name].shape), how) for s, ex in inputs],
+        [mapping_by_shape(name, list(o.shape), key, list(dst_out[key].shape), how)
          for name, key, o in zip(out_names, out_keys, outs)],
     )
     notes = ["converted through StableHLO (torch.export, litert-torch's lowering, one XlaCallModule op); "

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from modelport.converters.job import EdgeJob, EdgeResult
-from modelport.converters.pytorch_sources import example_tensor, load_module, resolve_inputs
-from modelport.errors import ConversionError, NotApplicable, UsageError
-from modelport.layout import alternatives_to, infer_perm
+from modelport.converters.pytorch_sources import export_examples
+from modelport.errors import ConversionError
+from modelport.layout import mapping_by_shape
 from modelport.libraries import require
 from modelport.torch_modules import output_names
-from modelport.types import IOMap, TensorMapping
+from modelport.types import IOMap
+
+HOW = "litert-torch signature"
 
 
 def _signature(path: str) -> tuple[dict, dict]:
@@ -39,28 +39,10 @@ def _signature(path: str) -> tuple[dict, dict]:
     return runner.get_input_details(), runner.get_output_details()
 
 
-def _mapping(source: str, source_shape: list, artifact: str, artifact_shape: list) -> TensorMapping:
-    perm, why = infer_perm(source_shape, artifact_shape)
-    return TensorMapping(source, artifact, perm, f"litert-torch signature; layout by {why}",
-                         alternatives_to(perm, source_shape, artifact_shape))
-
-
 def convert(job: EdgeJob) -> EdgeResult:
     litert_torch = require("litert_torch", "converting PyTorch to TFLite with litert-torch")
-    flavor = job.source_flavor or "callable"
-    if flavor == "torchscript":
-        raise NotApplicable("litert-torch converts nn.Modules and ExportedPrograms, not TorchScript")
-    model = load_module(job.source, flavor, weights=job.options.weights, task=job.options.task)
-    inputs = resolve_inputs(job, model)
-    args = tuple(example_tensor(s, ex) for s, ex in inputs)
-    try:
-        with torch.no_grad():
-            eager = model.module()(*args) if isinstance(model, torch.export.ExportedProgram) else model(*args)
-    except Exception as e:
-        raise UsageError(f"running the model on the example inputs failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-    outs = list(eager) if isinstance(eager, (tuple, list)) else [eager]
+    model, module, inputs, args, outs = export_examples(job, "litert-torch")
     n_out = len(outs)
-    module = model.module() if isinstance(model, torch.export.ExportedProgram) else model
     # Keyword examples name the signature's inputs after the model's; positional ones would be args_0...
     kwargs = {s.name: a for (s, _), a in zip(inputs, args)}
     try:
@@ -78,8 +60,8 @@ def convert(job: EdgeJob) -> EdgeResult:
                               f"{len(sig_out)} outputs for {n_out})")
     out_names = job.options.output_names or output_names(model, n_out)
     io_map = IOMap(
-        [_mapping(s.name, ex, s.name, list(sig_in[s.name]["shape"])) for s, ex in inputs],
-        [_mapping(name, list(o.shape), f"output_{i}", list(sig_out[f"output_{i}"]["shape"]))
+        [mapping_by_shape(s.name, ex, s.name, list(sig_in[s.name]["shape"]), HOW) for s, ex in inputs],
+        [mapping_by_shape(name, list(o.shape), f"output_{i}", list(sig_out[f"output_{i}"]["shape"]), HOW)
          for i, (name, o) in enumerate(zip(out_names, outs))],
     )
     notes = ["converted by litert-torch (torch.export, then LiteRT's converter); layout kept"]

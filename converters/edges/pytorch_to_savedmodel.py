@@ -116,7 +116,7 @@ def convert(job: EdgeJob) -> EdgeResult:
         raise ConversionError(f"StableHLO route failed: {type(e).__name__}: {first}") from None
     if sorted(got) != sorted(out_keys):
         raise ConversionError(f"the SavedModel's outputs {sorted(got)} are not the model's {out_keys}")
-    dst = savedmodel_io(job.output)
+    dst = savedmodel_io(job.output, fn=loaded)  # the signature just loaded and run, not a second load
     dst_in = {t.name: t for t in dst.inputs}
     dst_out = {t.name: t for t in dst.outputs}
     missing = [s.name for s, _ in inputs if s.name not in dst_in]

@@ -45,6 +45,11 @@ def command(model, as_json):
             shape = "?" if t["shape"] is None else "[" + ", ".join(str(d) for d in t["shape"]) + "]"
             table.add_row(kind_name, escape(t["name"]), escape(shape), t["dtype"])
     con.print(table)
+    dynamic = info.get("dynamic_dims") or {}
+    if dynamic.get("inputs"):
+        con.print("  dynamic dims: " + escape(", ".join(f"{d['tensor']}[{d['axis']}] ({d['name']})" for d in dynamic["inputs"])))
+    for line in dynamic.get("proven") or []:
+        con.print(f"  at conversion: {escape(line)}")
     if info.get("op_counts"):
         ops = info["op_counts"]
         con.print(f"  operators ({sum(ops.values())}): " + escape(", ".join(f"{k} x{v}" for k, v in ops.items())))

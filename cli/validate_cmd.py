@@ -20,6 +20,9 @@ from modelport.hf_folders import TASKS
 @click.option("--samples", type=int, default=1, show_default=True, help="Number of generated input samples.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:D1,D2,...",
               help="Shape for an input with dynamic dims (reference's terms). Repeatable.")
+@click.option("--shapes", "shapes", multiple=True, metavar="NAME:SIZE,SIZE...",
+              help="Sizes a candidate's dynamic dim is proven at (default: its base size and another, e.g. batch 1 "
+                   "and 3, sequence 16 and 37). NAME as the report's sizes line shows it. Repeatable.")
 @click.option("--input-dtype", "input_dtypes", multiple=True, metavar="NAME:DTYPE", help="Input dtype. Repeatable.")
 @click.option("--value-range", "value_ranges", multiple=True, metavar="NAME:LO,HI",
               help="Range of generated values (integers for int inputs, e.g. input_ids:0,30000). Repeatable.")
@@ -38,20 +41,23 @@ from modelport.hf_folders import TASKS
                    "each converted candidate's route and manifest, versions.")
 @click.option("--save-outputs", type=click.Path(), help="Save the inputs and the reference's outputs (.npz) as golden data.")
 @click.option("--load-outputs", type=click.Path(), help="Compare with golden data from --save-outputs instead of running a reference.")
-def command(reference, candidates, device, reference_device, seed, samples, input_shapes, input_dtypes, value_ranges, inputs_path,
+def command(reference, candidates, device, reference_device, seed, samples, input_shapes, shapes, input_dtypes, value_ranges, inputs_path,
             atol, rtol, preset, threads, weights, task, json_path, junit_path, markdown_path, html_path, save_outputs, load_outputs):
     """Run the same inputs through REFERENCE and each CANDIDATE and compare every output.
 
     Each candidate is compared with the reference (star, not chain). Inputs are mapped through
     each candidate's manifest (names, NCHW<->NHWC) or matched by name, then by shape. Pass rule:
     |got - ref| <= atol + rtol * |ref| elementwise (fp32/fp16 presets); quantized candidates are
-    judged by cosine similarity and top-1 agreement. Exit 0 all pass, 1 a parity failure.
+    judged by cosine similarity and top-1 agreement. Every dim a candidate declares dynamic is also
+    run at a second size (--shapes): failing or differing there fails it. Exit 0 all pass, 1 a
+    parity failure.
 
     \b
     Examples:
       modelport validate cnn.onnx cnn.tflite cnn_savedmodel
       modelport validate fixtures/models.py:cnn cnn.onnx --input-shape image:1,3,32,32 --junit parity.xml
       modelport validate --load-outputs golden.npz cnn.tflite
+      modelport validate cnn.onnx cnn.tflite --shapes batch:1,4,8
       modelport validate cnn.onnx cnn.tflite cnn_savedmodel --html parity.html
     """
     from modelport.api import ValidateOptions, validate
@@ -64,7 +70,7 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
         candidates = (reference,) + tuple(candidates)  # with golden outputs every model is a candidate
         reference = None
     opts = ValidateOptions(device=device, reference_device=reference_device, seed=seed, samples=samples, input_shapes=input_shapes,
-                           input_dtypes=input_dtypes, value_ranges=value_ranges, inputs=inputs_path, atol=atol,
+                           shapes=shapes,                           input_dtypes=input_dtypes, value_ranges=value_ranges, inputs=inputs_path, atol=atol,
                            rtol=rtol, preset=preset, threads=threads, weights=weights, task=task, save_outputs=save_outputs,
                            load_outputs=load_outputs)
     if not candidates and not load_outputs:

@@ -78,7 +78,26 @@ def inspect_model(path: str) -> dict[str, Any]:
     info = payload["info"]
     info["path"] = path
     info["manifest"] = manifest.load(path)
+    info["dynamic_dims"] = _dynamic_dims(info)
     return info
+
+
+def _dynamic_dims(info: dict[str, Any]) -> dict[str, Any]:
+    """The inputs' dynamic dims ({tensor, axis, name}), and what the manifest's validation saw when it
+    ran the artifact at other sizes of them (validators/dynamic_sizes.py; [] when it did not)."""
+    import os
+
+    from modelport.validators.dynamic_sizes import describe
+
+    dims = [{"tensor": t["name"], "axis": i, "name": d} for t in info.get("inputs", [])
+            for i, d in enumerate(t.get("shape") or []) if isinstance(d, str)]
+    m = info.get("manifest") or {}
+    candidates = (m.get("validation") or {}).get("candidates") or []
+    name = os.path.basename(str((m.get("artifact") or {}).get("path", "")).rstrip("/"))
+    # the artifact's own verdict: its path is the one the user gave, the others are named "... intermediate (...)"
+    cand = next((c for c in candidates if os.path.basename(str(c.get("path", "")).rstrip("/")) == name),
+                candidates[-1] if candidates else None)
+    return {"inputs": dims, "proven": describe(cand.get("sizes") or []) if cand else []}
 
 
 def formats_matrix() -> list[dict[str, Any]]:

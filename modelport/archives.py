@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 
 from modelport.errors import UsageError
@@ -20,6 +22,13 @@ MAX_ENTRIES = 1_000_000
 MAX_EXPANDED_BYTES = 256 << 30  # far above any model; MODELPORT_MAX_ARCHIVE_BYTES overrides
 BOMB_RATIO = 100  # expanded / stored, judged only above BOMB_MIN_BYTES (weights are stored, ratio ~1)
 BOMB_MIN_BYTES = 1 << 30
+# What zipfile raises on a damaged archive besides BadZipFile (found by benchmarks/fuzz.py on
+# TorchScript files): zlib.error from a corrupt deflate stream, UnicodeDecodeError from a name
+# flagged UTF-8 that is not, NotImplementedError from a version or compression method field
+# overwritten ("zip file version 25.5"), RuntimeError for an entry flagged encrypted, ValueError
+# and struct.error from header fields out of range.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, UnicodeDecodeError, NotImplementedError, RuntimeError, ValueError,
+              struct.error, OSError, EOFError)
 
 
 def _escapes(name: str) -> bool:
@@ -54,5 +63,5 @@ def check_zip_file(src: str) -> None:
     try:
         with zipfile.ZipFile(src) as archive:
             check_zip(archive, src)
-    except (zipfile.BadZipFile, OSError, EOFError):
+    except ZIP_ERRORS:
         return

@@ -13,7 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
-from modelport.archives import check_zip
+from modelport.archives import ZIP_ERRORS, check_zip
 from modelport.errors import UsageError
 from modelport.types import Format
 
@@ -127,8 +127,8 @@ def _detect_zip(src: str) -> Detected:
             check_zip(z, src)  # before testzip, which decompresses every member (modelport/archives.py)
             names = z.namelist()
             bad = z.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise UsageError(f"{src}: corrupt or truncated archive ({e})") from None
+    except ZIP_ERRORS as e:
+        raise UsageError(f"{src}: corrupt or truncated archive ({type(e).__name__}: {str(e)[:160]})") from None
     if bad is not None:
         raise UsageError(f"{src}: corrupt archive (member {bad} fails its CRC check)")
     base = {n.split("/", 1)[-1] for n in names}

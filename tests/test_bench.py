@@ -90,7 +90,9 @@ def test_feed_dims_dtypes_and_given_inputs():
 # -- real runs ---------------------------------------------------------------------------------------
 
 def test_bench_onnx_and_static_tflite_at_two_batch_sizes(artifacts, tmp_path):
-    tflite = artifacts(str(FIXTURES / "models.py") + ":cnn", "tflite", "--input-shape", "image:batch,3,32,32")
+    # static: exported at batch 1 (a dynamic batch stays dynamic in the TFLite, tests/test_dynamic_sizes.py)
+    tflite = artifacts(str(FIXTURES / "models.py") + ":cnn", "tflite", "--input-shape", "image:1,3,32,32",
+                       name="cnn_static_batch1")  # its own file: the cache names files by option, not value
     out = tmp_path / "r"
     res = run_cli("bench", CNN_ONNX, tflite, "--batch-sizes", "1,4", *FAST, "--threads", "1",
                   "--json", out / "b.json", "--markdown", out / "b.md", "--plot", out / "b.png")

@@ -38,3 +38,13 @@ def test_damaged_onnx_and_tflite_files_end_in_verdicts(tmp_path):
 def test_damaged_archives_and_savedmodels_end_in_verdicts(tmp_path):
     report = _fuzz(tmp_path, "--cases", "5", "--formats", "exported_program,torchscript,keras,savedmodel")
     assert all(s["failures"] == 0 and s["cases"] == 5 for s in report["summary"].values()), report["summary"]
+
+
+@pytest.mark.parametrize("index", [239, 748, 1073])
+def test_zip_damage_the_campaign_found_ends_in_one_line(tmp_path, index):
+    """Cases of the 2000-case TorchScript campaign that escaped as zlib.error (a corrupt deflate
+    stream, #239), NotImplementedError ("zip file version 25.5", #748) and UnicodeDecodeError (a
+    member name flagged UTF-8 that is not, #1073): refused before any worker now."""
+    report = _fuzz(tmp_path, "--formats", "torchscript", "--start", str(index), "--cases", "1")
+    s = report["summary"]["torchscript"]
+    assert s["cases"] == 1 and s["failures"] == 0 and s["refused"] == 1, s

@@ -186,7 +186,9 @@ def test_inspect_converted_artifact_shows_manifest(artifacts):
     out = artifacts(src, "tflite")
     info, _ = inspect_json(out)
     assert info["format"] == "tflite"
-    assert _one(info["inputs"], "features")["shape"] == [1, 20]  # dynamic batch fixed to 1 for TF
+    assert _one(info["inputs"], "features")["shape"] == ["d0", 20]  # the dynamic batch kept, as -1 in TFLite
+    assert info["dynamic_dims"]["inputs"] == [{"tensor": "features", "axis": 0, "name": "d0"}]
+    assert info["dynamic_dims"]["proven"] == ["dynamic dim batch proven at sizes 1, 3"]
     m = info["manifest"]
     assert m and m["route"] == "onnx -> tflite"
     assert m["source"]["path"] == src and m["artifact"]["format"] == "tflite"

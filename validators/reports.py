@@ -14,6 +14,7 @@ from typing import Any
 
 from modelport.errors import UsageError
 from modelport.report_text import clean, finite_or_none, md_cell, write_report, xml_text
+from modelport.validators.dynamic_sizes import describe as describe_sizes
 from modelport.validators.results import CandidateResult, OutputResult, ValidationReport
 from modelport.validators.tolerances import describe, fmt_num
 
@@ -67,6 +68,9 @@ def failure_lines(report: ValidationReport) -> list[tuple[str, str]]:
             if not o.passed:
                 how = f" [matched by {o.mapping}]" if o.mapping else ""
                 lines.append((f"{c.path} > {o.output}", o.reason + how))
+        for e in c.sizes:
+            if e["passed"] is False:
+                lines.append((c.path, f"dynamic dim {e['dim']} claimed, but at {e['dim']}={e['size']}: {e['detail']}"))
     return lines
 
 
@@ -101,6 +105,8 @@ def render_terminal(report: ValidationReport, console: Any = None) -> None:
             console.print(f"layout: {escape(candidate_label(c))}: {escape(clean(line))}")
         for line in c.reference_evidence:
             console.print(f"float64: {escape(candidate_label(c))}: {escape(clean(line))}")
+        for line in describe_sizes(c.sizes):
+            console.print(f"sizes: {escape(candidate_label(c))}: {escape(clean(line))}")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
     style = "green" if report.passed else "bold red"

@@ -83,6 +83,8 @@ class CandidateResult:
     settled_io_map: dict[str, Any] | None = None  # the I/O map running settled on, when it differs in layouts
     # a failing candidate judged again against the reference run in float64 (validation._against_float64)
     reference_evidence: list[str] = field(default_factory=list)
+    # each claimed dynamic dim run at another size: {dim, base, size, passed (None: not proven), detail, max_abs}
+    sizes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

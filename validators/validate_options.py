@@ -21,6 +21,7 @@ class ValidateOptions:
     samples: int = 1
     input_shapes: tuple[str, ...] = ()
     input_dtypes: tuple[str, ...] = ()
+    shapes: tuple[str, ...] = ()  # NAME:SIZE,SIZE... for the dynamic dims (validators/dynamic_sizes.py)
     value_ranges: tuple[str, ...] = ()
     inputs: str | None = None  # FILE.npz or a folder of .npy
     atol: tuple[str, ...] = ()

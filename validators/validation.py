@@ -20,7 +20,8 @@ from modelport.input_overrides import parse_input_dtype, parse_input_shape
 from modelport.layout import inverse_perm
 from modelport.types import Format, IOMap, TensorMapping, TensorSpec
 from modelport.validators import inputs as input_data
-from modelport.validators.golden import load_golden, save_golden
+from modelport.validators import dynamic_sizes
+from modelport.validators.golden import load_dim_names, load_golden, load_sized, save_golden
 from modelport.validators.layout_evidence import is_ambiguous, settle
 from modelport.validators import matching
 from modelport.validators.metrics import compare_output, merge_samples
@@ -215,6 +216,66 @@ def _against_float64(result: CandidateResult, ref_runner, runner, io_map: IOMap,
             (": at least half as far as the candidate, the model is ill-conditioned there" if drift >= 0.5 * worst else "")]
 
 
+def _prove_sizes(result: CandidateResult, runner, specs, io_map: IOMap, groups, wanted, sized: dict, make_sample,
+                 precision: str, tol_overrides) -> None:
+    """Run the candidate at another size of each dim it claims is dynamic (validators/dynamic_sizes.py).
+
+    `sized` maps a sample's shapes to (inputs, reference outputs or None, why none); `make_sample`
+    makes a missing one with the reference, or is None (golden data: only what it holds). A size the
+    reference cannot run proves nothing and fails nothing; a candidate that fails to run there, or
+    differs, fails."""
+    new: dict[str, list[OutputResult]] = {}
+    for group, size in dynamic_sizes.size_sets(groups, wanted):
+        entry = {"dim": group.label, "base": group.base, "size": size, "passed": None, "detail": "", "max_abs": None}
+        result.sizes.append(entry)
+        key, sample_specs = make_sample.key(group, size)
+        if key not in sized:
+            sized[key] = make_sample(sample_specs) if make_sample.can_run else (None, None, "no sample at this size in the golden data")
+        feed, ref_out, why = sized[key]
+        if ref_out is None and make_sample.can_run and (group.label in wanted or group.key in wanted):
+            raise UsageError(f"--shapes {group.label}:{size}: {why}; give sizes the reference can take")
+        if ref_out is None:
+            entry["detail"] = why
+            continue
+        try:
+            got = runner.run(_map_feed(feed, io_map, specs))
+        except Exception as e:  # a claimed dim the runtime refuses is a failure of the candidate
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            entry.update(passed=False, detail=f"{type(e).__name__} while running: {first[:200]}")
+            continue
+        rs = _compare(ref_out, got, io_map, precision, tol_overrides)
+        worst = max(rs, key=lambda r: r.severity) if rs else None
+        entry["passed"] = all(r.passed for r in rs)
+        entry["max_abs"] = worst.max_abs if worst else None
+        entry["detail"] = "ok" if entry["passed"] else f"{worst.output}: {worst.reason}"
+        for r in rs:
+            new.setdefault(r.output, []).append(r)
+    if new:
+        result.outputs = sorted((merge_samples([o, *new.get(o.output, [])]) for o in result.outputs), key=lambda r: -r.severity)
+    if any(e["passed"] is False for e in result.sizes):
+        result.passed = False
+
+
+class _SampleMaker:
+    """Makes the inputs and reference outputs of a sample at other sizes (seeded like sample 0)."""
+
+    def __init__(self, ref_runner, ref_input_specs, seed: int, value_ranges: dict):
+        self.ref_runner, self.specs, self.seed, self.value_ranges = ref_runner, ref_input_specs, seed, value_ranges
+        self.can_run = ref_runner is not None
+
+    def key(self, group, size):
+        specs = dynamic_sizes.resized(self.specs, group, size)
+        return dynamic_sizes.shapes_key({s.name: s.shape for s in specs}), specs
+
+    def __call__(self, specs):
+        feed = input_data.generate(specs, seed=self.seed, value_ranges=self.value_ranges)
+        try:
+            return feed, self.ref_runner.run(feed), ""
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return feed, None, f"the reference fails at this size ({first[:160]})"
+
+
 def _reference_defaults(reference: str | None, candidates: list[str], opts: ValidateOptions,
                         notes: list[str]) -> ValidateOptions:
     """A Hugging Face folder as the reference: its own input shapes and id ranges where the options
@@ -268,13 +329,20 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
             ref_manifest, cand_manifest)
         opened.append((path, runner, io_map, runner.input_specs(), fmt, cand_manifest))
 
+    sized: dict = {}  # samples at other sizes of the dynamic dims, by their shapes
+    ref_raw = None  # the reference's own input specs, with its symbolic dims
     if opts.load_outputs:
         feeds, ref_outs = load_golden(opts.load_outputs)
         if not any(feeds):
             raise UsageError(f"--load-outputs {opts.load_outputs}: it holds no inputs to replay")
         ref_input_specs = [TensorSpec(k, list(v.shape), v.dtype.name) for k, v in feeds[0].items()]
+        for feed, out in load_sized(opts.load_outputs):
+            sized[dynamic_sizes.shapes_key({k: v.shape for k, v in feed.items()})] = (feed, out, "")
+        names = load_dim_names(opts.load_outputs)
+        ref_raw = [TensorSpec(s.name, [n or d for n, d in zip(names.get(s.name, []), s.shape)] or s.shape, s.dtype)
+                   for s in ref_input_specs]
     else:
-        ref_specs = ref_runner.input_specs()
+        ref_specs = ref_raw = ref_runner.input_specs()
         if not ref_specs:
             raise UsageError(f"{reference}: the reference has no inputs that modelport can see")
         hints = [(p, r, m if m is not None else IOMap(matching.by_signature(ref_specs, specs), []), specs)
@@ -296,14 +364,23 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
             given = "the given inputs" if opts.inputs else "the generated inputs"
             raise UsageError(f"the reference fails on {given} ({first[:200]}): give inputs in its domain with "
                              "--value-range NAME:LO,HI or (validate) --inputs FILE.npz") from None
-        if opts.save_outputs:
-            save_golden(opts.save_outputs, feeds, ref_outs)
+
+    wanted = dynamic_sizes.parse_shapes(opts.shapes)
+    base_specs = [TensorSpec(s.name, list(np.shape(feeds[0][s.name])), s.dtype) if s.name in feeds[0] else s
+                  for s in ref_input_specs]  # the sizes the first sample has (generated, given or replayed)
+    maps = [m if m is not None else IOMap(matching.by_signature(ref_input_specs, specs), [])
+            for _, _, m, specs, _, _ in opened]
+    groups = [dynamic_sizes.claimed_groups(ref_raw, base_specs, o[3], m) for o, m in zip(opened, maps)]
+    unknown = dynamic_sizes.unknown_names(wanted, [g for gs in groups for g in gs])
+    if unknown:
+        found = sorted({g.label for gs in groups for g in gs})
+        raise UsageError(f"--shapes {', '.join(unknown)}: no candidate has a dynamic dim of that name "
+                         f"(dynamic: {', '.join(found) if found else 'none, every candidate is static'})")
+    make_sample = _SampleMaker(ref_runner, base_specs, opts.seed, value_ranges)
 
     results = []
-    for path, runner, io_map, specs, fmt, cand_manifest in opened:
+    for (path, runner, _, specs, fmt, cand_manifest), io_map, cand_groups in zip(opened, maps, groups):
         precision = _precision(path, cand_manifest, opts)
-        if io_map is None:
-            io_map = IOMap(matching.by_signature(ref_input_specs, specs), [])
         result = CandidateResult(path, fmt, runner.runtime, runner.device_used, precision, False,
                                  load_seconds=runner.load_seconds)
         result.input_mapping = [{"reference": m.source, "candidate": m.artifact, "perm": m.perm, "rule": m.rule}
@@ -333,8 +410,15 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         if not result.passed and result.error is None and result.outputs and ref_runner is not None:
             used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map
             _against_float64(result, ref_runner, runner, used, specs, feeds, ref_outs, precision, tol_overrides)
+        if result.error is None and cand_groups:
+            used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map
+            _prove_sizes(result, runner, specs, used, cand_groups, wanted, sized, make_sample, precision, tol_overrides)
         results.append(result)
         runner.close()
+
+    if opts.save_outputs and not opts.load_outputs:
+        save_golden(opts.save_outputs, feeds, ref_outs, [(f, o) for f, o, _ in sized.values() if o is not None],
+                    dynamic_sizes.names_by_axis(base_specs, [g for gs in groups for g in gs]))
 
     return ValidationReport(
         reference=reference or opts.load_outputs or "", reference_format=ref_format, candidates=results,

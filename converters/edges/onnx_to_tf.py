@@ -6,8 +6,9 @@ onnx2tf's tf_converter backend, which is slower but has kernels flatbuffer_direc
 writer lacks (trap 10).
 
 onnx2tf writes many files into its output folder (trap 3), so it runs in a private folder and only
-the requested artifact is moved out. Dynamic dims are fixed first (onnxsim with the example sizes):
-the flatbuffer_direct SavedModel writer fails on dynamic reshapes that the dynamo exporter emits.
+the requested artifact is moved out. Dynamic dims are kept where running proves them
+(converters/dynamic_dims.py: onnxsim folds the dynamo exporter's shape arithmetic first, which the
+flatbuffer_direct SavedModel writer fails on), else fixed to the example sizes (onnxsim with them).
 Weights computed by constant nodes are folded the same way, or onnx2tf emits custom ops.
 """
 
@@ -64,7 +65,7 @@ PREPARATION_OF = {"flatbuffer_direct": "onnxsim", "default": "onnxsim", "tf_conv
 
 
 def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *,
-                  for_savedmodel: bool, strategy: str) -> tuple[str, list[str]]:
+                  for_savedmodel: bool, strategy: str, keep_dynamic: bool = False) -> tuple[str, list[str]]:
     """Return the ONNX file onnx2tf should read, and what was done to it.
 
     With the onnxsim preparation, only when needed (dynamic dims, weights computed by constant
@@ -82,7 +83,7 @@ def _prepare_onnx(path: str, model, fixed: dict[str, list[int]], workdir: str, *
     fold = _foldable_constants(model)
     gelu = for_savedmodel and any(n.op_type == "Gelu" for n in model.graph.node)
     upgrade = _legacy_softmax(model)
-    needed = bool(fixed or fold or gelu or upgrade)
+    needed = bool(fixed or fold or gelu or upgrade or keep_dynamic)
     if strategy == "fold" and not has_static_constructs(model):
         raise NotApplicable("no Sequence/Loop/If construct to fold")
     if strategy == "decompose" and not decomposable(model):
@@ -241,41 +242,90 @@ def _check_custom_ops(path: str) -> None:
         raise ConversionError(f"unsupported operator(s) for TFLite: {names}; onnx2tf wrote them as custom ops no interpreter can run")
 
 
+def _convert_onnx(job: EdgeJob, model, src_io: IOSpec, fixed: dict[str, list[int]], workdir: str,
+                  backend: str, *, keep_dynamic: bool = False) -> tuple[IOMap, list[str]]:
+    """One onnx2tf run on the prepared ONNX, its artifact moved to job.output; the I/O map and
+    what the preparation did. `keep_dynamic`: dims unfixed, the graph still simplified by onnxsim."""
+    to_savedmodel = job.target_format == "savedmodel"
+    onnx_path, prepared = _prepare_onnx(job.source, model, fixed, workdir, for_savedmodel=to_savedmodel,
+                                        strategy=job.strategy, keep_dynamic=keep_dynamic)
+    out_dir = _run_onnx2tf(workdir, onnx_path=onnx_path, saved_model=to_savedmodel, backend=backend)
+    report = _report_outputs(out_dir)
+    return build_io_map(src_io, _take_artifact(job, out_dir), fixed, report), prepared
+
+
+def _take_artifact(job: EdgeJob, out_dir: str) -> IOSpec:
+    try:
+        if job.target_format == "savedmodel":
+            _take_savedmodel(out_dir, job.output)
+            return savedmodel_io(job.output)
+        _take_tflite(out_dir, job.output)
+        _check_custom_ops(job.output)
+        return tflite_io(job.output)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _remove_output(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
+def _keeping_dims(job: EdgeJob, model, src_io: IOSpec, workdir: str, backend: str,
+                  notes: list[str]) -> IOMap | None:
+    """Convert with the dynamic dims kept, and keep the artifact only if running proves them
+    (converters/dynamic_dims.py); None (nothing left at job.output) when it is not."""
+    from modelport.converters.dynamic_dims import prover
+
+    try:
+        io_map, prepared = _convert_onnx(job, model, src_io, {}, workdir, backend, keep_dynamic=True)
+    except ConversionError as e:
+        _remove_output(job.output)
+        notes.append(f"keeping the dynamic dims failed in onnx2tf ({e.message[:200]}): converted again with them fixed")
+        return None
+    ok, seen = prover(job, io_map)
+    if not ok:
+        _remove_output(job.output)
+        notes.append(f"onnx2tf kept the dynamic dims, but running showed {seen}: converted again with them fixed")
+        return None
+    notes.extend(prepared)
+    notes.append(f"dynamic dims kept ({seen}, against ONNX Runtime on the source)")
+    return io_map
+
+
 def convert(job: EdgeJob) -> EdgeResult:
     import onnx2tf
 
+    from modelport.converters import dynamic_dims
+
     workdir = os.path.dirname(job.output)
-    to_savedmodel = job.target_format == "savedmodel"
     notes: list[str] = []
     backend = "tf_converter" if job.strategy == "tf_converter" else "flatbuffer_direct"
     details: dict = {"backend": backend, "strategy": job.strategy}
     if job.source_format == "tflite":
         src_io = tflite_io(job.source)
         out_dir = _run_onnx2tf(workdir, tflite_path=job.source, saved_model=True)
-        fixed: dict = {}
+        report = _report_outputs(out_dir)
+        io_map = build_io_map(src_io, _take_artifact(job, out_dir), {}, report)
     else:
         if job.options.quantize:
             raise UsageError("onnx2tf edges do not quantize; quantization happens in savedmodel->tflite")
         model = load_onnx(job.source)  # parsed once, for the signature and the checks
         src_io = onnx_io(job.source, model)
         fixed = _static_sizes(job, src_io)
-        onnx_path, prepared = _prepare_onnx(job.source, model, fixed, workdir, for_savedmodel=to_savedmodel,
-                                            strategy=job.strategy)
+        io_map = None
+        if fixed and job.strategy in dynamic_dims.KEEPING_STRATEGIES and dynamic_dims.prover is not None:
+            io_map = _keeping_dims(job, model, src_io, workdir, backend, notes)
+            if io_map is not None:
+                details["dynamic_dims_kept"] = sorted({d for t in src_io.inputs for d in t.dynamic_dims.values()})
+        if io_map is None:
+            io_map, prepared = _convert_onnx(job, model, src_io, fixed, workdir, backend)
+            notes += prepared
+            if fixed:
+                details["fixed_input_shapes"] = fixed
         del model
-        notes += prepared
-        if fixed:
-            details["fixed_input_shapes"] = fixed
-        out_dir = _run_onnx2tf(workdir, onnx_path=onnx_path, saved_model=to_savedmodel, backend=backend)
-    report = _report_outputs(out_dir)
-    if to_savedmodel:
-        _take_savedmodel(out_dir, job.output)
-        dst_io = savedmodel_io(job.output)
-    else:
-        _take_tflite(out_dir, job.output)
-        _check_custom_ops(job.output)
-        dst_io = tflite_io(job.output)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    io_map = build_io_map(src_io, dst_io, fixed, report)
     permuted = [m.source for m in io_map.inputs + io_map.outputs if m.perm]
     if permuted:
         notes.append("channel-first tensors became channel-last: " + ", ".join(permuted))

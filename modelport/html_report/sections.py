@@ -19,6 +19,7 @@ from modelport.validators import reports as parity_text
 from modelport.validators.bench import reports as bench_text
 from modelport.validators.bench.results import OK, SKIPPED, BenchReport
 from modelport.validators.results import ValidationReport
+from modelport.validators.dynamic_sizes import describe as describe_sizes
 from modelport.validators.tolerances import describe
 
 _REASON = 400  # an attempt's reason beyond this many characters is cut (the whole text is in the JSON)
@@ -108,6 +109,8 @@ def parity(report: ValidationReport) -> str:
     evidence = [f"layout: <code>{esc(c.path)}</code>: {esc(line)}" for c in report.candidates for line in c.layout_evidence]
     evidence += [f"float64: <code>{esc(c.path)}</code>: {esc(line)}" for c in report.candidates
                  for line in c.reference_evidence]
+    evidence += [f"sizes: <code>{esc(c.path)}</code>: {esc(line)}" for c in report.candidates
+                 for line in describe_sizes(c.sizes)]
     if evidence:
         out.append("<h3>evidence</h3>" + bullet_list(evidence))
     if report.notes:

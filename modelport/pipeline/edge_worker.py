@@ -73,6 +73,10 @@ def convert_edge(job_dict: dict, checkpoint=None) -> dict:
     if job.scan_source:
         _refuse_io_ops(job.source, job.source_format)
     edge = importlib.import_module(f"modelport.converters.edges.{job.module}")
+    from modelport.converters import dynamic_dims
+    from modelport.pipeline.dim_proof import prove
+
+    dynamic_dims.prover = prove  # an edge may keep a dynamic dim only where running proves it
     t0 = time.perf_counter()
     result: dict = {"edge": edge.convert(job).to_dict(), "convert_seconds": time.perf_counter() - t0}
     sizes = {d: e for o in job.options.inputs for d, e in zip(o.shape or [], o.example or []) if isinstance(d, str) and e}

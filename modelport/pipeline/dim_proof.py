@@ -1,0 +1,51 @@
+"""The proof behind keeping a dynamic dim in onnx2tf's artifacts (converters/dynamic_dims.py).
+
+It is a validation against the source ONNX at its example size and at another size of every dim
+the artifact keeps dynamic (validators/dynamic_sizes.py). The validation code is the one
+`modelport validate` uses. It lives here because converters never import validators; the edge
+worker hands it to the edge.
+"""
+
+from __future__ import annotations
+
+from modelport.converters.job import EdgeJob
+from modelport.types import IOMap
+
+
+def validation_options(job: EdgeJob):
+    """The validation of a kept artifact: the conversion's example sizes, dtypes and value ranges."""
+    from modelport.validators.validate_options import ValidateOptions
+
+    shapes = [f"{o.name}:" + ",".join(str(e if e is not None else (d if isinstance(d, int) else 1))
+                                      for d, e in zip(o.shape, o.example or [None] * len(o.shape)))
+              for o in job.options.inputs if o.shape]
+    dtypes = [f"{o.name}:{o.dtype}" for o in job.options.inputs if o.dtype]
+    ranges = [f"{k}:{lo},{hi}" for k, (lo, hi) in (job.options.value_ranges or {}).items()]
+    return ValidateOptions(input_shapes=tuple(shapes), input_dtypes=tuple(dtypes), value_ranges=tuple(ranges))
+
+
+def prove(job: EdgeJob, io_map: IOMap) -> tuple[bool, str]:
+    """Whether the artifact at job.output matches the source ONNX at its sizes and at another size
+    of every dim it keeps dynamic; and one line saying what was seen."""
+    import dataclasses
+
+    from modelport.errors import ModelportError
+    from modelport.validators.dynamic_sizes import describe
+    from modelport.validators.validation import validate
+
+    opts = dataclasses.replace(validation_options(job), io_maps={job.output: io_map})
+    try:
+        report = validate(job.source, [job.output], opts)
+    except ModelportError as e:
+        return False, f"validation could not run ({e.message})"
+    c = report.candidates[0]
+    if c.error:
+        return False, f"it fails to run ({c.error[:200]})"
+    if not c.sizes:
+        return False, "no dim stayed dynamic in the artifact"
+    if any(e["passed"] is not True for e in c.sizes):
+        return False, "; ".join(describe(c.sizes))
+    if not c.passed:
+        worst = next((o for o in c.outputs if not o.passed), None)
+        return False, "it differs from the source at the example sizes" + (f" ({worst.output}: {worst.reason})" if worst else "")
+    return True, "; ".join(describe(c.sizes))

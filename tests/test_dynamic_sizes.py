@@ -1,0 +1,172 @@
+"""Dynamic dims kept and proven at several sizes (issue 16, items 1 and 2).
+
+The broken "dynamic" candidates are real ONNX models that declare a dynamic batch and agree with
+the reference at batch 1 only: one reduces over the batch (batch 1 is the identity, batch 3 is
+not), one reshapes to a constant batch of 1 (it cannot run at batch 3). Each must fail
+`validate`, naming the dim and the size. The conversions check both sides of the edge's own
+proof: the fixture CNN keeps its batch in TFLite and SavedModel, and the encoder, whose sequence
+onnx2tf keeps in a TFLite that fails at any other length, is converted again with it fixed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import FIXTURES, assert_one_line_error, run_cli
+from modelport.types import IOMap, TensorMapping, TensorSpec
+from modelport.validators import dynamic_sizes
+from modelport.errors import UsageError
+
+F = str(FIXTURES)
+
+
+def _model(path: Path, nodes, inits=(), out_shape=("batch", 4)) -> str:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=list(inits))
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def _one() -> onnx.TensorProto:
+    return numpy_helper.from_array(np.array(1.0, np.float32), "one")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dyn")
+    reference = _model(tmp / "ref.onnx", [helper.make_node("Add", ["x", "one"], ["y"])], [_one()])
+    # mean over the batch: the identity at batch 1, wrong at any other batch
+    mean = _model(tmp / "batch_mean.onnx", [
+        helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=1),
+        helper.make_node("Add", ["m", "one"], ["y"])],
+        [_one(), numpy_helper.from_array(np.array([0], np.int64), "axes")], out_shape=(1, 4))
+    # a reshape to a constant batch of 1: runs at batch 1 only
+    fixed = _model(tmp / "batch_reshape.onnx", [
+        helper.make_node("Add", ["x", "one"], ["a"]),
+        helper.make_node("Reshape", ["a", "shape"], ["y"])],
+        [_one(), numpy_helper.from_array(np.array([1, 4], np.int64), "shape")], out_shape=(1, 4))
+    return {"reference": reference, "mean": mean, "reshape": fixed, "tmp": tmp}
+
+
+def inspect_json(path) -> tuple[dict, str]:
+    r = run_cli("inspect", "--json", path)
+    assert r.code == 0, r.stderr
+    return json.loads(r.stdout), r.stderr
+
+
+def _report(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_a_correct_dynamic_candidate_is_proven_at_the_sizes_asked(models, tmp_path):
+    report = tmp_path / "r.json"
+    r = run_cli("validate", models["reference"], models["reference"], "--shapes", "batch:1,4,8", "--json", report)
+    assert r.code == 0, r.stdout + r.stderr
+    assert "dynamic dim batch proven at sizes 1, 4, 8" in r.stdout
+    sizes = _report(report)["candidates"][0]["sizes"]
+    assert [(e["dim"], e["size"], e["passed"]) for e in sizes] == [("batch", 4, True), ("batch", 8, True)]
+
+
+def test_a_dim_that_differs_at_another_size_fails(models, tmp_path):
+    report = tmp_path / "r.json"
+    r = run_cli("validate", models["reference"], models["mean"], "--json", report)
+    assert r.code == 1, r.stdout + r.stderr
+    assert "dynamic dim batch claimed, but at batch=3" in r.stdout
+    c = _report(report)["candidates"][0]
+    assert c["passed"] is False and c["sizes"][0]["passed"] is False
+    assert c["outputs"][0]["passed"] is False  # the table shows the output failing, not only a note
+    ok = run_cli("validate", models["reference"], models["mean"], "--shapes", "batch:1")
+    assert ok.code == 0, ok.stdout  # at batch 1 alone it is right: the other size is what catches it
+
+
+def test_a_dim_that_cannot_run_at_another_size_fails(models):
+    r = run_cli("validate", models["reference"], models["reshape"])
+    assert r.code == 1, r.stdout + r.stderr
+    assert "dynamic dim batch claimed, but at batch=3" in r.stdout and "while running" in r.stdout
+
+
+def test_shapes_naming_no_dynamic_dim_is_a_usage_error(models):
+    assert_one_line_error(run_cli("validate", models["reference"], models["reference"], "--shapes", "seq:4"), 2,
+                          "--shapes seq", "dynamic: batch")
+    assert_one_line_error(run_cli("validate", models["reference"], models["reference"], "--shapes", "batch:0"), 2,
+                          "at least 1")
+    assert_one_line_error(run_cli("validate", models["reference"], models["reference"], "--shapes", "batch"), 2,
+                          "NAME:SIZE")
+    # a size the reference itself cannot take (its reshape fixes the batch at 1)
+    assert_one_line_error(run_cli("validate", models["reshape"], models["reference"], "--shapes", "batch:2"), 2,
+                          "--shapes batch:2", "the reference fails at this size")
+
+
+def test_golden_data_keeps_the_other_sizes(models, tmp_path):
+    golden = tmp_path / "golden.npz"
+    r = run_cli("validate", models["reference"], models["reference"], "--save-outputs", golden)
+    assert r.code == 0, r.stdout + r.stderr
+    replay = run_cli("validate", "--load-outputs", golden, models["mean"])
+    assert replay.code == 1 and "at batch=3" in replay.stdout, replay.stdout
+    good = run_cli("validate", "--load-outputs", golden, models["reference"])
+    assert good.code == 0 and "dynamic dim batch proven at sizes 1, 3" in good.stdout, good.stdout
+
+
+@pytest.mark.parametrize("target", ["tflite", "savedmodel"])
+def test_convert_keeps_the_cnn_batch_dynamic_and_proves_it(tmp_path, target):
+    out = tmp_path / ("cnn.tflite" if target == "tflite" else "cnn_sm")
+    r = run_cli("convert", f"{F}/onnx/cnn.onnx", "--to", target, "-o", out)
+    assert r.code == 0, r.stdout + r.stderr
+    assert "dynamic dims kept (dynamic dim batch proven at sizes 1, 3" in r.stdout
+    info, _ = inspect_json(out)
+    assert info["inputs"][0]["shape"][0] == "d0"
+    c = info["manifest"]["validation"]["candidates"][-1]
+    assert [(e["dim"], e["size"], e["passed"]) for e in c["sizes"]] == [("batch", 3, True)]
+    # the artifact really runs at a batch it was never converted at
+    r4 = run_cli("validate", f"{F}/onnx/cnn.onnx", out, "--shapes", "batch:4")
+    assert r4.code == 0 and "proven at sizes 1, 4" in r4.stdout, r4.stdout
+
+
+def test_convert_fixes_a_dim_that_fails_at_another_size(tmp_path):
+    out = tmp_path / "encoder.tflite"
+    r = run_cli("convert", f"{F}/onnx/encoder.onnx", "--to", "tflite", "-o", out, "--input-shape", "input_ids:1,16")
+    assert r.code == 0, r.stdout + r.stderr
+    # its sequence -1 cannot be resized to 16 (XNNPack fails to reshape): proof by running, not by the flag
+    assert "onnx2tf kept the dynamic dims, but running showed it fails to run" in r.stdout
+    assert "dynamic dims fixed for TensorFlow: input_ids=[1, 16]" in r.stdout
+    info, _ = inspect_json(out)
+    assert info["inputs"][0]["shape"] == [1, 16]
+
+
+# ------------------------------------------------------------------ units
+def test_other_size():
+    assert [dynamic_sizes.other_size(b) for b in (1, 2, 16, 128)] == [3, 4, 37, 161]
+
+
+def test_parse_shapes():
+    assert dynamic_sizes.parse_shapes(["batch:1,4", "seq: 16, 37"]) == {"batch": [1, 4], "seq": [16, 37]}
+    for bad in (["batch"], ["batch:"], ["batch:a"], ["batch:1", "batch:2"]):
+        with pytest.raises(UsageError):
+            dynamic_sizes.parse_shapes(bad)
+
+
+def test_groups_follow_names_permutations_and_shared_axes():
+    raw = [TensorSpec("image", ["batch", 3, 8, 8]), TensorSpec("ids", [None, "seq"]), TensorSpec("mask", [None, "seq"])]
+    base = [TensorSpec("image", [1, 3, 8, 8]), TensorSpec("ids", [1, 16]), TensorSpec("mask", [1, 16])]
+    cand = [TensorSpec("image", ["d0", 8, 8, 3]), TensorSpec("ids", [1, "d1"]), TensorSpec("mask", [1, "d1"])]
+    io_map = IOMap([TensorMapping("image", "image", [0, 2, 3, 1]), TensorMapping("ids", "ids", None),
+                    TensorMapping("mask", "mask", None)], [])
+    groups = {g.label: g for g in dynamic_sizes.claimed_groups(raw, base, cand, io_map)}
+    assert set(groups) == {"batch", "seq"}
+    assert groups["seq"].members == [("ids", 1), ("mask", 1)] and groups["seq"].base == 16
+    # unnamed dims at the same axis and size change together (the batch of two inputs)
+    two = [TensorSpec("a", ["d0", 4]), TensorSpec("b", ["d0", 2])]
+    m2 = IOMap([TensorMapping("a", "a", None), TensorMapping("b", "b", None)], [])
+    g2 = dynamic_sizes.claimed_groups(None, [TensorSpec("a", [1, 4]), TensorSpec("b", [1, 2])], two, m2)
+    assert len(g2) == 1 and g2[0].members == [("a", 0), ("b", 0)] and g2[0].label == "a[0]"
+    runs = dynamic_sizes.size_sets(g2, {"a[0]": [1, 5, 5]})
+    assert [(g.label, s) for g, s in runs] == [("a[0]", 5)]

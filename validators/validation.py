@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from modelport import manifest
-from modelport.errors import UsageError
+from modelport.errors import UsageError, first_line
 from modelport.formats import detect
 from modelport.input_overrides import parse_input_dtype, parse_input_shape
 from modelport.layout import inverse_perm
@@ -240,8 +240,7 @@ def _prove_sizes(result: CandidateResult, runner, specs, io_map: IOMap, groups, 
         try:
             got = runner.run(_map_feed(feed, io_map, specs))
         except Exception as e:  # a claimed dim the runtime refuses is a failure of the candidate
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            entry.update(passed=False, detail=f"{type(e).__name__} while running: {first[:200]}")
+            entry.update(passed=False, detail=f"{type(e).__name__} while running: {first_line(e)}")
             continue
         rs = _compare(ref_out, got, io_map, precision, tol_overrides)
         worst = max(rs, key=lambda r: r.severity) if rs else None
@@ -272,8 +271,7 @@ class _SampleMaker:
         try:
             return feed, self.ref_runner.run(feed), ""
         except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return feed, None, f"the reference fails at this size ({first[:160]})"
+            return feed, None, f"the reference fails at this size ({first_line(e, 160)})"
 
 
 def _reference_defaults(reference: str | None, candidates: list[str], opts: ValidateOptions,

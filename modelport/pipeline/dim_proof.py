@@ -13,15 +13,17 @@ from modelport.types import IOMap
 
 
 def validation_options(job: EdgeJob):
-    """The validation of a kept artifact: the conversion's example sizes, dtypes and value ranges."""
+    """The validation of a kept artifact: the conversion's example sizes and dtypes (as the route's
+    validation gets them, modelport/pipeline/route_validation.py) and its value ranges."""
+    from modelport.pipeline.route_validation import route_validation_options
     from modelport.validators.validate_options import ValidateOptions
 
-    shapes = [f"{o.name}:" + ",".join(str(e if e is not None else (d if isinstance(d, int) else 1))
-                                      for d, e in zip(o.shape, o.example or [None] * len(o.shape)))
-              for o in job.options.inputs if o.shape]
-    dtypes = [f"{o.name}:{o.dtype}" for o in job.options.inputs if o.dtype]
-    ranges = [f"{k}:{lo},{hi}" for k, (lo, hi) in (job.options.value_ranges or {}).items()]
-    return ValidateOptions(input_shapes=tuple(shapes), input_dtypes=tuple(dtypes), value_ranges=tuple(ranges))
+    import dataclasses
+
+    ranges = tuple(f"{k}:{lo},{hi}" for k, (lo, hi) in (job.options.value_ranges or {}).items())
+    # the reference here is the step's ONNX source: no state_dict, no Hugging Face task to build
+    return dataclasses.replace(route_validation_options(job.options, ValidateOptions(value_ranges=ranges)),
+                               weights=None, task=None)
 
 
 def prove(job: EdgeJob, io_map: IOMap) -> tuple[bool, str]:

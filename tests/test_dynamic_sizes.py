@@ -170,3 +170,23 @@ def test_groups_follow_names_permutations_and_shared_axes():
     assert len(g2) == 1 and g2[0].members == [("a", 0), ("b", 0)] and g2[0].label == "a[0]"
     runs = dynamic_sizes.size_sets(g2, {"a[0]": [1, 5, 5]})
     assert [(g.label, s) for g, s in runs] == [("a[0]", 5)]
+
+
+def test_the_edges_proof_is_held_to_the_conversions_own_tolerances():
+    """The proof that keeps a dim judges at the tolerances the conversion's validation uses: a looser
+    --atol must not fix a dim the final verdict passes, a stricter one must not keep a dim it fails.
+    Per-output tolerances stay behind (they name the source's outputs, the proof's reference is the
+    step's ONNX); the weights and task of a PyTorch or Hugging Face source are not the proof's."""
+    from modelport.converters.job import EdgeJob
+    from modelport.converters.options import EdgeOptions
+    from modelport.pipeline.dim_proof import validation_options
+    from modelport.validators.validate_options import ValidateOptions
+
+    job = EdgeJob("onnx->tflite", "onnx_to_tf", "m.onnx", "onnx", None, "tflite", "m.tflite",
+                  EdgeOptions(weights="w.pt", task="text-classification", value_ranges={"ids": [0, 30]}))
+    judged = ValidateOptions(atol=("1e-3", "logits:1e-2"), rtol=("0",), preset="fp16", samples=3).to_dict()
+    opts = validation_options(job, judged)
+    assert (opts.atol, opts.rtol, opts.preset) == (("1e-3",), ("0",), "fp16")
+    assert opts.weights is None and opts.task is None and opts.value_ranges == ("ids:0,30",)
+    plain = validation_options(job)  # no validation asked: the defaults, as `validate` has them
+    assert (plain.atol, plain.rtol, plain.preset) == ((), (), None)

@@ -16,6 +16,7 @@ write a .tflite that no interpreter accepts, and only running it shows that.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import sys
 import time
@@ -76,7 +77,8 @@ def convert_edge(job_dict: dict, checkpoint=None) -> dict:
     from modelport.converters import dynamic_dims
     from modelport.pipeline.dim_proof import prove
 
-    dynamic_dims.prover = prove  # an edge may keep a dynamic dim only where running proves it
+    # an edge may keep a dynamic dim only where running proves it, at the tolerances it is judged by
+    dynamic_dims.prover = functools.partial(prove, judged_by=(validation or {}).get("options"))
     t0 = time.perf_counter()
     result: dict = {"edge": edge.convert(job).to_dict(), "convert_seconds": time.perf_counter() - t0}
     sizes = {d: e for o in job.options.inputs for d, e in zip(o.shape or [], o.example or []) if isinstance(d, str) and e}

@@ -33,6 +33,9 @@ VALUE_OPERANDS: dict[str, tuple[int, ...]] = {
     "HannWindow": (0,), "HammingWindow": (0,), "BlackmanWindow": (0,),
     # the converter loops over these in Python: the boxes and their count are read as numbers
     "RoiAlign": (1, 2), "NonMaxSuppression": (0, 1, 2, 3, 4),
+    # control flow: the branch taken and the trip count are Python decisions in the converted module;
+    # decided by an input's values, no graph preparation can fold them (converters/edges/onnx_to_pytorch.py)
+    "If": (0,), "Loop": (0, 1),
 }
 # ops whose operands are read as numbers only in some configurations: RoiAlign computes a fixed
 # sampling grid (sampling_ratio > 0) from the boxes as tensors, and reads them as numbers only to
@@ -66,8 +69,8 @@ def _empty(value_info) -> bool:
 
 def value_decided(model) -> list[ValueDecided]:
     """Every (graph input, node operand) pair where the operand's value comes from the input's values,
-    in graph order, the first per node. Top-level graph only: the TorchScript writer refuses control
-    flow before it asks."""
+    in graph order, the first per node. Top-level graph only: an If's condition and a Loop's trip
+    count and condition are operands here, what their bodies compute is not followed."""
     graph = model.graph
     constant = {i.name for i in graph.initializer}
     # name -> the graph inputs whose values it depends on (an input with a 0-sized dim has none)

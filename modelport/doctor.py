@@ -84,6 +84,9 @@ def _gpu(import_name: str, module) -> str:
 def run_checks(*, gpu: bool = True) -> list[Check]:
     pinned = pins()
     checks = []
+    # the layer's own interpreter imports torch and TensorFlow again (about 10 s): it runs while this
+    # process imports the stack, not after it
+    layer_probe = _start_layer_probe()
     for dist, import_name, role in COMPONENTS:
         try:
             installed = md.version(dist)
@@ -103,7 +106,7 @@ def run_checks(*, gpu: bool = True) -> list[Check]:
             if importable and pin and _base(installed) != _base(pin):
                 advice = f"version {installed} differs from the pinned {pin}: `pip install -c modelport/constraints.txt {dist}=={pin}`"
         checks.append(Check(dist, role, installed, pin, importable, gpu_text, advice))
-    checks.append(litert_layer_check())
+    checks.append(litert_layer_check(layer_probe))
     checks.append(sandbox_check())
     return checks
 
@@ -129,9 +132,29 @@ def sandbox_check() -> Check:
     return Check("bubblewrap", role, version, None, why is None, "-", advice)
 
 
-def litert_layer_check() -> Check:
-    """litert-torch lives in a layer over the stack (modelport/layers.py): ask its own interpreter,
-    in a process of its own, which version it has and whether it imports."""
+_LAYER_PROBE = "import importlib.metadata as m; print(m.version('litert-torch')); import litert_torch"
+_LAYER_PROBE_SECONDS = 300
+
+
+def _start_layer_probe():
+    """The litert layer's interpreter asked, in a process of its own, which litert-torch it has and
+    whether it imports; None when the layer is not built (litert_layer_check says so)."""
+    import subprocess
+
+    from modelport.layers import layer_python
+
+    python = layer_python("litert")
+    if not os.access(python, os.X_OK):
+        return None
+    return subprocess.Popen([python, "-c", _LAYER_PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+
+
+def litert_layer_check(probe=None) -> Check:
+    """litert-torch lives in a layer over the stack (modelport/layers.py): ask its own interpreter
+    (the process `_start_layer_probe` started, or one started now) which version it has and whether
+    it imports."""
     import subprocess
 
     from modelport.layers import LAYERS, layer_python
@@ -139,20 +162,21 @@ def litert_layer_check() -> Check:
     layer = LAYERS["litert"]
     pin = pins(LITERT_PINS_FILE).get("litert-torch")
     role = "pytorch->tflite and pytorch->savedmodel (StableHLO), the alternative routes (its own layer over the stack)"
-    python = layer_python("litert")
-    if not os.access(python, os.X_OK):
+    probe = probe or _start_layer_probe()
+    if probe is None:
         return Check("litert-torch", role, None, pin, False, "-",
-                     f"layer not built ({python} is missing): run `make venv`, or set {layer.env_var}")
-    probe = "import importlib.metadata as m; print(m.version('litert-torch')); import litert_torch"
+                     f"layer not built ({layer_python('litert')} is missing): run `make venv`, or set {layer.env_var}")
     try:
-        proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+        stdout, stderr = probe.communicate(timeout=_LAYER_PROBE_SECONDS)
     except subprocess.TimeoutExpired:
-        return Check("litert-torch", role, None, pin, False, "-", "the layer's interpreter did not answer in 300 s")
-    lines = proc.stdout.split()
+        probe.kill()
+        probe.wait()
+        return Check("litert-torch", role, None, pin, False, "-",
+                     f"the layer's interpreter did not answer in {_LAYER_PROBE_SECONDS} s")
+    lines = stdout.split()
     installed = lines[0] if lines else None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:160]
+    if probe.returncode != 0:
+        last = (stderr.strip().splitlines() or ["no output"])[-1][:160]
         return Check("litert-torch", role, installed, pin, False, "-", f"the layer fails to import it ({last}): "
                                                                         "rebuild it with `make venv`")
     advice = None if _base(installed) == _base(pin) else f"version {installed} differs from the pinned {pin}: `make venv`"

@@ -211,3 +211,5 @@ def test_doctor_json():
     from importlib.metadata import version
 
     assert comps["onnx"]["installed"] == version("onnx")
+    sandbox = comps["bubblewrap"]  # `make test` installs it (make sandbox): workers are confined here
+    assert sandbox["importable"] and sandbox["installed"] and sandbox["advice"] is None, sandbox

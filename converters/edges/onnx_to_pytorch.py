@@ -82,14 +82,21 @@ def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, co
             decided = value_decided(model)
             if decided:  # say why, in the model's terms, and do not send the user to TorchScript
                 raise NoStrategyHelps(f"torch.export could not trace the converted module: {decided[0].describe()}, "
-                                      "a shape or a constant an ExportedProgram must know when it is written; use "
-                                      f"--pytorch-format package ({first[:200]})") from None
+                                      "a branch, a trip count, a shape or a constant an ExportedProgram must know "
+                                      f"when it is written; use --pytorch-format package ({first[:200]})") from None
             instead = "package" if control_flow else "package or torchscript"
             raise ConversionError(f"torch.export could not trace the converted module ({first[:300]}); "
                                   f"try --pytorch-format {instead}") from None
         torch.export.save(ep, output)
         return f"torch.export {torch.__version__}"
     if control_flow:
+        # a branch or trip count decided by an input's values: no other preparation of the graph can
+        # fold it, so the other strategies are not tried (measured: five strategies, 21 s, one answer)
+        steered = [d for d in value_decided(model) if d.op in ("If", "Loop")]
+        if steered:
+            raise NoStrategyHelps(f"the model has control flow ({', '.join(control_flow)}) and {steered[0].describe()}: "
+                                  "TorchScript tracing would keep only the example's branch and trip count, and "
+                                  "torch.export cannot trace it either; use --pytorch-format package")
         raise ConversionError(f"the model has control flow ({', '.join(control_flow)}): TorchScript tracing would "
                               "keep only the branch and trip count of the example inputs; use --pytorch-format "
                               "package (or exported_program)")

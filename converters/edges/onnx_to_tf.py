@@ -144,16 +144,39 @@ def _private_copy(path: str, model, workdir: str) -> str:
     return copy
 
 
-def _report_outputs(folder: str) -> dict[str, tuple[str, bool]]:
-    """ONNX graph output name -> (TFLite tensor name, channel-last?) from onnx2tf's report."""
-    found = {}
+def _read_report(folder: str) -> tuple[dict[str, tuple[str, bool]], list[list] | None]:
+    """From onnx2tf's tensor correspondence report: ONNX graph output name -> (TFLite tensor name,
+    channel-last?), and every record that names a tensor of the written model as [ONNX value,
+    TFLite tensor, status, channel-last?], which the manifest keeps for `modelport locate`
+    (validators/locate/correspondence.py); None when onnx2tf wrote no report."""
+    found, records, seen = {}, [], False
     for path in glob.glob(os.path.join(folder, "*_tensor_correspondence_report.json")):
+        seen = True
         with open(path) as f:
             report = json.load(f)
+        nodes = {r.get("onnx_op_name") for r in report.get("records", [])} - {None, ""}
         for r in report.get("records", []):
+            name, channel_last = r.get("resolved_tflite_tensor_name"), bool(r.get("assume_channel_last_layout"))
             if r.get("is_graph_output"):
-                found[r["onnx_output_name"]] = (r.get("resolved_tflite_tensor_name"), bool(r.get("assume_channel_last_layout")))
-    return found
+                found[r["onnx_output_name"]] = (name, channel_last)
+            if name and r.get("exists_in_final_model") and r.get("status") != "missing":
+                owner = _lowered_by(name, r.get("onnx_op_name"), nodes)
+                status = f"fused into {owner}" if owner else r.get("status", "?")
+                records.append([r["onnx_output_name"], name, status, channel_last])
+    return found, (records if seen else None)
+
+
+def _lowered_by(tensor: str, own: str | None, nodes: set[str]) -> str | None:
+    """The other ONNX node whose lowering made `tensor`, when the tensor holds a step of that
+    node's computation rather than the record's own value. onnx2tf names the tensors it makes
+    `<node>_<what>`: `<consumer>_input_nhwc` is a consumer's input (the record's own value, moved
+    to NHWC), but a record renamed to another node's internal tensor means that node's first step
+    was folded into the record's producer (MobileNet-v3: a Conv's output renamed
+    `node_hardsigmoid_hardsigmoid_add_out`, the hardsigmoid's +3 folded into the conv's bias)."""
+    owner = max((n for n in nodes if tensor.startswith(n + "_")), key=len, default=None)
+    if owner is None or owner == own or tensor[len(owner) + 1:].startswith("input"):
+        return None
+    return owner
 
 
 def _fixed_shape(shape, fixed):
@@ -243,15 +266,16 @@ def _check_custom_ops(path: str) -> None:
 
 
 def _convert_onnx(job: EdgeJob, model, src_io: IOSpec, fixed: dict[str, list[int]], workdir: str,
-                  backend: str, *, keep_dynamic: bool = False) -> tuple[IOMap, list[str]]:
-    """One onnx2tf run on the prepared ONNX, its artifact moved to job.output; the I/O map and
-    what the preparation did. `keep_dynamic`: dims unfixed, the graph still simplified by onnxsim."""
+                  backend: str, *, keep_dynamic: bool = False) -> tuple[IOMap, list[str], list[list] | None]:
+    """One onnx2tf run on the prepared ONNX, its artifact moved to job.output; the I/O map, what the
+    preparation did, and the tensor correspondence (_read_report). `keep_dynamic`: dims unfixed,
+    the graph still simplified by onnxsim."""
     to_savedmodel = job.target_format == "savedmodel"
     onnx_path, prepared = _prepare_onnx(job.source, model, fixed, workdir, for_savedmodel=to_savedmodel,
                                         strategy=job.strategy, keep_dynamic=keep_dynamic)
     out_dir = _run_onnx2tf(workdir, onnx_path=onnx_path, saved_model=to_savedmodel, backend=backend)
-    report = _report_outputs(out_dir)
-    return build_io_map(src_io, _take_artifact(job, out_dir), fixed, report), prepared
+    report, records = _read_report(out_dir)
+    return build_io_map(src_io, _take_artifact(job, out_dir), fixed, report), prepared, records
 
 
 def _take_artifact(job: EdgeJob, out_dir: str) -> IOSpec:
@@ -274,13 +298,14 @@ def _remove_output(path: str) -> None:
 
 
 def _keeping_dims(job: EdgeJob, model, src_io: IOSpec, workdir: str, backend: str,
-                  notes: list[str]) -> IOMap | None:
+                  notes: list[str]) -> tuple[IOMap, list[list] | None] | None:
     """Convert with the dynamic dims kept, and keep the artifact only if running proves them
-    (converters/dynamic_dims.py); None (nothing left at job.output) when it is not."""
+    (converters/dynamic_dims.py): its I/O map and tensor correspondence, or None (nothing left at
+    job.output) when it is not."""
     from modelport.converters.dynamic_dims import prover
 
     try:
-        io_map, prepared = _convert_onnx(job, model, src_io, {}, workdir, backend, keep_dynamic=True)
+        io_map, prepared, records = _convert_onnx(job, model, src_io, {}, workdir, backend, keep_dynamic=True)
     except ConversionError as e:
         _remove_output(job.output)
         notes.append(f"keeping the dynamic dims failed in onnx2tf ({e.message[:200]}): converted again with them fixed")
@@ -292,7 +317,7 @@ def _keeping_dims(job: EdgeJob, model, src_io: IOSpec, workdir: str, backend: st
         return None
     notes.extend(prepared)
     notes.append(f"dynamic dims kept ({seen}, against ONNX Runtime on the source)")
-    return io_map
+    return io_map, records
 
 
 def convert(job: EdgeJob) -> EdgeResult:
@@ -304,10 +329,11 @@ def convert(job: EdgeJob) -> EdgeResult:
     notes: list[str] = []
     backend = "tf_converter" if job.strategy == "tf_converter" else "flatbuffer_direct"
     details: dict = {"backend": backend, "strategy": job.strategy}
+    records = None
     if job.source_format == "tflite":
         src_io = tflite_io(job.source)
         out_dir = _run_onnx2tf(workdir, tflite_path=job.source, saved_model=True)
-        report = _report_outputs(out_dir)
+        report, _ = _read_report(out_dir)
         io_map = build_io_map(src_io, _take_artifact(job, out_dir), {}, report)
     else:
         if job.options.quantize:
@@ -317,15 +343,18 @@ def convert(job: EdgeJob) -> EdgeResult:
         fixed = _static_sizes(job, src_io)
         io_map = None
         if fixed and job.strategy in dynamic_dims.KEEPING_STRATEGIES and dynamic_dims.prover is not None:
-            io_map = _keeping_dims(job, model, src_io, workdir, backend, notes)
-            if io_map is not None:
+            kept = _keeping_dims(job, model, src_io, workdir, backend, notes)
+            if kept is not None:
+                io_map, records = kept
                 details["dynamic_dims_kept"] = sorted({d for t in src_io.inputs for d in t.dynamic_dims.values()})
         if io_map is None:
-            io_map, prepared = _convert_onnx(job, model, src_io, fixed, workdir, backend)
+            io_map, prepared, records = _convert_onnx(job, model, src_io, fixed, workdir, backend)
             notes += prepared
             if fixed:
                 details["fixed_input_shapes"] = fixed
         del model
+    if records is not None and job.target_format == "tflite":  # what `modelport locate` follows
+        details["tensor_correspondence"] = records
     permuted = [m.source for m in io_map.inputs + io_map.outputs if m.perm]
     if permuted:
         notes.append("channel-first tensors became channel-last: " + ", ".join(permuted))

@@ -90,5 +90,10 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
 
         write(validate_page(report), html_path)
     if not report.passed:
-        failed = [c.path for c in report.candidates if not c.passed]
-        raise ParityError(f"parity failed for {len(failed)} of {len(report.candidates)} candidate(s): {', '.join(failed)}")
+        from modelport.validators.locate.options import locate_hint
+
+        failed = [c for c in report.candidates if not c.passed]
+        hint = next((h for c in failed if reference and not c.error
+                     for h in [locate_hint(reference, c.path, c.format)] if h), "")
+        raise ParityError(f"parity failed for {len(failed)} of {len(report.candidates)} candidate(s): "
+                          f"{', '.join(c.path for c in failed)}{hint}")

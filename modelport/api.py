@@ -14,6 +14,7 @@ Each command has a function and typed options (dataclasses), built by the CLI fr
 | `validate(reference, candidates, ValidateOptions)` | how to validate | `ValidationReport` |
 | `bench(models, BenchOptions)`, `bench_conversion(result, ConvertOptions, BenchOptions)` | how to bench | `BenchReport` |
 | `run_batch(manifest, BatchOptions)` | how to run a batch | `(BatchReport, report folder)` |
+| `locate(source, artifact, LocateOptions)` | mode, inputs, tolerances | `LocateReport` (`.first`: the first divergence) |
 
 Every function raises a `ModelportError` subclass (with its exit code) on failure and never
 leaves a half-written artifact behind. This module only gathers the entry points; the work is
@@ -22,6 +23,7 @@ done in modelport/pipeline (convert), validators/ (validate, bench) and modelpor
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from modelport import manifest
@@ -36,6 +38,8 @@ from modelport.pipeline.results import ConvertResult, StepReport
 from modelport.validators.bench.measure import bench
 from modelport.validators.bench.options import BenchOptions
 from modelport.validators.bench.results import BenchReport
+from modelport.validators.locate.options import LocateOptions
+from modelport.validators.locate.results import LocateReport
 from modelport.validators.results import ValidationReport
 from modelport.validators.validate_options import ValidateOptions
 
@@ -52,6 +56,65 @@ def validate(reference: str | None, candidates: list[str], options: ValidateOpti
     from modelport.validators import validation  # numpy and the runners: imported when used
 
     return validation.validate(reference, candidates, options)
+
+
+def locate(source: str, artifact: str, options: LocateOptions | None = None) -> LocateReport:
+    """The first tensor where `artifact` diverges from `source`, its conversion's source
+    (`modelport locate`): both run on validate's first input, their tensors paired along the
+    route in the artifact's manifest and compared in the source's topological order. Like
+    validate, the models run in a confined worker when the sandbox is on."""
+    import os
+    import shutil
+    import tempfile
+
+    from modelport.formats import absolute_reference
+    from modelport.workers import sandbox
+
+    options = _recorded_inputs(artifact, (options or LocateOptions()).check())
+    if not sandbox.active():
+        from modelport.validators.locate.locate import locate as run
+
+        return run(source, artifact, options)
+    from modelport.workers.sandbox import readable_paths
+    from modelport.workers.spawn import run_worker
+
+    absolute = lambda p: os.path.abspath(p) if p else p  # noqa: E731
+    opts = dataclasses.replace(options, inputs=absolute(options.inputs), weights=absolute(options.weights))
+    src, art = absolute_reference(source), absolute_reference(artifact)
+    reads = readable_paths(src) + readable_paths(art) + [p for p in (opts.inputs, opts.weights) if p]
+    scratch = tempfile.mkdtemp(prefix="modelport-locate-")
+    try:
+        payload, _ = run_worker("modelport.validators.locate.worker", "locate", "location",
+                                {"source": src, "artifact": art, "options": opts.to_dict()}, scratch, None, reads=reads)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report = LocateReport.from_dict(payload["report"])
+    report.source, report.artifact = source, artifact  # as the user gave them
+    return report
+
+
+def _recorded_inputs(artifact: str, options: LocateOptions) -> LocateOptions:
+    """The input shapes, dtypes, value ranges and weights the artifact's conversion used (its
+    manifest), where the options give none: `modelport locate SOURCE ARTIFACT` runs both on the
+    inputs the conversion was validated on, as the hint after a parity failure promises."""
+    import os
+
+    from modelport.converters.options import EdgeOptions
+    from modelport.pipeline.route_validation import route_validation_options
+
+    record = manifest.load(artifact)
+    if not record or not record.get("options"):
+        return options
+    try:
+        recorded = EdgeOptions.from_dict(record["options"])
+    except (TypeError, KeyError):  # a manifest of another version: the options stand as given
+        return options
+    as_validated = route_validation_options(recorded, ValidateOptions())
+    weights = recorded.weights if recorded.weights and os.path.isfile(recorded.weights) else None
+    ranges = tuple(f"{k}:{lo},{hi}" for k, (lo, hi) in (recorded.value_ranges or {}).items())
+    return dataclasses.replace(options, input_shapes=options.input_shapes or as_validated.input_shapes,
+                               input_dtypes=options.input_dtypes or as_validated.input_dtypes,
+                               value_ranges=options.value_ranges or ranges, weights=options.weights or weights)
 
 
 def inspect_model(path: str) -> dict[str, Any]:
@@ -110,4 +173,5 @@ def formats_matrix() -> list[dict[str, Any]]:
 __all__ = ["convert", "convert_targets", "MultiResult", "ConvertOptions", "ConvertResult", "StepReport", "default_output",
            "validate", "ValidateOptions", "ValidationReport",
            "bench", "bench_conversion", "BenchOptions", "BenchReport",
-           "run_batch", "BatchOptions", "inspect_model", "formats_matrix", "ModelportError"]
+           "run_batch", "BatchOptions", "locate", "LocateOptions", "LocateReport", "inspect_model", "formats_matrix",
+           "ModelportError"]

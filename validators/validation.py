@@ -255,6 +255,103 @@ def _prove_sizes(result: CandidateResult, runner, specs, io_map: IOMap, groups, 
         result.passed = False
 
 
+def _reference_identity(reference: str) -> tuple[dict | None, str | None]:
+    """The reference's own manifest and the sha256 its candidates' manifests name it by."""
+    path = reference.split(":")[0] if ":" in reference and not os.path.exists(reference) else reference
+    return manifest.load(reference), manifest.sha256_of(path)
+
+
+def _manifest_map(path: str, reference: str | None, ref_manifest, ref_sha, cand_manifest, opts: ValidateOptions):
+    """A candidate's I/O map: given by convert, or from the manifests (validators/matching.py); None to match."""
+    return opts.io_maps.get(path) or matching.from_manifests(
+        (os.path.abspath(reference) if reference and os.path.exists(reference) else reference or "", ref_sha),
+        ref_manifest, cand_manifest)
+
+
+def reference_feeds(ref_input_specs: list[TensorSpec], opts: ValidateOptions, value_ranges: dict) -> list[dict]:
+    """The samples' inputs in the reference's terms: --inputs, else generated (seeded, one per sample)."""
+    if opts.inputs:
+        loaded = input_data.load(opts.inputs)
+        missing = [s.name for s in ref_input_specs if s.name not in loaded]
+        if missing:
+            raise UsageError(f"--inputs {opts.inputs}: no data for input(s) {', '.join(missing)}")
+        return [{s.name: loaded[s.name].astype(s.dtype, copy=False) for s in ref_input_specs}]
+    return [input_data.generate(ref_input_specs, seed=opts.seed + i, value_ranges=value_ranges)
+            for i in range(opts.samples)]
+
+
+def run_reference(ref_runner: Runner, feeds: list[dict], opts: ValidateOptions) -> list[dict]:
+    """The reference's outputs; failing on the inputs is the inputs' fault (exit 2), said with the remedy."""
+    try:
+        return [ref_runner.run(f) for f in feeds]
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        given = "the given inputs" if opts.inputs else "the generated inputs"
+        raise UsageError(f"the reference fails on {given} ({first[:200]}): give inputs in its domain with "
+                         "--value-range NAME:LO,HI or (validate) --inputs FILE.npz") from None
+
+
+@dataclasses.dataclass
+class OpenSample:
+    """One candidate and the first sample as validate() sees them, with both runners still open."""
+
+    ref_runner: Runner
+    runner: Runner
+    io_map: IOMap
+    feed: dict  # the reference's terms
+    candidate_feed: dict  # mapped through the I/O map
+    ref_out: dict
+    got: dict
+    precision: str
+    result: CandidateResult  # the outputs judged as validate judges them
+    candidate_manifest: dict | None
+    notes: list[str]
+
+
+def open_sample(reference: str, candidate: str, opts: ValidateOptions) -> OpenSample:
+    """validate() for one candidate and its first sample, keeping what `modelport locate` starts
+    from: the runners, the I/O map (settled by running where the layout is ambiguous), the inputs
+    in both models' terms and both models' outputs. The caller closes the runners."""
+    notes: list[str] = []
+    opts = _reference_defaults(reference, [candidate], opts, notes)
+    tol_overrides = parse_tolerance_overrides(opts.atol, opts.rtol)
+    value_ranges = dict(input_data.parse_value_range(t) for t in opts.value_ranges)
+    _order_imports([reference, candidate])
+    ref_runner, _ = _open(reference, opts, is_reference=True)
+    ref_manifest, ref_sha = _reference_identity(reference)
+    runner, fmt = _open(candidate, opts, is_reference=False)
+    cand_manifest = manifest.load(candidate)
+    specs, ref_specs = runner.input_specs(), ref_runner.input_specs()
+    if not ref_specs:
+        raise UsageError(f"{reference}: the reference has no inputs that modelport can see")
+    io_map = _manifest_map(candidate, reference, ref_manifest, ref_sha, cand_manifest, opts)
+    if io_map is None:
+        io_map = IOMap(matching.by_signature(ref_specs, specs), [])
+    ref_input_specs = _resolve_reference_inputs(ref_specs, [(candidate, runner, io_map, specs)], opts)
+    feed = reference_feeds(ref_input_specs, dataclasses.replace(opts, samples=1), value_ranges)[0]
+    ref_out = run_reference(ref_runner, [feed], opts)[0]
+    precision = _precision(candidate, cand_manifest, opts)
+    try:
+        got = runner.run(_map_feed(feed, io_map, specs))
+    except UsageError:
+        raise
+    except Exception as e:
+        raise UsageError(f"{candidate} does not run on the source's inputs ({type(e).__name__}: {first_line(e, 200)}): "
+                         "locate needs both models to run") from None
+    if not io_map.outputs:
+        io_map = IOMap(io_map.inputs, _outputs_by_signature(ref_out, got))
+    result = CandidateResult(candidate, fmt, runner.runtime, runner.device_used, precision, False)
+    result.outputs = sorted(_compare(ref_out, got, io_map, precision, tol_overrides), key=lambda r: -r.severity)
+    result.passed = all(r.passed for r in result.outputs)
+    if not result.passed and is_ambiguous(io_map):
+        _settle_layout(result, io_map, runner, specs, [feed], [ref_out], precision, tol_overrides)
+        if result.settled_io_map:
+            io_map = IOMap.from_dict(result.settled_io_map)
+            got = runner.run(_map_feed(feed, io_map, specs))
+    return OpenSample(ref_runner, runner, io_map, feed, _map_feed(feed, io_map, specs), ref_out, got, precision,
+                      result, cand_manifest, notes)
+
+
 class _SampleMaker:
     """Makes the inputs and reference outputs of a sample at other sizes (seeded like sample 0)."""
 
@@ -311,8 +408,7 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
     ref_runner, ref_format, ref_manifest, ref_sha = None, "golden outputs", None, None
     if reference is not None:
         ref_runner, ref_format = _open(reference, opts, is_reference=True)
-        ref_manifest = manifest.load(reference)
-        ref_sha = manifest.sha256_of(reference.split(":")[0] if ":" in reference and not os.path.exists(reference) else reference)
+        ref_manifest, ref_sha = _reference_identity(reference)
         if ref_runner.device_note:
             notes.append(f"reference {ref_runner.device_note}")
 
@@ -322,9 +418,7 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         if runner.device_note and runner.device_note not in notes:
             notes.append(runner.device_note)
         cand_manifest = manifest.load(path)
-        io_map = opts.io_maps.get(path) or matching.from_manifests(
-            (os.path.abspath(reference) if reference and os.path.exists(reference) else reference or "", ref_sha),
-            ref_manifest, cand_manifest)
+        io_map = _manifest_map(path, reference, ref_manifest, ref_sha, cand_manifest, opts)
         opened.append((path, runner, io_map, runner.input_specs(), fmt, cand_manifest))
 
     sized: dict = {}  # samples at other sizes of the dynamic dims, by their shapes
@@ -346,22 +440,8 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         hints = [(p, r, m if m is not None else IOMap(matching.by_signature(ref_specs, specs), []), specs)
                  for p, r, m, specs, _, _ in opened]
         ref_input_specs = _resolve_reference_inputs(ref_specs, hints, opts)
-        if opts.inputs:
-            loaded = input_data.load(opts.inputs)
-            missing = [s.name for s in ref_input_specs if s.name not in loaded]
-            if missing:
-                raise UsageError(f"--inputs {opts.inputs}: no data for input(s) {', '.join(missing)}")
-            feeds = [{s.name: loaded[s.name].astype(s.dtype, copy=False) for s in ref_input_specs}]
-        else:
-            feeds = [input_data.generate(ref_input_specs, seed=opts.seed + i, value_ranges=value_ranges)
-                     for i in range(opts.samples)]
-        try:
-            ref_outs = [ref_runner.run(f) for f in feeds]
-        except Exception as e:  # the inputs, not a candidate, are at fault: say how to give better ones
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            given = "the given inputs" if opts.inputs else "the generated inputs"
-            raise UsageError(f"the reference fails on {given} ({first[:200]}): give inputs in its domain with "
-                             "--value-range NAME:LO,HI or (validate) --inputs FILE.npz") from None
+        feeds = reference_feeds(ref_input_specs, opts, value_ranges)
+        ref_outs = run_reference(ref_runner, feeds, opts)
 
     wanted = dynamic_sizes.parse_shapes(opts.shapes)
     base_specs = [TensorSpec(s.name, list(np.shape(feeds[0][s.name])), s.dtype) if s.name in feeds[0] else s

@@ -177,8 +177,12 @@ def raise_for_parity(result: ConvertResult) -> None:
     report = result.validation
     if report is not None and not report["passed"]:
         worst = next(c for c in report["candidates"] if not c["passed"])
+        from modelport.validators.locate.options import locate_hint
+
+        hint = locate_hint(result.source, result.output, result.route.split("->")[-1].strip()) \
+            if worst["path"] == result.output else ""
         raise ParityError(f"{result.output} was written but fails parity with the source ({worst['path']}: "
-                          f"{candidate_reason(worst)}); marked failed in {result.manifest}", result=result)
+                          f"{candidate_reason(worst)}); marked failed in {result.manifest}{hint}", result=result)
 
 
 def routes_for(src: Format, target: Format, options: ConvertOptions) -> list[list[Edge]]:

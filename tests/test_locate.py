@@ -1,0 +1,222 @@
+"""`modelport locate`: faults injected on purpose, each named as the first divergence.
+
+- PyTorch -> ONNX: one Conv's weight nudged in a converted ONNX file;
+- ONNX -> TFLite: a TRANSPOSE that swaps H and W inserted into a converted TFLite graph (shapes
+  still fit; only values tell);
+- PyTorch: a layer that behaves differently in training mode, exported by hand in training mode
+  (an ONNX file without a manifest, matched by name).
+A correct conversion reports no divergence; bad input is one line and exit 2. The faults are made
+by tests/locate_faults.py; each run goes through the CLI as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, assert_one_line_error, run_cli, shape_args
+from locate_faults import insert_tflite_transpose, nudge_onnx_weight
+
+F = str(FIXTURES)
+CNN_ONNX = f"{F}/onnx/cnn.onnx"
+MODELS = f"{F}/models.py"
+
+
+def _copy(artifact: Path, dest: Path, manifest: bool = True) -> Path:
+    shutil.copy(artifact, dest)
+    if manifest:
+        shutil.copy(str(artifact) + ".modelport.json", str(dest) + ".modelport.json")
+    return dest
+
+
+def _report(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def cnn_onnx_from_torch(artifacts):
+    return artifacts(f"{MODELS}:cnn", "onnx", *shape_args("cnn"), "--no-validate", name="cnn_dynamo")
+
+
+def test_correct_conversions_report_no_divergence(cnn_onnx_from_torch, artifacts, tmp_path):
+    tflite = artifacts(CNN_ONNX, "tflite", "--no-validate", name="cnn_plain")
+    for source, artifact, extra in [(f"{MODELS}:cnn", cnn_onnx_from_torch, shape_args("cnn")), (CNN_ONNX, tflite, [])]:
+        res = run_cli("locate", source, artifact, *extra, "--json", tmp_path / "r.json")
+        assert res.code == 0, res.stdout + res.stderr
+        assert "no divergence: every compared tensor matches the source" in res.stdout
+        report = _report(tmp_path / "r.json")
+        inside = [t for t in report["tensors"] if not t["how"].startswith("I/O map")]
+        assert len(inside) >= 4 and all(t["passed"] for t in report["tensors"]), report["tensors"]
+        assert report["first"] is None and report["outputs_passed"]
+
+
+def test_a_nudged_conv_weight_in_the_onnx_is_the_first_divergence(cnn_onnx_from_torch, tmp_path):
+    bad = _copy(cnn_onnx_from_torch, tmp_path / "cnn.onnx")
+    nudged = nudge_onnx_weight(str(bad), str(bad), "Conv", 1)  # the second conv (features.4, its BN folded in)
+    res = run_cli("locate", f"{MODELS}:cnn", bad, *shape_args("cnn"), "--json", tmp_path / "r.json",
+                  "--model-explorer", tmp_path / "me.json")
+    assert res.code == 1, res.stdout + res.stderr
+    report = _report(tmp_path / "r.json")
+    assert report["first"] == nudged and report["divergences"] == [nudged], report["divergences"]
+    first = next(t for t in report["tensors"] if t["source"] == nudged)
+    assert first["candidate_op"] == "Conv" and first["module"].startswith("features.5 (BatchNorm2d)"), first
+    # upstream passes, downstream inherits (and is not reported as a divergence of its own)
+    statuses = {t["source"]: t["status"] for t in report["tensors"]}
+    assert statuses["getitem"] == "ok" and statuses["relu_1"] == "inherits" and statuses["linear"] == "inherits"
+    assert f"first divergence: {nudged}" in res.stdout and "FIRST DIVERGENCE" in res.stdout
+    overlay = _report(tmp_path / "me.json")
+    assert overlay["results"][first["candidate"]]["bgColor"] and overlay["results"][first["candidate"]]["value"] > 1
+    assert overlay["results"]["getitem"]["value"] <= 1 and overlay["thresholds"][0]["value"] == 1
+
+
+def test_a_wrong_transpose_in_the_tflite_is_found_and_its_layer_fails_alone(artifacts, tmp_path):
+    tflite = artifacts(CNN_ONNX, "tflite", "--no-validate", name="cnn_plain")
+    good = _report_of(run_cli("locate", CNN_ONNX, tflite, "--json", tmp_path / "good.json"), tmp_path / "good.json")
+    # the first conv's output in the TFLite (the ONNX Relu after it, fused), a square NHWC tensor
+    relu = next(t for t in good["tensors"] if t["source"] == "relu")
+    assert relu["layout"] == "NCHW->NHWC" and relu["candidate_shape"][1] == relu["candidate_shape"][2], relu
+    bad = _copy(tflite, tmp_path / "cnn.tflite")
+    inserted = insert_tflite_transpose(str(bad), str(bad), relu["candidate"])
+    res = run_cli("locate", CNN_ONNX, bad, "--mode", "local", "--json", tmp_path / "r.json")
+    assert res.code == 1, res.stdout + res.stderr
+    report = _report(tmp_path / "r.json")
+    order = [t["source"] for t in report["tensors"]]
+    first = next(t for t in report["tensors"] if t["source"] == report["first"])
+    # the first compared tensor after the insertion, whose layer (alone, on the source's values) holds it
+    assert order.index(report["first"]) == order.index("relu") + 1 + (order[order.index("relu") + 1] == "max_pool2d"), order
+    assert first["local"]["passed"] is False and any("TRANSPOSE" in op for op in first["local"]["layer"]), first
+    assert report["divergences"] == [report["first"]], report["divergences"]  # every later layer passes alone
+    assert next(t for t in report["tensors"] if t["source"] == "relu")["status"] == "ok"
+    assert inserted.startswith(relu["candidate"])
+
+
+def _report_of(res, path: Path) -> dict:
+    assert res.code == 0, res.stdout + res.stderr
+    return _report(path)
+
+
+TRAINING_ONLY = '''
+import torch
+from torch import nn
+
+
+class HalvesInTraining(nn.Module):
+    """Scales by 0.5 in training mode only: exported in the wrong mode, it is the layer that differs."""
+
+    def forward(self, x):
+        return x * (0.5 if self.training else 1.0)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.odd = HalvesInTraining()
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, image):
+        return self.conv2(self.odd(self.act(self.conv1(image))))
+
+
+def build():
+    torch.manual_seed(0)
+    return Net().eval()
+'''
+
+
+def test_a_layer_exported_in_training_mode_is_named(tmp_path):
+    import torch
+
+    (tmp_path / "net.py").write_text(TRAINING_ONLY)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("locate_net", tmp_path / "net.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.build().train()  # the user's mistake: exported in training mode
+    onnx_path = tmp_path / "net.onnx"
+    torch.onnx.export(model, (torch.rand(1, 3, 16, 16),), dynamo=True, input_names=["image"],
+                      output_names=["output"]).save(str(onnx_path))
+    res = run_cli("locate", f"{tmp_path}/net.py:build", onnx_path, "--input-shape", "image:1,3,16,16",
+                  "--json", tmp_path / "r.json")
+    assert res.code == 1, res.stdout + res.stderr
+    report = _report(tmp_path / "r.json")
+    first = next(t for t in report["tensors"] if t["source"] == report["first"])
+    assert first["module"].startswith("odd (HalvesInTraining)") and first["source_op"].startswith("aten.mul"), first
+    assert report["correspondence"] == "by name" and report["divergences"] == [report["first"]]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_bad_input_is_one_line_and_exit_2(cnn_onnx_from_torch, artifacts, tmp_path):
+    tflite = artifacts(CNN_ONNX, "tflite", "--no-validate", name="cnn_plain")
+    # an artifact that is not from this source (its manifest names models.py:cnn)
+    assert_one_line_error(run_cli("locate", f"{MODELS}:mlp", cnn_onnx_from_torch, *shape_args("mlp")), 2,
+                          "was not converted from")
+    # a TFLite artifact without its manifest: nothing to follow its tensors by
+    bare = _copy(tflite, tmp_path / "bare.tflite", manifest=False)
+    assert_one_line_error(run_cli("locate", CNN_ONNX, bare), 2, "has no modelport manifest")
+    # inputs that do not fit the source
+    np.savez(tmp_path / "wrong.npz", pixels=np.zeros((1, 3, 32, 32), np.float32))
+    assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--inputs", tmp_path / "wrong.npz"), 2,
+                          "no data for input(s) image")
+    np.savez(tmp_path / "shape.npz", image=np.zeros((1, 3, 7, 5), np.float32))
+    assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--inputs", tmp_path / "shape.npz"), 2,
+                          "the reference fails on the given inputs")
+    # a format locate does not read yet, a missing file, a report path that is a folder
+    assert_one_line_error(run_cli("locate", CNN_ONNX, f"{F}/savedmodel/keras_mlp"), 2, "ONNX and TFLite artifacts")
+    assert_one_line_error(run_cli("locate", CNN_ONNX, tmp_path / "missing.onnx"), 2)
+    assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--json", tmp_path), 2, "is a folder")
+    assert not list(tmp_path.glob("*.json"))
+
+
+# ------------------------------------------------------------------ units
+
+
+def test_fused_tensors_keep_only_the_last_claimant():
+    from modelport.types import IOMap, TensorMapping
+    from modelport.validators.locate import correspondence
+    from modelport.validators.locate.graphs import INPUT, TensorGraph, TensorInfo
+
+    src = TensorGraph([TensorInfo("x", INPUT, ""), TensorInfo("conv", "Conv", "n0", ["x"]),
+                       TensorInfo("relu", "Relu", "n1", ["conv"]), TensorInfo("pool", "MaxPool", "n2", ["relu"])],
+                      ["pool"], "onnx")
+    cand = TensorGraph([TensorInfo("x_nhwc", INPUT, ""), TensorInfo("conv_relu", "CONV_2D", "op 0", ["x_nhwc"]),
+                        TensorInfo("pool", "MAX_POOL_2D", "op 1", ["conv_relu"])], ["pool"], "tflite")
+    step = {"conv": ("conv_relu", "rewritten", True), "relu": ("conv_relu", "rewritten", True),
+            "pool": ("pool", "direct", True)}
+    io_map = IOMap([TensorMapping("x", "x_nhwc", [0, 2, 3, 1])], [])
+    corr = correspondence.match(src, cand, [None, step], io_map, "test", ["pool"])
+    assert [(p.source, p.candidate) for p in corr.pairs] == [("x", "x_nhwc"), ("relu", "conv_relu"), ("pool", "pool")]
+    assert corr.fused == [{"source": "conv", "candidate": "conv_relu", "into": "relu"}]
+    assert corr.pairs[0].known_layout and not corr.pairs[1].known_layout  # only onnx2tf's step may move axes
+    # the layer that computes `pool` from the nearest compared tensor, and a failure's reach downstream
+    assert cand.frontier("pool", {"x_nhwc", "conv_relu", "pool"}) == (["conv_relu"], ["pool"])
+    assert cand.frontier("pool", {"x_nhwc", "pool"}) == (["x_nhwc"], ["conv_relu", "pool"])
+    assert src.failing_upstream({"relu"}) == {"pool"}
+
+
+def test_tensor_tolerance_scales_with_magnitude_and_layouts_are_settled_by_running():
+    from modelport.validators.locate.compare import judge
+
+    rng = np.random.default_rng(0)
+    ref = (rng.standard_normal((1, 4, 4, 4)) * 300).astype(np.float32)
+    rounded = ref + (rng.standard_normal(ref.shape) * 1e-5 * 300).astype(np.float32)  # rounding at that scale
+    out, perm, how = judge("t", ref, rounded, precision="fp32", overrides=None, candidate_name="t")
+    assert out.passed and perm is None
+    # C == H == W: both layouts fit; the converter claims channel-first, running shows channel-last
+    nhwc = ref.transpose(0, 2, 3, 1).copy()
+    out, perm, how = judge("t", ref, nhwc, precision="fp32", overrides=None, candidate_name="t", channel_last=False)
+    assert out.passed and perm == [0, 2, 3, 1] and "settled by running" in how
+    # a swap of H and W is neither layout: it fails under both
+    out, perm, how = judge("t", ref, ref.transpose(0, 1, 3, 2).copy(), precision="fp32", overrides=None,
+                           candidate_name="t")
+    assert not out.passed and "neither matches" in how
+    out, _, how = judge("t", ref, ref.reshape(1, 64, 1, 1), precision="fp32", overrides=None, candidate_name="t")
+    assert out is None and "shapes differ" in how

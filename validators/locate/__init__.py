@@ -1,0 +1,21 @@
+"""`modelport locate`: the first tensor where a converted model diverges from its source.
+
+The pieces, in the order the work flows (validators/locate/locate.py runs them):
+
+- graphs.py: each model as a `TensorGraph`, its tensors in topological order with the op and the
+  tensors that produce each (an ONNX graph, the FX graph torch.onnx exported from, a TFLite
+  subgraph);
+- correspondence.py: which source tensor each artifact tensor is (the dynamo exporter keeps FX
+  node names as ONNX value names; onnx2tf's tensor correspondence report, kept in the manifest by
+  the conversion, maps ONNX values to TFLite tensors); a multi-step route composes the maps;
+- capture.py: the tensors' values on one input, in each runtime, without changing its numbers
+  where it can be helped (ONNX Runtime in chunks of marked outputs, LiteRT with every tensor
+  preserved and delegates off, an FX interpreter for PyTorch);
+- compare.py: each pair judged as `validate` judges an output (layouts settled by the shapes and,
+  where they cannot tell, by running), and the divergences that no earlier divergence explains;
+- local.py: `--mode local`, each artifact layer run alone on the source's values, so its own
+  error is told apart from what it inherits;
+- results.py and overlay.py: the report (JSON) and a Model Explorer node-data overlay.
+
+Like `validate`, the work runs in a confined worker (worker.py) when the sandbox is on.
+"""

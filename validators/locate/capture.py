@@ -1,0 +1,265 @@
+"""Intermediate tensors of one model on one input, in its own runtime.
+
+Each capture has a `graph` (graphs.TensorGraph) and `values(names)`, which may run the model
+again: the caller asks in chunks (locate.py), so only one chunk of values is held at a time.
+
+- ONNX Runtime: the asked tensors are made graph outputs of a copy of the model (ORT needs no
+  type for an output) and the session runs once per chunk, with ORT's default optimisations as
+  `validate` runs it. A marked tensor can keep ORT from fusing it away; `outputs()` of every run
+  are kept so the caller can check that marking did not change the model's own outputs.
+- LiteRT: `experimental_preserve_all_tensors=True` with the default delegates off (XNNPACK reuses
+  tensor memory), invoked once; int8/uint8 tensors are dequantized with their scale and zero point.
+- PyTorch: the ExportedProgram torch.onnx exports from (its decompositions, its node names, as
+  `torch.onnx.verification` does), run by an FX interpreter that keeps the asked nodes' values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelport.errors import UsageError, first_line
+from modelport.validators.locate import graphs
+
+
+def _bytes_of(shape: list[int] | None, fallback: int) -> int:
+    if not shape:
+        return fallback
+    return int(np.prod([max(1, d) for d in shape])) * 4
+
+
+class Capture:
+    graph: graphs.TensorGraph
+    runs = 0  # how many times the model was run to capture
+    # Every value is held by the runtime already (LiteRT preserves all tensors): asking one at a
+    # time costs no run, so the caller need not hold a chunk of them.
+    held = False
+    seconds = 0.0  # spent in values(): running the model again, reading its tensors
+
+    def values(self, names: list[str]) -> dict[str, np.ndarray]:
+        """The named tensors' values (asked in chunks: each call may run the model)."""
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            return self._values(names)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _values(self, names: list[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def size(self, name: str, fallback: int) -> int:
+        """Bytes of a tensor's value (float32 assumed; `fallback` when its shape is unknown)."""
+        info = self.graph.by_name.get(name)
+        return _bytes_of(info.shape if info else None, fallback)
+
+
+class OnnxCapture(Capture):
+    """The model is written once into a scratch folder with its weights in a file beside it (which
+    also empties them from the Python copy); each chunk then writes only the small graph with that
+    chunk's tensors marked, and ONNX Runtime loads it from there (external data inside the model's
+    folder, as ORT requires). Memory: one session's weights and one chunk of values at a time."""
+
+    def __init__(self, path: str, feed: dict[str, np.ndarray]):
+        import tempfile
+
+        import onnx
+        from onnx.external_data_helper import uses_external_data
+
+        try:
+            model = onnx.load(path, load_external_data=False)
+        except Exception as e:
+            raise UsageError(f"{path}: not a readable ONNX file ({first_line(e, 160)})") from None
+        if any(uses_external_data(t) for t in model.graph.initializer):
+            raise UsageError(f"{path}: its weights are in external data files; locate reads ONNX models of up to "
+                             "2 GB in one file for now")
+        self.path, self.feed = path, feed
+        self.own_outputs = [o.name for o in model.graph.output]
+        self.folder = tempfile.mkdtemp(prefix="locate-onnx-")
+        import os
+
+        onnx.save(model, os.path.join(self.folder, "model.onnx"), save_as_external_data=True,
+                  all_tensors_to_one_file=True, location="weights.bin", size_threshold=1024)
+        self.skeleton = model  # the graph without its large weights (they are in weights.bin)
+        self._full = None
+        self.graph = graphs.from_onnx(model)
+        self.outputs_seen: list[dict[str, np.ndarray]] = []
+
+    def _values(self, names):
+        import os
+
+        import onnx
+        import onnxruntime as ort
+
+        model = self.skeleton
+        kept = list(model.graph.output)
+        del model.graph.output[:]
+        wanted = list(dict.fromkeys([*self.own_outputs, *names]))
+        for n in wanted:
+            model.graph.output.append(onnx.ValueInfoProto(name=n))
+        marked = os.path.join(self.folder, "marked.onnx")
+        onnx.save(model, marked)
+        del model.graph.output[:]
+        model.graph.output.extend(kept)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(marked, opts, providers=["CPUExecutionProvider"])
+            got = dict(zip(wanted, session.run(wanted, self.feed)))
+        except Exception as e:
+            raise UsageError(f"{self.path}: ONNX Runtime cannot run it with its intermediate tensors marked "
+                             f"({first_line(e, 200)})") from None
+        finally:
+            os.remove(marked)
+        del session
+        release_freed_memory()
+        self.runs += 1
+        self.outputs_seen.append({n: got[n] for n in self.own_outputs})
+        return {n: got[n] for n in names}
+
+    def full_model(self):
+        """The model with its weights, loaded once when asked (the local mode cuts layers out of it)."""
+        import os
+
+        import onnx
+
+        if self._full is None:
+            self._full = onnx.load(os.path.join(self.folder, "model.onnx"))
+        return self._full
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class TFLiteCapture(Capture):
+    """The graph is read at once (pairing needs it); the interpreter is made and run on the first
+    values() call, so that it is not alive while the source's chunk is being captured (both peaks
+    would add up: ResNet-50's preserved tensors and LiteRT's scratch are ~225 MB)."""
+
+    held = True
+
+    def __init__(self, path: str, feed: dict[str, np.ndarray]):
+        from modelport.io_ops import refuse, tflite_io_ops
+
+        try:
+            self.graph = graphs.from_tflite(path)
+        except ValueError as e:
+            raise UsageError(f"{path}: corrupt or truncated TFLite file ({e})") from None
+        refuse(path, tflite_io_ops(path))  # Flex file ops, as the runner refuses them (modelport/io_ops.py)
+        self.path, self.feed = path, feed
+        self.interpreter = None
+        self._model_t = None
+        self.details: dict[int, dict] = {}
+        self.outputs_seen: list[dict[str, np.ndarray]] = []
+
+    def _invoke(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        try:
+            it = Interpreter(model_path=self.path, experimental_preserve_all_tensors=True,
+                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        except (ValueError, RuntimeError) as e:
+            raise UsageError(f"{self.path}: not a loadable TFLite model ({first_line(e, 200)})") from None
+        details = {d["name"]: d for d in it.get_input_details()}
+        for name, value in self.feed.items():
+            d = details[name]
+            if list(d["shape"]) != list(value.shape):
+                it.resize_tensor_input(d["index"], value.shape)
+        it.allocate_tensors()
+        for name, value in self.feed.items():
+            it.set_tensor(details[name]["index"], value.astype(details[name]["dtype"], copy=False))
+        it.invoke()
+        self.interpreter, self.runs = it, 1
+        self.details = {d["index"]: d for d in it.get_tensor_details()}
+        self.outputs_seen = [{d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}]
+
+    @property
+    def model_t(self):
+        """The flatbuffer unpacked with its buffers (only the local mode cuts layers out of it)."""
+        if self._model_t is None:
+            self._model_t = graphs.unpack_tflite(self.path)
+        return self._model_t
+
+    def quantization(self) -> dict[int, dict]:
+        """Each tensor's quantization parameters, by index (after the first run)."""
+        if self.interpreter is None:
+            self._invoke()
+        return {i: d.get("quantization_parameters") for i, d in self.details.items()}
+
+    def _values(self, names):
+        if self.interpreter is None:
+            self._invoke()
+        out = {}
+        for n in names:
+            info = self.graph.by_name[n]
+            value = self.interpreter.get_tensor(info.index)  # a copy of the interpreter's buffer already
+            out[n] = dequantize(value, self.details.get(info.index, {}).get("quantization_parameters"))
+        return out
+
+
+def release_freed_memory() -> None:
+    """Give the memory a finished ONNX Runtime session freed back to the system. glibc keeps freed
+    blocks for reuse, and LiteRT's allocations that come next do not reuse them: measured on light
+    ResNet-50, 85 MB stayed resident after the source's session was gone, on top of which the
+    TFLite capture then allocated. No-op where there is no glibc."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def dequantize(value: np.ndarray, q: dict | None) -> np.ndarray:
+    """An int8/uint8/int16 tensor with one scale (or one per channel) as the float values it stands for."""
+    if q is None or value.dtype.kind not in "iu" or not len(q.get("scales", [])):
+        return value
+    scales, zeros = np.asarray(q["scales"], np.float64), np.asarray(q["zero_points"], np.float64)
+    if scales.size == 1:
+        return ((value.astype(np.float64) - zeros[0]) * scales[0]).astype(np.float32)
+    axis = int(q.get("quantized_dimension", 0))
+    shape = [1] * value.ndim
+    shape[axis] = -1
+    return ((value.astype(np.float64) - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+
+
+class TorchCapture(Capture):
+    """`module` is the eager model (or an ExportedProgram's module); `args` its inputs in order."""
+
+    def __init__(self, module, args: list, input_names: list[str], output_names: list[str]):
+        import torch
+
+        try:
+            program = torch.onnx.export(module, tuple(args), dynamo=True, input_names=input_names,
+                                        output_names=output_names, verbose=False, optimize=False)
+        except Exception as e:
+            raise UsageError("locate follows a PyTorch source through the ExportedProgram torch.onnx exports from, "
+                             f"and exporting this model failed ({type(e).__name__}: {first_line(e, 200)})") from None
+        self.module = program.exported_program.module()
+        self.args = args
+        self.graph = graphs.from_fx(self.module)
+        self.outputs_seen: list = []
+
+    def _values(self, names):
+        import torch
+
+        wanted, kept = set(names), {}
+
+        class Keeper(torch.fx.Interpreter):
+            def run_node(self, n):
+                result = super().run_node(n)
+                if n.name in wanted and isinstance(result, torch.Tensor):
+                    kept[n.name] = result.detach().cpu().numpy().copy()
+                return result
+
+        with torch.no_grad():
+            Keeper(self.module).run(*self.args)
+        self.runs += 1
+        return kept

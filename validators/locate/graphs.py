@@ -1,0 +1,224 @@
+"""A model as `locate` walks it: its tensors in topological order, each with the op that produces
+it and the tensors that op reads.
+
+One shape for three kinds of graph, so the comparison, the search for the first divergence and
+the local mode are written once:
+- an ONNX graph (nodes are topologically sorted by the standard; Constant nodes and initializers
+  are constants, not tensors to compare);
+- the FX graph of the ExportedProgram torch.onnx exported from: its node names are the ONNX value
+  names the dynamo exporter writes, and each node knows the nn.Module it came from;
+- a TFLite subgraph, read from the flatbuffer (operators run in their stored order, which is a
+  topological one); tensor names are not unique in TFLite, so a repeated or empty name gets
+  `#index`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+INPUT = "input"  # the op of a graph input
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    op: str  # the producing op's type ("Conv", "CONV_2D", "aten.conv2d.default"); INPUT for graph inputs
+    producer: str  # the producing node: ONNX node name, FX node name, "op N" in TFLite
+    inputs: list[str] = field(default_factory=list)  # the tensors that op reads, constants left out
+    shape: list[int] | None = None
+    module: str | None = None  # PyTorch: the nn.Module it came from, "features.1 (BatchNorm2d)"
+    index: int | None = None  # TFLite: the tensor's index in its subgraph
+
+
+class TensorGraph:
+    """Tensors in topological order; `outputs` are the graph's outputs."""
+
+    def __init__(self, tensors: list[TensorInfo], outputs: list[str], kind: str):
+        self.tensors = tensors
+        self.outputs = outputs
+        self.kind = kind  # "onnx", "fx", "tflite"
+        self.by_name = {t.name: t for t in tensors}
+        self.position = {t.name: i for i, t in enumerate(tensors)}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.by_name
+
+    def failing_upstream(self, failed: set[str]) -> set[str]:
+        """The tensors with a failed tensor among their ancestors (one pass in topological order)."""
+        tainted: set[str] = set()
+        for t in self.tensors:
+            if any(p in failed or p in tainted for p in t.inputs):
+                tainted.add(t.name)
+        return tainted
+
+    def frontier(self, name: str, known: set[str]) -> tuple[list[str], list[str]]:
+        """The sub-graph that computes `name` from the nearest tensors in `known` (or graph inputs):
+        (its input tensors, the producers of the tensors it computes, in topological order)."""
+        inputs, inside, stack = [], set(), [name]
+        while stack:
+            current = stack.pop()
+            info = self.by_name.get(current)
+            if info is None:
+                continue
+            if current != name and (current in known or info.op == INPUT):
+                if current not in inputs:
+                    inputs.append(current)
+                continue
+            if info.op == INPUT:  # the graph input itself asked for: nothing to compute
+                inputs.append(current)
+                continue
+            if current not in inside:
+                inside.add(current)
+                stack.extend(info.inputs)
+        producers = [t.name for t in self.tensors if t.name in inside]
+        return sorted(inputs, key=lambda n: self.position[n]), producers
+
+
+# ------------------------------------------------------------------ ONNX
+
+
+def from_onnx(model) -> TensorGraph:
+    """The top-level graph (an If's or Loop's body is run by its node, not compared inside)."""
+    graph = model.graph
+    constant = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    shapes = _onnx_shapes(model)
+    tensors = [TensorInfo(i.name, INPUT, "", [], shapes.get(i.name)) for i in graph.input if i.name not in constant]
+    for i, node in enumerate(graph.node):
+        if node.op_type == "Constant":
+            continue
+        reads = [x for x in node.input if x and x not in constant]
+        for out in node.output:
+            if out:
+                tensors.append(TensorInfo(out, node.op_type, node.name or f"node {i}", reads, shapes.get(out)))
+    return TensorGraph(tensors, [o.name for o in graph.output], "onnx")
+
+
+def _onnx_shapes(model) -> dict[str, list[int]]:
+    """Static shapes the graph declares or ONNX's shape inference finds (sizes for chunking)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)  # weights in external data: the graph alone
+    except Exception:  # shape inference fails on some valid graphs: sizes are then guessed
+        inferred = model
+    out = {}
+    for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        dims = v.type.tensor_type.shape.dim
+        if v.type.HasField("tensor_type") and dims and all(d.HasField("dim_value") for d in dims):
+            out[v.name] = [d.dim_value for d in dims]
+    return out
+
+
+# ------------------------------------------------------------------ FX (torch.export)
+
+
+def from_fx(graph_module) -> TensorGraph:
+    """An ExportedProgram's module: placeholders are the inputs, call_function nodes the tensors
+    (a node whose value is a tuple is read through its getitem nodes)."""
+    import torch
+
+    tensors = []
+    for node in graph_module.graph.nodes:
+        if node.op == "placeholder":
+            tensors.append(TensorInfo(node.name, INPUT, "", [], _fx_shape(node)))
+        elif node.op == "call_function":
+            reads = []
+            torch.fx.node.map_arg((node.args, node.kwargs), lambda a: reads.append(a.name) if a.op != "get_attr" else None)
+            op = _fx_target(node)
+            if op == "getitem" and node.args and hasattr(node.args[0], "target"):  # one output of a tuple-valued op
+                op = f"{_fx_target(node.args[0])}[{node.args[1]}]"
+            tensors.append(TensorInfo(node.name, op, node.name, reads, _fx_shape(node), _fx_module(node)))
+    outputs = []
+    for node in graph_module.graph.nodes:
+        if node.op == "output":
+            torch.fx.node.map_arg(node.args, lambda a: outputs.append(a.name))
+    return TensorGraph(tensors, outputs, "fx")
+
+
+def _fx_target(node) -> str:
+    """aten.conv2d (an OpOverload's packet name) or a Python function's name (getitem)."""
+    target = node.target
+    if hasattr(target, "_schema"):
+        return str(target).removesuffix(".default")
+    return getattr(target, "__name__", str(target))
+
+
+def _fx_shape(node) -> list[int] | None:
+    val = node.meta.get("val")
+    shape = getattr(val, "shape", None)
+    if shape is None:
+        return None
+    try:
+        return [int(d) for d in shape]
+    except (TypeError, ValueError):  # a symbolic size
+        return None
+
+
+def _fx_module(node) -> str | None:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path, kind = list(stack.values())[-1]
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    return f"{path or '(top)'} ({kind.rsplit('.', 1)[-1]})"
+
+
+# ------------------------------------------------------------------ TFLite
+
+
+def tflite_op_names() -> dict[int, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def from_tflite(path: str, subgraph: int = 0) -> TensorGraph:
+    """Subgraph `subgraph` of a .tflite, read through the flatbuffer's accessors (no copy of its
+    weights), after the same Python walk the runner does first: the C++ side can crash the process
+    on a damaged file (modelport/tflite_flatbuffer.py)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from modelport.tflite_flatbuffer import verify
+
+    verify(path)
+    with open(path, "rb") as f:
+        buf = f.read()
+    model = schema.Model.GetRootAsModel(buf, 0)
+    sg = model.Subgraphs(subgraph)
+    names = [(sg.Tensors(i).Name() or b"").decode("utf-8", "replace") for i in range(sg.TensorsLength())]
+    count: dict[str, int] = {}
+    for n in names:
+        count[n] = count.get(n, 0) + 1
+    unique = [n if n and count[n] == 1 else f"{n or 'tensor'}#{i}" for i, n in enumerate(names)]
+    ops = [sg.Operators(k) for k in range(sg.OperatorsLength())]
+    produced = {int(o) for op in ops for o in op.OutputsAsNumpy()} if ops else set()
+    inputs = [int(i) for i in sg.InputsAsNumpy()] if sg.InputsLength() else []
+    op_names = tflite_op_names()
+
+    def shape(i: int):
+        t = sg.Tensors(i)
+        return [int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else []
+
+    def op_type(op) -> str:
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if code.CustomCode():
+            return code.CustomCode().decode("utf-8", "replace")
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        return op_names.get(builtin, f"op{builtin}")
+
+    tensors = [TensorInfo(unique[i], INPUT, "", [], shape(i), index=i) for i in inputs]
+    for k, op in enumerate(ops):
+        reads = [unique[int(i)] for i in (op.InputsAsNumpy() if op.InputsLength() else []) if i >= 0
+                 and (int(i) in produced or int(i) in inputs)]
+        for o in op.OutputsAsNumpy() if op.OutputsLength() else []:
+            tensors.append(TensorInfo(unique[int(o)], op_type(op), f"op {k}", reads, shape(int(o)), index=int(o)))
+    outputs = [unique[int(i)] for i in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+    return TensorGraph(tensors, outputs, "tflite")
+
+
+def unpack_tflite(path: str):
+    """The flatbuffer unpacked with the schema's object API (schema.ModelT), buffers included."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(path, "rb") as f:
+        return schema.ModelT.InitFromPackedBuf(f.read(), 0)

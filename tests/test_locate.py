@@ -94,6 +94,55 @@ def test_a_wrong_transpose_in_the_tflite_is_found_and_its_layer_fails_alone(arti
     assert inserted.startswith(relu["candidate"])
 
 
+def test_an_int8_tflite_with_a_broken_scale_is_found_by_structure(artifacts, tmp_path):
+    """onnx -> savedmodel -> tflite: TFLiteConverter keeps no ONNX names, so tensors are paired by
+    structure (weights' shapes, op order); int8 tensors are judged by their relative RMS error,
+    told in quantization scales too. One conv's filter scale times 1.5 is that conv's layer."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from locate_faults import scale_tflite_quantization
+
+    int8 = artifacts(CNN_ONNX, "tflite", "--quantize", "int8", "--calibration-data",
+                     f"{F}/calibration/cnn_calibration.npz", "--no-validate", name="cnn_int8_plain")
+    res = run_cli("locate", CNN_ONNX, int8, "--json", tmp_path / "good.json")
+    good = _report_of(res, tmp_path / "good.json")
+    assert "paired by structure" in good["correspondence"] and good["precision"] == "int8", good["correspondence"]
+    paired = {t["source"]: t["candidate_op"] for t in good["tensors"]}
+    assert paired.get("relu") == "CONV_2D" and paired.get("relu_1") == "CONV_2D" and paired.get("max_pool2d") == "MAX_POOL_2D"
+    with open(int8, "rb") as f:
+        graph = schema.Model.GetRootAsModel(f.read(), 0).Subgraphs(0)
+    second = next(k for k in range(graph.OperatorsLength()) if graph.Tensors(int(graph.Operators(k).OutputsAsNumpy()[0]))
+                  .Name().decode() == next(t["candidate"] for t in good["tensors"] if t["source"] == "relu_1"))
+    weight = graph.Tensors(int(graph.Operators(second).InputsAsNumpy()[1])).Name().decode()
+    bad = _copy(int8, tmp_path / "bad.tflite")
+    scale_tflite_quantization(str(bad), str(bad), weight, 1.5)
+    res = run_cli("locate", CNN_ONNX, bad, "--mode", "local", "--json", tmp_path / "r.json")
+    assert res.code == 1, res.stdout + res.stderr
+    report = _report(tmp_path / "r.json")
+    first = next(t for t in report["tensors"] if t["source"] == report["first"])
+    assert report["first"] == "relu_1" and first["candidate_node"] == f"op {second}", first
+    assert first["local"]["passed"] is False and "quantization scales RMS" in first["local"]["reason"], first["local"]
+    assert report["divergences"] == ["relu_1"]
+
+
+def test_parallel_layers_alike_are_left_unpaired_rather_than_crossed():
+    """Two branches' convs with equal weight shapes, stored by the converter in the other order:
+    structure cannot tell them apart, so neither is paired (a crossed pair is a false divergence)."""
+    from modelport.validators.locate.correspondence import align
+    from modelport.validators.locate.graphs import INPUT, TensorGraph, TensorInfo
+
+    def graph(order, kind_of_conv, add_op):
+        convs = {n: TensorInfo(n, kind_of_conv, n, ["x"], [1, 4, 8, 8], weight=[4, 3, 3, 3]) for n in ("a", "b")}
+        head = TensorInfo("head", kind_of_conv, "head", ["sum"], [1, 2, 8, 8], weight=[2, 4, 1, 1])
+        return TensorGraph([TensorInfo("x", INPUT, ""), *[convs[n] for n in order],
+                            TensorInfo("sum", add_op, "sum", ["a", "b"], [1, 4, 8, 8]), head], ["head"], "g")
+
+    corr = align(graph("ab", "Conv", "Add"), graph("ba", "CONV_2D", "ADD"), [], "test")
+    paired = {(p.source, p.candidate) for p in corr.pairs}
+    assert ("head", "head") in paired and ("sum", "sum") in paired
+    assert not {p.source for p in corr.pairs} & {"a", "b"}, paired
+
+
 def _report_of(res, path: Path) -> dict:
     assert res.code == 0, res.stdout + res.stderr
     return _report(path)

@@ -5,9 +5,11 @@ For each case and target (onnx, tflite), through the CLI as a user runs it:
   2. `modelport locate SOURCE ARTIFACT`: a correct conversion must report no divergence (exit 0);
      a divergence there is a false one, a wrong verdict;
   3. the artifact's largest float weight nudged by +-1e-2 (benchmarks/zoo/mutants.py, the
-     mutant the corpus's validator is judged by), then `modelport locate SOURCE MUTANT`: it must
-     exit 1, and its first divergence is *exact* when the artifact op that writes it is the op
-     that reads the nudged weight (else it is downstream of it, and the distance is recorded).
+     mutant the corpus's validator is judged by), then `modelport locate SOURCE MUTANT --mode
+     local`: it must exit 1, and its first divergence is *exact* when the op that reads the nudged
+     weight is in that divergence's layer (the artifact ops between the nearest compared tensors and
+     it: a CONV_2D and the TRANSPOSE onnx2tf put after it), else it is downstream, and how many
+     compared tensors later is recorded.
 
     python benchmarks/zoo/locate_sweep.py --out /tmp/sweep [--models PATTERN...] [--targets onnx,tflite] [--json FILE]
 
@@ -98,7 +100,7 @@ def sweep_one(case, target: str, out: str, timeout: float) -> dict:
     shutil.copy(artifact + ".modelport.json", mutant + ".modelport.json")
     readers = _readers(mutant, target, weight.rsplit(" [", 1)[0])
     mutant_report = os.path.join(folder, f"locate-{target}-mutant.json")
-    rc, err = _run(["locate", case.source, mutant, "--json", mutant_report], timeout)
+    rc, err = _run(["locate", case.source, mutant, "--mode", "local", "--json", mutant_report], timeout)
     row["mutated"] = weight
     if rc != 1:
         row["mutant"] = "missed" if rc == 0 else f"locate failed: {err}"
@@ -107,14 +109,16 @@ def sweep_one(case, target: str, out: str, timeout: float) -> dict:
             m = json.load(f)
         first = next(t for t in m["tensors"] if t["source"] == m["first"])
         row["mutant_first"] = m["first"]
-        if first["candidate_node"] in readers:
+        layer = (first.get("local") or {}).get("layer") or []
+        if first["candidate_node"] in readers or any(f"({r})" in op for op in layer for r in readers):
             row["mutant"] = "exact"
         else:
             order = [t["source"] for t in m["tensors"]]
-            exact = [t["source"] for t in m["tensors"] if t["candidate_node"] in readers]
-            row["mutant"] = "downstream" if exact else "located (its reader has no compared tensor)"
-            if exact:
-                row["distance"] = order.index(m["first"]) - order.index(exact[0])
+            holds = [t["source"] for t in m["tensors"] if t["candidate_node"] in readers or
+                     any(f"({r})" in op for op in (t.get("local") or {}).get("layer") or [] for r in readers)]
+            row["mutant"] = "downstream" if holds else "located (no compared tensor's layer holds the nudged op)"
+            if holds:
+                row["distance"] = order.index(m["first"]) - order.index(holds[0])
     return {**row, "outcome": "done"}
 
 
@@ -139,7 +143,8 @@ def main(argv=None) -> int:
     done = [r for r in rows if r["outcome"] == "done"]
     silent = sum(r.get("correct") == "silent" for r in done)
     exact = sum(r.get("mutant") == "exact" for r in done)
-    caught = sum(r.get("mutant") in ("exact", "downstream", "located (its reader has no compared tensor)") for r in done)
+    caught = sum(r.get("mutant") in ("exact", "downstream", "located (no compared tensor's layer holds the nudged op)")
+                 for r in done)
     print(f"{len(done)} cells located ({len(rows) - len(done)} not): correct artifacts silent {silent}/{len(done)}, "
           f"mutants caught {caught}/{len(done)}, first divergence at the nudged layer {exact}/{len(done)}")
     return 0 if silent == caught == len(done) else 1

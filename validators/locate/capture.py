@@ -29,6 +29,11 @@ def _bytes_of(shape: list[int] | None, fallback: int) -> int:
 
 class Capture:
     graph: graphs.TensorGraph
+
+    def scale(self, name: str) -> float | None:
+        """The tensor's quantization scale where it holds integers standing for floats (LiteRT)."""
+        return None
+
     runs = 0  # how many times the model was run to capture
     # Every value is held by the runtime already (LiteRT preserves all tensors): asking one at a
     # time costs no run, so the caller need not hold a chunk of them.
@@ -85,7 +90,7 @@ class OnnxCapture(Capture):
                   all_tensors_to_one_file=True, location="weights.bin", size_threshold=1024)
         self.skeleton = model  # the graph without its large weights (they are in weights.bin)
         self._full = None
-        self.graph = graphs.from_onnx(model)
+        self.graph = graphs.from_onnx(model, {k: list(v.shape) for k, v in feed.items()})
         self.outputs_seen: list[dict[str, np.ndarray]] = []
 
     def _values(self, names):
@@ -166,6 +171,10 @@ class TFLiteCapture(Capture):
         except (ValueError, RuntimeError) as e:
             raise UsageError(f"{self.path}: not a loadable TFLite model ({first_line(e, 200)})") from None
         details = {d["name"]: d for d in it.get_input_details()}
+        signatures = it.get_signature_list()
+        if signatures:  # the feed is keyed as the runner keys it: by the signature's input names
+            signature = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+            details.update(it.get_signature_runner(signature).get_input_details())
         for name, value in self.feed.items():
             d = details[name]
             if list(d["shape"]) != list(value.shape):
@@ -184,6 +193,11 @@ class TFLiteCapture(Capture):
         if self._model_t is None:
             self._model_t = graphs.unpack_tflite(self.path)
         return self._model_t
+
+    def scale(self, name: str) -> float | None:
+        """The tensor's quantization scale (the first, per-channel), None for a float tensor."""
+        q = self.details.get(self.graph.by_name[name].index, {}).get("quantization_parameters") or {}
+        return float(q["scales"][0]) if len(q.get("scales", [])) else None
 
     def quantization(self) -> dict[int, dict]:
         """Each tensor's quantization parameters, by index (after the first run)."""

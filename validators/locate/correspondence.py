@@ -30,13 +30,17 @@ from modelport.types import IOMap
 from modelport.validators.locate.graphs import INPUT, TensorGraph
 
 IDENTITY = None  # a step that keeps names
+STRUCTURE = "structure"  # a step that loses them: the route is aligned by structure (align)
 
 # edge -> why its names carry over (only the steps locate can follow; the others are refused)
 KEEPS_NAMES = {"onnx->onnx": "value names kept by the quantizer"}
 
-# Ops a converter folds into the op before them (weights, a fused activation). ONNX's and FX's names.
-FOLDABLE = {"BatchNormalization", "SpatialBN", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
-            "Add", "Sub", "Mul", "Div", "Identity", "Dropout"}
+# Ops a converter folds into the weights of the op before them, and ops that change nothing. ONNX's
+# and FX's names (an FX batch norm is a tuple-valued node read through getitem).
+FOLDED_INTO_WEIGHTS = ("BatchNormalization", "SpatialBN", "Add", "Sub", "Mul", "Div", "Identity", "Dropout",
+                       "aten.add", "aten.sub", "aten.mul", "aten.div", "aten.dropout", "aten.clone")
+# What a TFLite op's fused activation stands for, as source op kinds (graphs.KINDS)
+FUSED_KINDS = {"RELU": "relu", "RELU6": "relu6", "TANH": "tanh"}
 
 
 @dataclass
@@ -71,24 +75,15 @@ def step_maps(record: dict | None, artifact_format: str, artifact: str) -> tuple
     maps: list[StepMap] = []
     for step in record.get("steps") or []:
         edge, details = step.get("edge", "?"), step.get("details") or {}
-        if edge == "pytorch->onnx":
-            if details.get("exporter") != "dynamo":
-                raise UsageError(f"{artifact}: its pytorch->onnx step used the {details.get('exporter', '?')} exporter, "
-                                 "whose ONNX names are not the FX node names locate follows; convert with "
-                                 "--strategy pytorch-onnx=dynamo to locate in it")
+        if edge == "pytorch->onnx" and details.get("exporter") == "dynamo":
             maps.append(IDENTITY)
         elif edge in KEEPS_NAMES:
             maps.append(IDENTITY)
-        elif edge == "onnx->tflite":
-            records = details.get("tensor_correspondence")
-            if records is None:
-                raise UsageError(f"{artifact}: its manifest records no tensor correspondence for the {edge} step "
-                                 "(converted by an earlier modelport, or by onnx2tf's tf_converter backend, which "
-                                 "writes none); convert it again to locate in it")
+        elif edge == "onnx->tflite" and details.get("tensor_correspondence") is not None:
+            records = details["tensor_correspondence"]
             maps.append({r[0]: (r[1], r[2], r[3]) for r in records})
-        else:
-            raise UsageError(f"{artifact}: locate cannot follow tensors through the {edge} step yet (it follows "
-                             "pytorch->onnx with the dynamo exporter, onnx->onnx and onnx->tflite)")
+        else:  # names are lost here (TFLiteConverter, tf2onnx, litert-torch, onnx2tf's tf_converter)
+            return [STRUCTURE], record.get("route", "")
     return maps, record.get("route", "")
 
 
@@ -107,7 +102,7 @@ def followable(record: dict | None, artifact_format: str) -> bool:
         return False
     try:
         step_maps(record, artifact_format, "")
-    except UsageError:
+    except UsageError:  # a TFLite artifact without its manifest
         return False
     return True
 
@@ -119,14 +114,15 @@ def match(source: TensorGraph, candidate: TensorGraph, maps: list[StepMap], io_m
     the source's outputs as its runner names them, in the order of `source.outputs` (an FX graph's
     last node is `linear` where the model's output is `output`). A route of steps that keep names
     keeps layouts too (no step transposes), so only those with a map may move axes."""
-    by_input, by_output = {m.source: m for m in io_map.inputs}, {m.source: m for m in io_map.outputs}
-    ends = {graph_out: by_output[name] for graph_out, name in zip(source.outputs, output_names) if name in by_output}
+    ends_pairs = _io_pairs(source, candidate, io_map, output_names)
+    if STRUCTURE in maps:
+        return align(source, candidate, ends_pairs, how)
     permutes = any(step is not IDENTITY for step in maps)
     pairs, unmatched, lowered = [], [], []
+    ends = {p.source: p for p in ends_pairs}
     for t in source.tensors:
-        m = by_input.get(t.name) if t.op == INPUT else ends.get(t.name)
-        if m is not None and m.artifact in candidate:
-            pairs.append(Pair(t.name, m.artifact, f"I/O map ({m.rule})", perm=m.perm, known_layout=True))
+        if t.name in ends:
+            pairs.append(ends[t.name])
             continue
         if t.op == INPUT:
             continue
@@ -147,14 +143,24 @@ def match(source: TensorGraph, candidate: TensorGraph, maps: list[StepMap], io_m
             continue
         pairs.append(Pair(t.name, name, "name" if status == "name" else f"onnx2tf report ({status})", channel_last,
                           known_layout=not permutes))
-    pairs, folded = _fold_forward(pairs, source, set(unmatched))
+    pairs, folded = _fold_forward(pairs, source, candidate, set(unmatched))
     pairs, fused = _unfuse(pairs, source)
     return Correspondence(pairs, lowered + folded + fused, [u for u in unmatched if u not in {p.source for p in pairs}], how)
 
 
-def _fold_forward(pairs: list[Pair], source: TensorGraph, unmatched: set[str]) -> tuple[list[Pair], list[dict]]:
+def _absorbed(op: str, kind: str | None, activation: str | None) -> bool:
+    """Whether a converter folds this source op into the artifact op before it: into its weights
+    (batch norm, constant arithmetic), or as the activation that artifact op has fused."""
+    if op in FOLDED_INTO_WEIGHTS or "batch_norm" in op or op.split(".")[:2] in (["aten", "add"], ["aten", "mul"]):
+        return True
+    return kind is not None and FUSED_KINDS.get(activation or "") == kind
+
+
+def _fold_forward(pairs: list[Pair], source: TensorGraph, candidate: TensorGraph,
+                  unmatched: set[str]) -> tuple[list[Pair], list[dict]]:
     """Move each pair's source tensor past the ops the converter folded into its producer (the
-    module docstring says when)."""
+    module docstring says when): through a sole consumer that reads nothing else but constants,
+    keeps the shape, has no counterpart of its own, and is absorbed (_absorbed)."""
     consumers: dict[str, list[str]] = {}
     for t in source.tensors:
         for i in t.inputs:
@@ -163,17 +169,111 @@ def _fold_forward(pairs: list[Pair], source: TensorGraph, unmatched: set[str]) -
     for p in pairs:
         if p.known_layout and p.how.startswith("I/O map"):
             continue
-        name = p.source
+        name, activation = p.source, candidate.by_name[p.candidate].activation
         while len(consumers.get(name, [])) == 1:
             nxt = source.by_name[consumers[name][0]]
             shape, next_shape = source.by_name[name].shape, nxt.shape
-            if nxt.op not in FOLDABLE or nxt.inputs != [name] or nxt.name not in unmatched or \
+            if not _absorbed(nxt.op, nxt.kind, activation) or nxt.inputs != [name] or nxt.name not in unmatched or \
                     (shape is not None and next_shape is not None and shape != next_shape):
                 break
             folded.append({"source": name, "candidate": p.candidate, "into": nxt.name})
             name = nxt.name
         p.source = name
     return pairs, folded
+
+
+def _io_pairs(source: TensorGraph, candidate: TensorGraph, io_map: IOMap, output_names: list[str]) -> list[Pair]:
+    """The graph inputs and outputs, paired through the I/O map with its permutations."""
+    by_input, by_output = {m.source: m for m in io_map.inputs}, {m.source: m for m in io_map.outputs}
+    ends = {graph_out: by_output[name] for graph_out, name in zip(source.outputs, output_names) if name in by_output}
+    pairs = []
+    for t in source.tensors:
+        m = by_input.get(t.name) if t.op == INPUT else ends.get(t.name)
+        if m is not None and m.artifact in candidate:
+            pairs.append(Pair(t.name, m.artifact, f"I/O map ({m.rule})", perm=m.perm, known_layout=True))
+    return pairs
+
+
+def align(source: TensorGraph, candidate: TensorGraph, ends: list[Pair], how: str) -> Correspondence:
+    """Pairs for a route that loses tensor names, from the two graphs' structure alone.
+
+    Converters keep a model's weighted layers (Conv, Gemm, MatMul) and their order: those are
+    aligned first, by the sorted dims of their weights (OIHW in ONNX, OHWI in TFLite: the same
+    multiset) as a longest common subsequence of the two op orders. An aligned pair is kept only
+    where the nearest aligned layers above it pair up too (parallel branches with equal weights,
+    stored in another order, would otherwise cross). Between consecutive aligned layers, the other
+    ops pair up by kind (graphs.KINDS) in order, where both graphs hold as many of that kind and
+    their shapes fit. Then a layer's output moves past what the artifact folded into it, as for
+    named routes (_fold_forward): a batch norm always, an activation only where the artifact op
+    has it fused."""
+    import difflib
+
+    s_w = [t for t in source.tensors if t.weight and t.kind in ("conv", "dense")]
+    c_w = [t for t in candidate.tensors if t.weight and t.kind in ("conv", "dense")]
+    sig = lambda t: (t.kind, tuple(sorted(t.weight)))  # noqa: E731
+    blocks = difflib.SequenceMatcher(None, [sig(t) for t in s_w], [sig(t) for t in c_w], autojunk=False)
+    anchors = _consistent([(s_w[a + k], c_w[b + k]) for a, b, n in blocks.get_matching_blocks() for k in range(n)],
+                          source, candidate)
+    pairs = [Pair(s.name, c.name, f"structure ({s.kind} weight {c.weight}, op order)") for s, c in anchors]
+    bounds = [(-1, -1)] + [(source.position[s.name], candidate.position[c.name]) for s, c in anchors] + \
+        [(len(source.tensors), len(candidate.tensors))]
+    taken = {p.source for p in ends} | {p.candidate for p in ends}
+    for (s0, c0), (s1, c1) in zip(bounds, bounds[1:]):
+        s_seg = [t for t in source.tensors[s0 + 1:s1] if t.kind and t.kind not in ("conv", "dense") and t.name not in taken]
+        c_seg = [t for t in candidate.tensors[c0 + 1:c1] if t.kind and t.kind not in ("conv", "dense") and t.name not in taken]
+        for kind in {t.kind for t in s_seg}:
+            s_k, c_k = [t for t in s_seg if t.kind == kind], [t for t in c_seg if t.kind == kind]
+            if len(s_k) == len(c_k) and all(_shapes_fit(a.shape, b.shape) for a, b in zip(s_k, c_k)):
+                pairs += [Pair(a.name, b.name, f"structure ({kind}, op order between aligned layers)") for a, b in zip(s_k, c_k)]
+    paired = {p.source for p in pairs} | {p.source for p in ends}
+    unmatched = {t.name for t in source.tensors if t.name not in paired and t.op != INPUT}
+    pairs, folded = _fold_forward(pairs, source, candidate, unmatched)
+    pairs, fused = _unfuse(pairs + ends, source)
+    names = {p.source for p in pairs}
+    lost = f"{how}: the route keeps no tensor names, so they are paired by structure (weights' shapes, op order)"
+    return Correspondence(sorted(pairs, key=lambda p: source.position[p.source]), folded + fused,
+                          [t.name for t in source.tensors if t.name not in names and t.op != INPUT], lost)
+
+
+def _shapes_fit(a, b) -> bool:
+    from modelport.layout import fitting_perms
+
+    if not a or not b:
+        return True
+    import math
+
+    return bool(fitting_perms(list(a), list(b))) or math.prod(a) == math.prod(b)
+
+
+def _consistent(anchors: list, source: TensorGraph, candidate: TensorGraph) -> list:
+    """Aligned layers whose nearest aligned layers above them are paired with each other, less
+    those structure cannot tell apart: layers alike (same weight shape) with the same aligned
+    layers above them, as two parallel branches' convs, which a converter may store in the other
+    order. Those are left unpaired rather than guessed."""
+    while True:
+        s_of = {s.name: c.name for s, c in anchors}
+        c_set = set(s_of.values())
+        s_up, c_up = _nearest_above(source, set(s_of)), _nearest_above(candidate, c_set)
+        kept = [(s, c) for s, c in anchors if {s_of[a] for a in s_up[s.name]} == c_up[c.name]]
+        alike: dict[tuple, int] = {}
+        for s, _ in kept:
+            key = (tuple(sorted(s.weight)), frozenset(s_up[s.name]))
+            alike[key] = alike.get(key, 0) + 1
+        kept = [(s, c) for s, c in kept if alike[(tuple(sorted(s.weight)), frozenset(s_up[s.name]))] == 1]
+        if len(kept) == len(anchors):
+            return kept
+        anchors = kept
+
+
+def _nearest_above(graph: TensorGraph, marked: set[str]) -> dict[str, set[str]]:
+    """For every tensor, the marked tensors nearest above it (not through another marked one)."""
+    above: dict[str, set[str]] = {}
+    for t in graph.tensors:
+        found: set[str] = set()
+        for i in t.inputs:
+            found |= {i} if i in marked else above.get(i, set())
+        above[t.name] = found
+    return above
 
 
 def _unfuse(pairs: list[Pair], source: TensorGraph) -> tuple[list[Pair], list[dict]]:

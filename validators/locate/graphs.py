@@ -28,6 +28,36 @@ class TensorInfo:
     shape: list[int] | None = None
     module: str | None = None  # PyTorch: the nn.Module it came from, "features.1 (BatchNorm2d)"
     index: int | None = None  # TFLite: the tensor's index in its subgraph
+    weight: list[int] | None = None  # a Conv / Gemm / MatMul's constant weight shape (structural alignment)
+    activation: str | None = None  # TFLite: the activation fused into the op ("RELU", "RELU6"), None for none
+
+    @property
+    def kind(self) -> str | None:
+        """The op's kind across formats (KINDS), None for ops no other format names alike."""
+        return KIND_OF.get(self.op.split("[")[0]) or KIND_OF.get(".".join(self.op.split(".")[:2]))
+
+
+# Op kinds across ONNX, FX (aten) and TFLite, for the structural alignment (correspondence.align):
+# where a route loses tensor names, ops are paired by kind, order and shape.
+KINDS = {
+    "conv": ("Conv", "ConvTranspose", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "CONV_3D", "aten.conv1d",
+             "aten.conv2d", "aten.conv3d", "aten.convolution", "aten.conv_transpose2d"),
+    "dense": ("Gemm", "MatMul", "FULLY_CONNECTED", "BATCH_MATMUL", "aten.linear", "aten.addmm", "aten.mm", "aten.matmul"),
+    "maxpool": ("MaxPool", "MAX_POOL_2D", "aten.max_pool2d"),
+    "avgpool": ("AveragePool", "GlobalAveragePool", "ReduceMean", "AVERAGE_POOL_2D", "MEAN", "aten.mean",
+                "aten.avg_pool2d", "aten.adaptive_avg_pool2d"),
+    "add": ("Add", "Sum", "ADD", "aten.add"),
+    "mul": ("Mul", "MUL", "aten.mul"),
+    "concat": ("Concat", "CONCATENATION", "aten.cat"),
+    "softmax": ("Softmax", "SOFTMAX", "aten.softmax", "aten._softmax"),
+    "reshape": ("Reshape", "Flatten", "RESHAPE", "aten.view", "aten.reshape", "aten.flatten"),
+    "relu": ("Relu", "RELU", "aten.relu"),
+    "relu6": ("Clip", "RELU6", "aten.hardtanh"),
+    "sigmoid": ("Sigmoid", "LOGISTIC", "aten.sigmoid"),
+    "tanh": ("Tanh", "TANH", "aten.tanh"),
+    "hardswish": ("HardSwish", "HARD_SWISH", "aten.hardswish"),
+}
+KIND_OF = {op: kind for kind, ops in KINDS.items() for op in ops}
 
 
 class TensorGraph:
@@ -77,26 +107,42 @@ class TensorGraph:
 # ------------------------------------------------------------------ ONNX
 
 
-def from_onnx(model) -> TensorGraph:
-    """The top-level graph (an If's or Loop's body is run by its node, not compared inside)."""
+def from_onnx(model, input_shapes: dict[str, list[int]] | None = None) -> TensorGraph:
+    """The top-level graph (an If's or Loop's body is run by its node, not compared inside);
+    `input_shapes`, the sizes it will run at, make its dynamic dims concrete for shape inference."""
     graph = model.graph
     constant = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
-    shapes = _onnx_shapes(model)
+    dims = {i.name: list(i.dims) for i in graph.initializer}
+    dims.update({n.output[0]: list(a.t.dims) for n in graph.node if n.op_type == "Constant" for a in n.attribute
+                 if a.name == "value"})
+    shapes = _onnx_shapes(model, input_shapes or {})
     tensors = [TensorInfo(i.name, INPUT, "", [], shapes.get(i.name)) for i in graph.input if i.name not in constant]
     for i, node in enumerate(graph.node):
         if node.op_type == "Constant":
             continue
         reads = [x for x in node.input if x and x not in constant]
+        weight = dims.get(node.input[1]) if node.op_type in KINDS["conv"] + KINDS["dense"] and len(node.input) > 1 else None
         for out in node.output:
             if out:
-                tensors.append(TensorInfo(out, node.op_type, node.name or f"node {i}", reads, shapes.get(out)))
+                tensors.append(TensorInfo(out, node.op_type, node.name or f"node {i}", reads, shapes.get(out),
+                                          weight=weight))
     return TensorGraph(tensors, [o.name for o in graph.output], "onnx")
 
 
-def _onnx_shapes(model) -> dict[str, list[int]]:
-    """Static shapes the graph declares or ONNX's shape inference finds (sizes for chunking)."""
+def _onnx_shapes(model, input_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Static shapes the graph declares or ONNX's shape inference finds, on a copy whose inputs have
+    the sizes it runs at (sizes for chunking, shapes for the structural alignment). The copy is
+    cheap for a skeleton whose weights are in external data (capture.OnnxCapture)."""
     import onnx
 
+    if input_shapes:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        for i in copy.graph.input:
+            for d, size in zip(i.type.tensor_type.shape.dim, input_shapes.get(i.name, [])):
+                d.Clear()
+                d.dim_value = size
+        model = copy
     try:
         inferred = onnx.shape_inference.infer_shapes(model)  # weights in external data: the graph alone
     except Exception:  # shape inference fails on some valid graphs: sizes are then guessed
@@ -127,7 +173,8 @@ def from_fx(graph_module) -> TensorGraph:
             op = _fx_target(node)
             if op == "getitem" and node.args and hasattr(node.args[0], "target"):  # one output of a tuple-valued op
                 op = f"{_fx_target(node.args[0])}[{node.args[1]}]"
-            tensors.append(TensorInfo(node.name, op, node.name, reads, _fx_shape(node), _fx_module(node)))
+            tensors.append(TensorInfo(node.name, op, node.name, reads, _fx_shape(node), _fx_module(node),
+                                      weight=_fx_weight(graph_module, node, op)))
     outputs = []
     for node in graph_module.graph.nodes:
         if node.op == "output":
@@ -141,6 +188,22 @@ def _fx_target(node) -> str:
     if hasattr(target, "_schema"):
         return str(target).removesuffix(".default")
     return getattr(target, "__name__", str(target))
+
+
+def _fx_weight(graph_module, node, op: str) -> list[int] | None:
+    """A conv's or linear's parameter shape (args[1]; addmm's is args[2]), read off the module."""
+    kind = KIND_OF.get(".".join(op.split(".")[:2]))
+    if kind not in ("conv", "dense"):
+        return None
+    index = 2 if op.startswith("aten.addmm") else 1
+    arg = node.args[index] if len(node.args) > index else None
+    if getattr(arg, "op", None) != "get_attr":
+        return None
+    value = graph_module
+    for part in str(arg.target).split("."):
+        value = getattr(value, part, None)
+    shape = getattr(value, "shape", None)
+    return [int(d) for d in shape] if shape is not None else None
 
 
 def _fx_shape(node) -> list[int] | None:
@@ -206,14 +269,44 @@ def from_tflite(path: str, subgraph: int = 0) -> TensorGraph:
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         return op_names.get(builtin, f"op{builtin}")
 
+    def weight(op, kind: str) -> list[int] | None:
+        """The constant weight operand's shape (TRANSPOSE_CONV's is its second input too)."""
+        args = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
+        if KIND_OF.get(kind) not in ("conv", "dense") or len(args) < 2 or args[1] < 0:
+            return None
+        if args[1] in produced or args[1] in inputs or not sg.Tensors(args[1]).Buffer():
+            return None
+        return shape(args[1])
+
     tensors = [TensorInfo(unique[i], INPUT, "", [], shape(i), index=i) for i in inputs]
     for k, op in enumerate(ops):
         reads = [unique[int(i)] for i in (op.InputsAsNumpy() if op.InputsLength() else []) if i >= 0
                  and (int(i) in produced or int(i) in inputs)]
+        kind = op_type(op)
         for o in op.OutputsAsNumpy() if op.OutputsLength() else []:
-            tensors.append(TensorInfo(unique[int(o)], op_type(op), f"op {k}", reads, shape(int(o)), index=int(o)))
+            tensors.append(TensorInfo(unique[int(o)], kind, f"op {k}", reads, shape(int(o)), index=int(o),
+                                      weight=weight(op, kind), activation=_fused_activation(schema, op)))
     outputs = [unique[int(i)] for i in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
     return TensorGraph(tensors, outputs, "tflite")
+
+
+_ACTIVATIONS = {1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+# builtin options tables that carry a fused activation (the schema's own classes)
+_FUSED_OPTIONS = ("Conv2DOptions", "DepthwiseConv2DOptions", "FullyConnectedOptions", "AddOptions", "MulOptions",
+                  "SubOptions", "DivOptions", "Pool2DOptions", "ConcatenationOptions", "TransposeConvOptions")
+
+
+def _fused_activation(schema, op) -> str | None:
+    table = op.BuiltinOptions()
+    kind = op.BuiltinOptionsType()
+    if table is None:
+        return None
+    for name in _FUSED_OPTIONS:
+        if getattr(schema.BuiltinOptions, name.removesuffix("Options") + "Options", None) == kind:
+            options = getattr(schema, name)()
+            options.Init(table.Bytes, table.Pos)
+            return _ACTIVATIONS.get(options.FusedActivationFunction())
+    return None
 
 
 def unpack_tflite(path: str):

@@ -67,7 +67,7 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
             raise UsageError(f"no tensor inside {artifact} corresponds to one inside {source} ({how}): is it "
                              "converted from this source?")
         report = LocateReport(source, artifact, src.format.value, art.format.value, route or "(by name)", opts.mode,
-                              opts.seed, sample.precision, how, sample.result.passed,
+                              opts.seed, sample.precision, corr.how, sample.result.passed,
                               unmatched=len(corr.unmatched), fused=corr.fused, notes=list(sample.notes),
                               source_graph_size=len(src_cap.graph.tensors))
         overrides = parse_tolerance_overrides(opts.atol, opts.rtol)
@@ -159,7 +159,7 @@ def _accumulated(pairs, src_cap, cand_cap, precision, overrides, budget) -> list
             r.shape, r.candidate_shape = list(np.shape(ref)), list(np.shape(got))
             out, r.perm, r.layout = judge(p.source, ref, got, precision=precision, overrides=overrides,
                                           candidate_name=p.candidate, perm=p.perm, known_layout=p.known_layout,
-                                          channel_last=p.channel_last)
+                                          channel_last=p.channel_last, scale=cand_cap.scale(p.candidate))
             if out is None:
                 r.passed, r.reason = None, r.layout
             else:
@@ -198,7 +198,7 @@ def _local(report: LocateReport, pairs, src_cap, cand_cap, precision, overrides,
                 value = value.reshape(ref.shape)
             out, _, _ = judge(p.source, ref, value, precision=precision, overrides=overrides,
                               candidate_name=p.candidate, perm=None if t.layout.startswith("reshaped") else t.perm,
-                              known_layout=True)
+                              known_layout=True, scale=cand_cap.scale(p.candidate))
             t.local = {"max_abs": out.max_abs, "cosine": out.cosine, "severity": out.severity, "passed": out.passed,
                        "reason": out.reason, "layer": [f"{graph.by_name[n].op} ({graph.by_name[n].producer})"
                                                        for n in producers]}

@@ -44,8 +44,11 @@ def _check_report_path(path: str | None, option: str, suffix: str = ".json") -> 
 @click.option("--json", "json_path", type=click.Path(), help="Write every compared tensor (names, ops, layout, metrics, status) as JSON.")
 @click.option("--model-explorer", "explorer_path", type=click.Path(),
               help="Write a Model Explorer node-data overlay (JSON) that colours the artifact's graph by error.")
+@click.option("--repro", "repro_path", type=click.Path(),
+              help="Write the first divergence's smallest failing sub-graph into this new folder, in the ONNX "
+                   "backend-test layout (model.onnx, test_data_set_0/input_*.pb, output_*.pb).")
 def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtypes, value_ranges, atol, rtol, preset,
-            weights, top, json_path, explorer_path):
+            weights, top, json_path, explorer_path, repro_path):
     """Find the first tensor where ARTIFACT diverges from SOURCE, the model it was converted from.
 
     Both run on one input (validate's first sample). Their tensors are paired along the route in
@@ -60,7 +63,7 @@ def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtype
     Examples:
       modelport locate fixtures/models.py:cnn cnn.onnx --input-shape image:1,3,32,32
       modelport locate model.onnx model.tflite --mode local --json locate.json
-      modelport locate model.onnx model.tflite --model-explorer overlay.json
+      modelport locate model.onnx model.tflite --model-explorer overlay.json --repro repro/
     """
     from modelport.api import LocateOptions, locate
     from modelport.validators.locate import reports
@@ -68,7 +71,8 @@ def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtype
     _check_report_path(json_path, "--json")
     _check_report_path(explorer_path, "--model-explorer")
     opts = LocateOptions(mode=mode, seed=seed, inputs=inputs_path, input_shapes=input_shapes, input_dtypes=input_dtypes,
-                         value_ranges=value_ranges, atol=atol, rtol=rtol, preset=preset, weights=weights, top=top).check()
+                         value_ranges=value_ranges, atol=atol, rtol=rtol, preset=preset, weights=weights, top=top,
+                         repro=repro_path).check()
     report = locate(source, artifact, opts)
     reports.render_terminal(report, console(), top)
     if json_path:

@@ -70,27 +70,39 @@ def locate(source: str, artifact: str, options: LocateOptions | None = None) -> 
     from modelport.formats import absolute_reference
     from modelport.workers import sandbox
 
+    from modelport.errors import UsageError
+
     options = _recorded_inputs(artifact, (options or LocateOptions()).check())
-    if not sandbox.active():
-        from modelport.validators.locate.locate import locate as run
-
-        return run(source, artifact, options)
-    from modelport.workers.sandbox import readable_paths
-    from modelport.workers.spawn import run_worker
-
-    absolute = lambda p: os.path.abspath(p) if p else p  # noqa: E731
-    opts = dataclasses.replace(options, inputs=absolute(options.inputs), weights=absolute(options.weights))
-    src, art = absolute_reference(source), absolute_reference(artifact)
-    reads = readable_paths(src) + readable_paths(art) + [p for p in (opts.inputs, opts.weights) if p]
+    destination = options.repro
+    if destination and os.path.lexists(destination):  # written in a scratch folder, moved into place only when whole
+        raise UsageError(f"--repro {destination}: already exists; give a folder that does not")
+    if destination and not os.path.isdir(os.path.dirname(os.path.abspath(destination))):
+        raise UsageError(f"--repro {destination}: its parent folder does not exist")
     scratch = tempfile.mkdtemp(prefix="modelport-locate-")
     try:
-        payload, _ = run_worker("modelport.validators.locate.worker", "locate", "location",
-                                {"source": src, "artifact": art, "options": opts.to_dict()}, scratch, None, reads=reads)
+        absolute = lambda p: os.path.abspath(p) if p else p  # noqa: E731
+        opts = dataclasses.replace(options, inputs=absolute(options.inputs), weights=absolute(options.weights),
+                                   repro=os.path.join(scratch, "repro") if destination else None)
+        if sandbox.active():
+            from modelport.workers.sandbox import readable_paths
+            from modelport.workers.spawn import run_worker
+
+            src, art = absolute_reference(source), absolute_reference(artifact)
+            reads = readable_paths(src) + readable_paths(art) + [p for p in (opts.inputs, opts.weights) if p]
+            payload, _ = run_worker("modelport.validators.locate.worker", "locate", "location",
+                                    {"source": src, "artifact": art, "options": opts.to_dict()}, scratch, None,
+                                    reads=reads)
+            report = LocateReport.from_dict(payload["report"])
+            report.source, report.artifact = source, artifact  # as the user gave them
+        else:
+            from modelport.validators.locate.locate import locate as run
+
+            report = run(source, artifact, opts)
+        if destination and report.repro:
+            shutil.move(opts.repro, destination)
+        return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report = LocateReport.from_dict(payload["report"])
-    report.source, report.artifact = source, artifact  # as the user gave them
-    return report
 
 
 def _recorded_inputs(artifact: str, options: LocateOptions) -> LocateOptions:

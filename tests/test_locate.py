@@ -58,8 +58,12 @@ def test_a_nudged_conv_weight_in_the_onnx_is_the_first_divergence(cnn_onnx_from_
     bad = _copy(cnn_onnx_from_torch, tmp_path / "cnn.onnx")
     nudged = nudge_onnx_weight(str(bad), str(bad), "Conv", 1)  # the second conv (features.4, its BN folded in)
     res = run_cli("locate", f"{MODELS}:cnn", bad, *shape_args("cnn"), "--json", tmp_path / "r.json",
-                  "--model-explorer", tmp_path / "me.json")
+                  "--model-explorer", tmp_path / "me.json", "--repro", tmp_path / "repro")
     assert res.code == 1, res.stdout + res.stderr
+    # the repro: the artifact's nudged node alone, fed the source's values, fails its own test case
+    model, inputs, expected = _read_repro(tmp_path / "repro")
+    assert [n.op_type for n in model.graph.node] == ["Conv"], model.graph.node
+    assert np.abs(_run_onnx(tmp_path / "repro" / "model.onnx", inputs) - expected).max() > 0.01
     report = _report(tmp_path / "r.json")
     assert report["first"] == nudged and report["divergences"] == [nudged], report["divergences"]
     first = next(t for t in report["tensors"] if t["source"] == nudged)
@@ -81,9 +85,14 @@ def test_a_wrong_transpose_in_the_tflite_is_found_and_its_layer_fails_alone(arti
     assert relu["layout"] == "NCHW->NHWC" and relu["candidate_shape"][1] == relu["candidate_shape"][2], relu
     bad = _copy(tflite, tmp_path / "cnn.tflite")
     inserted = insert_tflite_transpose(str(bad), str(bad), relu["candidate"])
-    res = run_cli("locate", CNN_ONNX, bad, "--mode", "local", "--json", tmp_path / "r.json")
+    res = run_cli("locate", CNN_ONNX, bad, "--mode", "local", "--json", tmp_path / "r.json", "--repro", tmp_path / "repro")
     assert res.code == 1, res.stdout + res.stderr
     report = _report(tmp_path / "r.json")
+    # the repro: the source's own nodes for that layer, with the source's values (its test case passes
+    # in ONNX Runtime: converted along the same route, a converter's bug would show there)
+    model, inputs, expected = _read_repro(tmp_path / "repro")
+    assert [i.name for i in model.graph.input] == ["relu"] and model.graph.output[0].name == report["first"]
+    assert np.abs(_run_onnx(tmp_path / "repro" / "model.onnx", inputs) - expected).max() < 1e-5
     order = [t["source"] for t in report["tensors"]]
     first = next(t for t in report["tensors"] if t["source"] == report["first"])
     # the first compared tensor after the insertion, whose layer (alone, on the source's values) holds it
@@ -141,6 +150,25 @@ def test_parallel_layers_alike_are_left_unpaired_rather_than_crossed():
     paired = {(p.source, p.candidate) for p in corr.pairs}
     assert ("head", "head") in paired and ("sum", "sum") in paired
     assert not {p.source for p in corr.pairs} & {"a", "b"}, paired
+
+
+def _read_repro(folder: Path):
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(folder / "model.onnx")
+    inputs = {}
+    for i in sorted((folder / "test_data_set_0").glob("input_*.pb")):
+        tensor = onnx.load_tensor(str(i))
+        inputs[tensor.name] = numpy_helper.to_array(tensor)
+    expected = numpy_helper.to_array(onnx.load_tensor(str(folder / "test_data_set_0" / "output_0.pb")))
+    return model, inputs, expected
+
+
+def _run_onnx(path: Path, feed: dict) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
 
 
 def _report_of(res, path: Path) -> dict:
@@ -222,6 +250,7 @@ def test_bad_input_is_one_line_and_exit_2(cnn_onnx_from_torch, artifacts, tmp_pa
     assert_one_line_error(run_cli("locate", CNN_ONNX, f"{F}/savedmodel/keras_mlp"), 2, "ONNX and TFLite artifacts")
     assert_one_line_error(run_cli("locate", CNN_ONNX, tmp_path / "missing.onnx"), 2)
     assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--json", tmp_path), 2, "is a folder")
+    assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--repro", tmp_path), 2, "already exists")
     assert not list(tmp_path.glob("*.json"))
 
 

@@ -26,10 +26,10 @@ class LayerError(Exception):
 # ------------------------------------------------------------------ ONNX
 
 
-def run_onnx_layer(model, producers: list[str], feed: dict[str, np.ndarray], output: str) -> np.ndarray:
-    """Run the nodes that produce `producers` (tensor names, topological order) on `feed`."""
+def onnx_layer(model, producers: list[str], feed: dict[str, np.ndarray], output: str, name: str = "layer"):
+    """The nodes that produce `producers` (tensor names, topological order) as a model of their own,
+    whose inputs are `feed`'s tensors (typed by their values) and whose output is `output`."""
     import onnx
-    import onnxruntime as ort
     from onnx import helper
 
     graph = model.graph
@@ -38,9 +38,17 @@ def run_onnx_layer(model, producers: list[str], feed: dict[str, np.ndarray], out
     used = {i for n in nodes for i in n.input if i} - set(feed)
     constants = [n for n in graph.node if n.op_type == "Constant" and any(o in used for o in n.output)]
     inits = [t for t in graph.initializer if t.name in used]
-    inputs = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), None) for k, v in feed.items()]
-    sub = helper.make_graph(constants + nodes, "layer", inputs, [onnx.ValueInfoProto(name=output)], inits)
-    layer = helper.make_model(sub, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    inputs = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), list(v.shape))
+              for k, v in feed.items()]
+    sub = helper.make_graph(constants + nodes, name, inputs, [onnx.ValueInfoProto(name=output)], inits)
+    return helper.make_model(sub, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+
+
+def run_onnx_layer(model, producers: list[str], feed: dict[str, np.ndarray], output: str) -> np.ndarray:
+    """Run the nodes that produce `producers` (tensor names, topological order) on `feed`."""
+    import onnxruntime as ort
+
+    layer = onnx_layer(model, producers, feed, output)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     try:
@@ -119,3 +127,20 @@ def quantize(value: np.ndarray, dtype, q: dict | None) -> np.ndarray:
         q_value = np.round(value.astype(np.float64) / q["scales"][0]) + q["zero_points"][0]
         return np.clip(q_value, info.min, info.max).astype(dtype)
     return value.astype(dtype, copy=False)
+
+
+def write_repro(folder: str, layer, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    """`layer` and one test case in the ONNX backend-test layout: model.onnx and
+    test_data_set_0/input_K.pb, output_K.pb (TensorProtos named after the model's inputs and
+    outputs), which onnx's and ONNX Runtime's test runners read as they are."""
+    import os
+
+    import onnx
+    from onnx import numpy_helper
+
+    os.makedirs(os.path.join(folder, "test_data_set_0"))
+    onnx.save(layer, os.path.join(folder, "model.onnx"))
+    for kind, values in (("input", inputs), ("output", expected)):
+        for k, (name, value) in enumerate(values.items()):
+            with open(os.path.join(folder, "test_data_set_0", f"{kind}_{k}.pb"), "wb") as f:
+                f.write(numpy_helper.from_array(np.ascontiguousarray(value), name).SerializeToString())

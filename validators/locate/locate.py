@@ -80,6 +80,8 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
         if opts.mode == "local":
             _local(report, corr.pairs, src_cap, cand_cap, sample.precision, overrides, opts.chunk_bytes)
         report.first = report.divergences[0] if report.divergences else None
+        if opts.repro and report.first is not None:
+            report.repro = _repro(report, corr.pairs, src_cap, cand_cap, opts.repro)
         report.notes += _capture_notes(cand_cap, sample, art.format)
         if report.first is None and not sample.result.passed:
             report.notes.append("the outputs differ but no compared tensor does: the divergence is in a tensor "
@@ -213,6 +215,37 @@ def _local(report: LocateReport, pairs, src_cap, cand_cap, precision, overrides,
             t.status = DIVERGES
         elif t.passed is False:
             t.status = INHERITS
+
+
+def _repro(report: LocateReport, pairs, src_cap, cand_cap, folder: str) -> str:
+    """The first divergence's smallest failing sub-graph, in the ONNX backend-test layout
+    (local.write_repro): from an ONNX source, the source's own nodes between the nearest compared
+    tensors and it, with the source's values (convert it along the same route to reproduce a
+    converter's bug); from a PyTorch source, an ONNX artifact's layer, fed the source's values and
+    expected to give the source's output. Returns what was written, "" when neither is ONNX."""
+    from modelport.validators.locate.local import onnx_layer, write_repro
+
+    t = report.tensor(report.first)
+    if isinstance(src_cap, OnnxCapture):
+        inputs, producers = src_cap.graph.frontier(t.source, {p.source for p in pairs})
+        values = src_cap.values([*inputs, t.source])
+        feed = {i: values[i] for i in inputs}
+        write_repro(folder, onnx_layer(src_cap.full_model(), producers, feed, t.source, f"locate repro {t.source}"),
+                    feed, {t.source: values[t.source]})
+        return (f"the source's {len(producers)} node(s) computing {t.source} from {', '.join(inputs)}, with the "
+                "source's values: convert it along the same route to reproduce the divergence")
+    if isinstance(cand_cap, OnnxCapture):
+        by_candidate = {r.candidate: r for r in report.tensors if r.passed is not None}
+        inputs, producers = cand_cap.graph.frontier(t.candidate, set(by_candidate))
+        refs = src_cap.values([by_candidate[i].source for i in inputs if i in by_candidate] + [t.source])
+        feed = {i: _in_artifact_layout(refs[by_candidate[i].source], by_candidate[i]) if i in by_candidate
+                else cand_cap.values([i])[i] for i in inputs}
+        expected = {t.candidate: _in_artifact_layout(refs[t.source], t)}
+        write_repro(folder, onnx_layer(cand_cap.full_model(), producers, feed, t.candidate, f"locate repro {t.candidate}"),
+                    feed, expected)
+        return (f"the artifact's {len(producers)} node(s) computing {t.candidate}, fed the source's values and "
+                "expected to give the source's: its test case fails in ONNX Runtime")
+    return ""
 
 
 def _in_artifact_layout(value: np.ndarray, t: TensorResult) -> np.ndarray:

@@ -33,6 +33,7 @@ class LocateOptions:
     weights: str | None = None  # state_dict for a file.py:callable source
     top: int = 10
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    repro: str | None = None  # a folder to write the first divergence's smallest failing sub-graph into
 
     def check(self) -> "LocateOptions":
         if self.mode not in MODES:

@@ -87,6 +87,10 @@ def render_terminal(report: LocateReport, console: Any, top: int = 10) -> None:
         console.print(f"fused: {len(report.fused) - 5} more (see --json)")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
+    if report.repro:
+        console.print(f"repro: {escape(report.repro)}")
+    elif report.repro == "":
+        console.print("repro: none written (it needs an ONNX source or an ONNX artifact)")
     style = "green" if report.first is None else "bold red"
     console.print(f"[{style}]{escape(headline(report))}[/]")
 

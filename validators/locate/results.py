@@ -57,6 +57,7 @@ class LocateReport:
     runs: dict[str, int] = field(default_factory=dict)  # how many times each side ran to capture
     seconds: dict[str, float] = field(default_factory=dict)
     source_graph_size: int = 0
+    repro: str | None = None  # what --repro wrote, in words ("" when it could not)
 
     @property
     def diverged(self) -> bool:

@@ -134,6 +134,33 @@ def test_an_int8_tflite_with_a_broken_scale_is_found_by_structure(artifacts, tmp
     assert report["divergences"] == ["relu_1"]
 
 
+def test_a_nudged_kernel_in_a_savedmodel_is_found_by_structure(artifacts, tmp_path):
+    """onnx -> savedmodel: the signature frozen (its function inlined) and its tensors fetched by a
+    pruned function; TensorFlow's op names are not ONNX's, so tensors pair by structure, an ONNX
+    Conv with the BiasAdd after TensorFlow's Conv2D. The corpus's SavedModel mutant (its largest
+    kernel, here the second conv's, nudged by +-1e-2) is named at that conv."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.zoo.mutants import mutate_savedmodel
+
+    saved = artifacts(CNN_ONNX, "savedmodel", "--no-validate", name="cnn_plain")
+    good = _report_of(run_cli("locate", CNN_ONNX, saved, "--json", tmp_path / "good.json"), tmp_path / "good.json")
+    paired = {t["source"]: t["candidate_op"] for t in good["tensors"]}
+    assert paired.get("getitem_3") == "BiasAdd" and paired.get("relu_1") == "Relu" and paired.get("output") == "BiasAdd"
+    mutant = tmp_path / "mutant_sm"
+    nudged = mutate_savedmodel(str(saved), str(mutant))
+    shutil.copy(str(saved) + ".modelport.json", str(mutant) + ".modelport.json")
+    res = run_cli("locate", CNN_ONNX, mutant, "--mode", "local", "--json", tmp_path / "r.json")
+    assert res.code == 1, res.stdout + res.stderr
+    report = _report(tmp_path / "r.json")
+    first = next(t for t in report["tensors"] if t["source"] == report["first"])
+    assert report["first"] == "getitem_3" and report["divergences"] == ["getitem_3"], (nudged, report["divergences"])
+    assert first["local"]["passed"] is False and any(op.startswith("Conv2D") for op in first["local"]["layer"]), first
+
+
 def test_parallel_layers_alike_are_left_unpaired_rather_than_crossed():
     """Two branches' convs with equal weight shapes, stored by the converter in the other order:
     structure cannot tell them apart, so neither is paired (a crossed pair is a false divergence)."""
@@ -247,7 +274,8 @@ def test_bad_input_is_one_line_and_exit_2(cnn_onnx_from_torch, artifacts, tmp_pa
     assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--inputs", tmp_path / "shape.npz"), 2,
                           "the reference fails on the given inputs")
     # a format locate does not read yet, a missing file, a report path that is a folder
-    assert_one_line_error(run_cli("locate", CNN_ONNX, f"{F}/savedmodel/keras_mlp"), 2, "ONNX and TFLite artifacts")
+    assert_one_line_error(run_cli("locate", CNN_ONNX, f"{F}/keras/keras_cnn.keras"), 2,
+                          "ONNX, TFLite and SavedModel artifacts")
     assert_one_line_error(run_cli("locate", CNN_ONNX, tmp_path / "missing.onnx"), 2)
     assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--json", tmp_path), 2, "is a folder")
     assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--repro", tmp_path), 2, "already exists")
@@ -298,3 +326,23 @@ def test_tensor_tolerance_scales_with_magnitude_and_layouts_are_settled_by_runni
     assert not out.passed and "neither matches" in how
     out, _, how = judge("t", ref, ref.reshape(1, 64, 1, 1), precision="fp32", overrides=None, candidate_name="t")
     assert out is None and "shapes differ" in how
+
+
+def test_a_capture_that_changes_the_artifacts_outputs_is_said():
+    """Capturing runs LiteRT without its XNNPACK delegate (and ORT with tensors marked): where that
+    changes the artifact's own outputs, per-tensor capture cannot see the fault, and the report says
+    so; within the tensors' own rule (fp32 here; int8 rounding by the int8 rule) it says nothing."""
+    from types import SimpleNamespace
+
+    from modelport.types import Format
+    from modelport.validators.locate.locate import _capture_notes
+
+    plain = np.linspace(-1, 1, 40, dtype=np.float32).reshape(4, 10)
+    sample = SimpleNamespace(got={"output": plain})
+    moved = SimpleNamespace(outputs_seen=[{"output": plain + 0.05}])
+    notes = _capture_notes(moved, sample, Format.TFLITE, "fp32")
+    assert len(notes) == 1 and "XNNPACK" in notes[0] and "output" in notes[0], notes
+    rounded = SimpleNamespace(outputs_seen=[{"output": plain + 1e-7}])
+    assert _capture_notes(rounded, sample, Format.ONNX, "fp32") == []
+    int8_rounding = SimpleNamespace(outputs_seen=[{"output": plain + 0.01}])
+    assert _capture_notes(int8_rounding, sample, Format.TFLITE, "int8") == []

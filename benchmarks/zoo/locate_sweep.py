@@ -1,6 +1,6 @@
 """`modelport locate` on the corpus: silent on correct conversions, exact on mutants.
 
-For each case and target (onnx, tflite), through the CLI as a user runs it:
+For each case and target (onnx, tflite, savedmodel), through the CLI as a user runs it:
   1. `modelport convert SOURCE --to TARGET --no-validate` (the corpus's own source and shapes);
   2. `modelport locate SOURCE ARTIFACT`: a correct conversion must report no divergence (exit 0);
      a divergence there is a false one, a wrong verdict;
@@ -32,10 +32,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
 from benchmarks.zoo.models import cases  # noqa: E402
-from benchmarks.zoo.mutants import mutate_onnx, mutate_tflite  # noqa: E402
+from benchmarks.zoo.mutants import mutate_onnx, mutate_savedmodel, mutate_tflite  # noqa: E402
 
 MODELPORT = [sys.executable, "-m", "modelport.cli"]
-SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_savedmodel"}
 
 
 def _run(args: list[str], timeout: float) -> tuple[int, str]:
@@ -48,8 +48,14 @@ def _run(args: list[str], timeout: float) -> tuple[int, str]:
     return proc.returncode, (lines[-1] if lines else proc.stderr.strip().splitlines()[-1:] or [""])[0][:300]
 
 
+MUTATE = {"onnx": mutate_onnx, "tflite": mutate_tflite, "savedmodel": mutate_savedmodel}
+
+
 def _readers(artifact: str, target: str, weight: str) -> set[str]:
-    """The artifact ops that read the nudged weight, named as locate names them."""
+    """The artifact ops that read the nudged weight, named as locate names them (none for a
+    SavedModel: freezing renames its constants, so its mutants are judged caught or missed only)."""
+    if target == "savedmodel":
+        return set()
     if target == "onnx":
         import onnx
 
@@ -96,7 +102,7 @@ def sweep_one(case, target: str, out: str, timeout: float) -> dict:
     else:
         row["correct"] = "silent"
     mutant = os.path.join(folder, "mutant_" + os.path.basename(artifact))
-    weight = (mutate_onnx if target == "onnx" else mutate_tflite)(artifact, mutant)
+    weight = MUTATE[target](artifact, mutant)
     shutil.copy(artifact + ".modelport.json", mutant + ".modelport.json")
     readers = _readers(mutant, target, weight.rsplit(" [", 1)[0])
     mutant_report = os.path.join(folder, f"locate-{target}-mutant.json")
@@ -110,7 +116,9 @@ def sweep_one(case, target: str, out: str, timeout: float) -> dict:
         first = next(t for t in m["tensors"] if t["source"] == m["first"])
         row["mutant_first"] = m["first"]
         layer = (first.get("local") or {}).get("layer") or []
-        if first["candidate_node"] in readers or any(f"({r})" in op for op in layer for r in readers):
+        if not readers:
+            row["mutant"] = "caught"
+        elif first["candidate_node"] in readers or any(f"({r})" in op for op in layer for r in readers):
             row["mutant"] = "exact"
         else:
             order = [t["source"] for t in m["tensors"]]
@@ -126,14 +134,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--models", nargs="*", default=["*"], help="name patterns (fnmatch)")
-    parser.add_argument("--targets", default="onnx,tflite")
+    parser.add_argument("--targets", default="onnx,tflite,savedmodel")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     chosen = [c for c in cases() if c.library != "keras" and any(fnmatch.fnmatch(c.name, p) for p in args.models)]
     rows = []
+    targets = args.targets.split(",")
+    if set(targets) - set(SUFFIX):
+        parser.error(f"--targets: expected some of {', '.join(SUFFIX)}")
     for case in chosen:
-        for target in args.targets.split(","):
+        for target in targets:
             row = sweep_one(case, target, args.out, args.timeout)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -143,8 +154,8 @@ def main(argv=None) -> int:
     done = [r for r in rows if r["outcome"] == "done"]
     silent = sum(r.get("correct") == "silent" for r in done)
     exact = sum(r.get("mutant") == "exact" for r in done)
-    caught = sum(r.get("mutant") in ("exact", "downstream", "located (no compared tensor's layer holds the nudged op)")
-                 for r in done)
+    caught = sum(r.get("mutant") in ("exact", "caught", "downstream",
+                                     "located (no compared tensor's layer holds the nudged op)") for r in done)
     print(f"{len(done)} cells located ({len(rows) - len(done)} not): correct artifacts silent {silent}/{len(done)}, "
           f"mutants caught {caught}/{len(done)}, first divergence at the nudged layer {exact}/{len(done)}")
     return 0 if silent == caught == len(done) else 1

@@ -171,10 +171,12 @@ class TFLiteCapture(Capture):
         except (ValueError, RuntimeError) as e:
             raise UsageError(f"{self.path}: not a loadable TFLite model ({first_line(e, 200)})") from None
         details = {d["name"]: d for d in it.get_input_details()}
+        outputs = {d["name"]: d for d in it.get_output_details()}
         signatures = it.get_signature_list()
-        if signatures:  # the feed is keyed as the runner keys it: by the signature's input names
+        if signatures:  # keyed as the runner keys them: by the signature's names
             signature = "serving_default" if "serving_default" in signatures else next(iter(signatures))
             details.update(it.get_signature_runner(signature).get_input_details())
+            outputs = it.get_signature_runner(signature).get_output_details()
         for name, value in self.feed.items():
             d = details[name]
             if list(d["shape"]) != list(value.shape):
@@ -185,7 +187,7 @@ class TFLiteCapture(Capture):
         it.invoke()
         self.interpreter, self.runs = it, 1
         self.details = {d["index"]: d for d in it.get_tensor_details()}
-        self.outputs_seen = [{d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}]
+        self.outputs_seen = [{name: it.get_tensor(d["index"]) for name, d in outputs.items()}]
 
     @property
     def model_t(self):
@@ -214,6 +216,53 @@ class TFLiteCapture(Capture):
             value = self.interpreter.get_tensor(info.index)  # a copy of the interpreter's buffer already
             out[n] = dequantize(value, self.details.get(info.index, {}).get("quantization_parameters"))
         return out
+
+
+class SavedModelCapture(Capture):
+    """A SavedModel's signature (serving_default, else the first), frozen: its variables made
+    constants and the function it calls inlined (TensorFlow's convert_variables_to_constants_v2),
+    imported into one graph whose tensors a pruned function fetches, chunk by chunk. The model was
+    scanned for file and process ops when its runner opened it (validation.open_sample)."""
+
+    def __init__(self, path: str, feed: dict[str, np.ndarray]):
+        from modelport.libraries import require
+
+        tf = require("tensorflow", "capturing a SavedModel's tensors")
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        try:
+            signatures = tf.saved_model.load(path).signatures
+            fn = signatures["serving_default" if "serving_default" in signatures else next(iter(signatures))]
+            frozen = convert_variables_to_constants_v2(fn)
+        except Exception as e:
+            raise UsageError(f"{path}: its signature cannot be frozen to capture its tensors ({first_line(e, 200)})") from None
+        graph_def = frozen.graph.as_graph_def()
+        self.tf, self.feed, self.path = tf, feed, path
+        self.wrapped = tf.compat.v1.wrap_function(lambda: tf.graph_util.import_graph_def(graph_def, name=""), [])
+        placeholders = {t.name.split(":")[0]: t.name for t in frozen.inputs}
+        self.inputs = {k: placeholders.get(k, t.name) for k, t in zip(feed, frozen.inputs)}
+        self.graph = graphs.from_tf_graph(self.wrapped.graph, list(self.inputs.values()), [t.name for t in frozen.outputs])
+        self.outputs_seen: list = []
+
+    def _run(self, feed: dict[str, np.ndarray], names: list[str]) -> list:
+        g = self.wrapped.graph
+        pruned = self.wrapped.prune(feeds=[g.get_tensor_by_name(k) for k in feed],
+                                    fetches=[g.get_tensor_by_name(n) for n in names])
+        return [o.numpy() for o in pruned(*[self.tf.constant(v) for v in feed.values()])]
+
+    def _values(self, names):
+        self.runs += 1
+        return dict(zip(names, self._run({self.inputs[k]: v for k, v in self.feed.items()}, names)))
+
+    def run_layer(self, feed: dict[str, np.ndarray], output: str) -> np.ndarray:
+        """The sub-graph from the tensors fed to `output` (the local mode): TensorFlow's pruning
+        feeds intermediate tensors as it feeds placeholders."""
+        from modelport.validators.locate.local import LayerError
+
+        try:
+            return self._run(feed, [output])[0]
+        except Exception as e:
+            raise LayerError(f"the layer alone does not run in TensorFlow ({first_line(e, 160)})") from None
 
 
 def release_freed_memory() -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from modelport.errors import UsageError
 from modelport.types import IOMap
-from modelport.validators.locate.graphs import INPUT, TensorGraph
+from modelport.validators.locate.graphs import FINISHES_PREVIOUS, INPUT, TensorGraph, TensorInfo
 
 IDENTITY = None  # a step that keeps names
 STRUCTURE = "structure"  # a step that loses them: the route is aligned by structure (align)
@@ -93,7 +93,7 @@ SOURCE_FLAVORS = ("callable", "exported_program", "hf_folder")  # PyTorch source
 def followable(record: dict | None, artifact_format: str) -> bool:
     """Whether locate can pair an artifact's tensors with its source's (the route's steps and the
     source's kind), without running anything."""
-    if artifact_format not in ("onnx", "tflite"):
+    if artifact_format not in ("onnx", "tflite", "savedmodel"):
         return False
     src = (record or {}).get("source") or {}
     if record is not None and src.get("format") not in ("onnx", "pytorch"):
@@ -214,6 +214,7 @@ def align(source: TensorGraph, candidate: TensorGraph, ends: list[Pair], how: st
     blocks = difflib.SequenceMatcher(None, [sig(t) for t in s_w], [sig(t) for t in c_w], autojunk=False)
     anchors = _consistent([(s_w[a + k], c_w[b + k]) for a, b, n in blocks.get_matching_blocks() for k in range(n)],
                           source, candidate)
+    anchors = [(s, _finished(c, candidate)) for s, c in anchors]
     pairs = [Pair(s.name, c.name, f"structure ({s.kind} weight {c.weight}, op order)") for s, c in anchors]
     bounds = [(-1, -1)] + [(source.position[s.name], candidate.position[c.name]) for s, c in anchors] + \
         [(len(source.tensors), len(candidate.tensors))]
@@ -233,6 +234,15 @@ def align(source: TensorGraph, candidate: TensorGraph, ends: list[Pair], how: st
     lost = f"{how}: the route keeps no tensor names, so they are paired by structure (weights' shapes, op order)"
     return Correspondence(sorted(pairs, key=lambda p: source.position[p.source]), folded + fused,
                           [t.name for t in source.tensors if t.name not in names and t.op != INPUT], lost)
+
+
+def _finished(c: TensorInfo, candidate: TensorGraph) -> TensorInfo:
+    """The artifact tensor that holds what the aligned source layer computes: past a BiasAdd that
+    adds the layer's bias (graphs.FINISHES_PREVIOUS), which TensorFlow writes as an op of its own."""
+    consumers = [t for t in candidate.tensors if c.name in t.inputs]
+    if len(consumers) == 1 and consumers[0].op in FINISHES_PREVIOUS and consumers[0].inputs == [c.name]:
+        return consumers[0]
+    return c
 
 
 def _shapes_fit(a, b) -> bool:

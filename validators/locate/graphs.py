@@ -39,24 +39,29 @@ class TensorInfo:
 
 # Op kinds across ONNX, FX (aten) and TFLite, for the structural alignment (correspondence.align):
 # where a route loses tensor names, ops are paired by kind, order and shape.
-KINDS = {
+KINDS = {  # ONNX, TFLite, FX (aten) and TensorFlow (SavedModel) op names
     "conv": ("Conv", "ConvTranspose", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "CONV_3D", "aten.conv1d",
-             "aten.conv2d", "aten.conv3d", "aten.convolution", "aten.conv_transpose2d"),
-    "dense": ("Gemm", "MatMul", "FULLY_CONNECTED", "BATCH_MATMUL", "aten.linear", "aten.addmm", "aten.mm", "aten.matmul"),
+             "aten.conv2d", "aten.conv3d", "aten.convolution", "aten.conv_transpose2d", "Conv2D",
+             "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3D"),
+    "dense": ("Gemm", "MatMul", "FULLY_CONNECTED", "BATCH_MATMUL", "aten.linear", "aten.addmm", "aten.mm", "aten.matmul",
+              "BatchMatMulV2"),
     "maxpool": ("MaxPool", "MAX_POOL_2D", "aten.max_pool2d"),
     "avgpool": ("AveragePool", "GlobalAveragePool", "ReduceMean", "AVERAGE_POOL_2D", "MEAN", "aten.mean",
-                "aten.avg_pool2d", "aten.adaptive_avg_pool2d"),
-    "add": ("Add", "Sum", "ADD", "aten.add"),
+                "aten.avg_pool2d", "aten.adaptive_avg_pool2d", "AvgPool", "Mean"),
+    "add": ("Add", "Sum", "ADD", "aten.add", "AddV2"),
     "mul": ("Mul", "MUL", "aten.mul"),
-    "concat": ("Concat", "CONCATENATION", "aten.cat"),
+    "concat": ("Concat", "CONCATENATION", "aten.cat", "ConcatV2"),
     "softmax": ("Softmax", "SOFTMAX", "aten.softmax", "aten._softmax"),
     "reshape": ("Reshape", "Flatten", "RESHAPE", "aten.view", "aten.reshape", "aten.flatten"),
     "relu": ("Relu", "RELU", "aten.relu"),
-    "relu6": ("Clip", "RELU6", "aten.hardtanh"),
+    "relu6": ("Clip", "RELU6", "aten.hardtanh", "Relu6"),
     "sigmoid": ("Sigmoid", "LOGISTIC", "aten.sigmoid"),
     "tanh": ("Tanh", "TANH", "aten.tanh"),
     "hardswish": ("HardSwish", "HARD_SWISH", "aten.hardswish"),
 }
+# An artifact op that finishes what the aligned op before it started: TensorFlow writes an ONNX
+# Conv's or Gemm's bias as a BiasAdd after the Conv2D or MatMul (correspondence.align moves there).
+FINISHES_PREVIOUS = ("BiasAdd",)
 KIND_OF = {op: kind for kind, ops in KINDS.items() for op in ops}
 
 
@@ -227,6 +232,37 @@ def _fx_module(node) -> str | None:
 
 
 # ------------------------------------------------------------------ TFLite
+
+
+# ------------------------------------------------------------------ TensorFlow (a frozen SavedModel signature)
+
+
+def from_tf_graph(graph, inputs: list[str], outputs: list[str]) -> TensorGraph:
+    """The graph of a SavedModel signature frozen with its function bodies inlined
+    (capture.SavedModelCapture): tensors named as TensorFlow names them ("op:0"); an op computed
+    from constants alone (a Transpose of a kernel) is a constant too."""
+    constant: set[str] = set()
+    tensors = [TensorInfo(name, INPUT, "", [], _tf_shape(graph.get_tensor_by_name(name))) for name in inputs]
+    placeholders = {name.split(":")[0] for name in inputs}
+    for op in graph.get_operations():
+        if op.name in placeholders or op.type in ("NoOp", "Placeholder"):
+            continue
+        reads = [t.name for t in op.inputs]
+        if op.type == "Const" or (reads and all(r in constant for r in reads)):
+            constant.update(t.name for t in op.outputs)
+            continue
+        weight = None
+        if op.type in KINDS["conv"] + KINDS["dense"] and len(op.inputs) > 1 and op.inputs[1].name in constant:
+            weight = _tf_shape(op.inputs[1])
+        for t in op.outputs:
+            tensors.append(TensorInfo(t.name, op.type, op.name, [r for r in reads if r not in constant], _tf_shape(t),
+                                      weight=weight))
+    return TensorGraph(tensors, outputs, "savedmodel")
+
+
+def _tf_shape(tensor) -> list[int] | None:
+    dims = tensor.shape.as_list() if tensor.shape.rank is not None else None
+    return None if dims is None or any(d is None for d in dims) else dims
 
 
 def tflite_op_names() -> dict[int, str]:

@@ -27,7 +27,9 @@ def node_data(report: LocateReport) -> dict:
         entry = {"value": value}
         if t.source == report.first:
             entry["bgColor"] = FIRST
-        results[t.candidate.split("#")[0]] = entry  # locate's "#index" tells repeated TFLite names apart
+        # locate's "#index" tells repeated TFLite names apart; Model Explorer names TensorFlow nodes without ":0"
+        key = t.candidate.split("#")[0]
+        results[key.rsplit(":", 1)[0] if report.artifact_format == "savedmodel" else key] = entry
     return {"results": results,
             "thresholds": [{"value": 1, "bgColor": PASS}, {"value": 10, "bgColor": NEAR},
                            {"value": LARGEST, "bgColor": FAIL}]}

@@ -38,14 +38,19 @@ def op_text(t: TensorResult) -> str:
 
 def headline(report: LocateReport) -> str:
     if report.first is None:
-        return "no divergence: every compared tensor matches the source" + (
-            "" if report.outputs_passed else " (but the outputs do not: see the notes)")
+        drifting = sum(t.passed is False for t in report.tensors)
+        said = ("no divergence: every compared tensor matches the source" if not drifting else
+                f"no divergence: the {drifting} tensor(s) past tolerance are rounding carried from upstream (their "
+                "layers compute them right)")
+        return said + ("" if report.outputs_passed else " (but the outputs do not: see the notes)")
     t = report.tensor(report.first)
     what = t.reason
+    layer = (t.local or {}).get("layer") or []
+    ops = f"{', '.join(layer[:4])}{', ...' if len(layer) > 4 else ''}"
     if report.mode == "local" and t.local:
-        layer = t.local.get("layer") or []
-        what = (f"its layer alone ({', '.join(layer[:4])}{', ...' if len(layer) > 4 else ''}) on the source's "
-                f"values: {t.local.get('reason')}")
+        what = f"its layer alone ({ops}) on the source's values: {t.local.get('reason')}"
+    elif t.local and t.local.get("passed") is False:
+        what += f"; its layer alone ({ops}) fails too"
     return (f"first divergence: {t.source} (source {op_text(t)}), artifact tensor {t.candidate}: {what}"
             + (f"; {len(report.divergences) - 1} more independent divergence(s)" if len(report.divergences) > 1 else ""))
 

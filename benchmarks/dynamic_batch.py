@@ -55,10 +55,11 @@ def run_model(case, out: str) -> list[dict]:
     dynamic, base = _dynamic_shapes(case)
     folder = os.path.join(out, case.name)
     t0 = time.perf_counter()
-    conv = _run(["convert", case.source, "--to", ",".join(TARGETS), "-o", folder, "--force",
-                 "--json", os.path.join(out, f"{case.name}.convert.json"),
+    conv = _run(["convert", case.source, "--to", ",".join(TARGETS), "-o", folder, "--force", "--json",
                  *[a for s in dynamic for a in ("--input-shape", s)]])
     seconds = time.perf_counter() - t0
+    with open(os.path.join(out, f"{case.name}.convert.json"), "w") as f:  # convert --json prints its result
+        f.write(conv.stdout)
     rows = []
     for target, suffix in TARGETS.items():
         artifact = os.path.join(folder, case.name + suffix)

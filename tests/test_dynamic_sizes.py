@@ -190,3 +190,19 @@ def test_the_edges_proof_is_held_to_the_conversions_own_tolerances():
     assert opts.weights is None and opts.task is None and opts.value_ranges == ("ids:0,30",)
     plain = validation_options(job)  # no validation asked: the defaults, as `validate` has them
     assert (plain.atol, plain.rtol, plain.preset) == ((), (), None)
+
+
+def test_validate_names_the_dims_as_the_conversion_named_them(tmp_path):
+    """A PyTorch callable declares no dim names: the dynamic batch a conversion named `batch`
+    (--input-shape image:batch=1,...) is `batch` for validate too, read from the candidate's
+    manifest or validate's own --input-shape, so `--shapes batch:1,4` means what the user wrote."""
+    out = tmp_path / "cnn.tflite"
+    assert run_cli("convert", f"{F}/models.py:cnn", "--to", "tflite", "-o", out, "--input-shape",
+                   "image:batch=1,3,32,32", "--no-validate").code == 0
+    res = run_cli("validate", f"{F}/models.py:cnn", out, "--input-shape", "image:1,3,32,32", "--shapes", "batch:1,4")
+    assert res.code == 0, res.stdout + res.stderr
+    assert "dynamic dim batch proven at sizes 1, 4" in res.stdout
+    bare = tmp_path / "bare.tflite"  # without its manifest, the dim has only the name validate's option gives
+    bare.write_bytes(out.read_bytes())
+    res = run_cli("validate", f"{F}/models.py:cnn", bare, "--input-shape", "image:batch=1,3,32,32", "--shapes", "batch:1,4")
+    assert res.code == 0 and "dynamic dim batch proven at sizes 1, 4" in res.stdout, res.stdout + res.stderr

@@ -268,6 +268,33 @@ def _manifest_map(path: str, reference: str | None, ref_manifest, ref_sha, cand_
         ref_manifest, cand_manifest)
 
 
+def _with_dim_names(ref_specs: list[TensorSpec], opts: ValidateOptions, manifests: list[dict | None]) -> list[TensorSpec]:
+    """The reference's inputs with a name for each dim it declares none for (a PyTorch module
+    declares no shapes), from --input-shape (`image:batch=1,3,64,64`) or, failing that, from the
+    names a candidate's conversion gave (its manifest's inputs): the dynamic dims --shapes and the
+    report name are then the user's `batch`, not `image[0]`."""
+    names: dict[str, dict[int, str]] = {}
+    ranks: dict[str, int] = {}
+    recorded = [i for m in manifests for i in ((m or {}).get("options") or {}).get("inputs") or []]
+    given = [parse_input_shape(t) for t in opts.input_shapes]
+    for o in [*given, *[parse_input_shape(f"{i['name']}:" + ",".join(str(d) for d in i["shape"]))
+                        for i in recorded if i.get("shape")]]:
+        ranks.setdefault(o.name, len(o.shape or []))
+        for axis, d in enumerate(o.shape or []):
+            if isinstance(d, str):
+                names.setdefault(o.name, {}).setdefault(axis, d)
+    out = []
+    for spec in ref_specs:
+        named = names.get(spec.name)
+        if not named:
+            out.append(spec)
+            continue
+        shape = list(spec.shape) if spec.shape is not None else [None] * ranks[spec.name]
+        shape = [d if isinstance(d, str) or axis not in named else named[axis] for axis, d in enumerate(shape)]
+        out.append(dataclasses.replace(spec, shape=shape))
+    return out
+
+
 def reference_feeds(ref_input_specs: list[TensorSpec], opts: ValidateOptions, value_ranges: dict) -> list[dict]:
     """The samples' inputs in the reference's terms: --inputs, else generated (seeded, one per sample)."""
     if opts.inputs:
@@ -434,9 +461,10 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         ref_raw = [TensorSpec(s.name, [n or d for n, d in zip(names.get(s.name, []), s.shape)] or s.shape, s.dtype)
                    for s in ref_input_specs]
     else:
-        ref_specs = ref_raw = ref_runner.input_specs()
+        ref_specs = ref_runner.input_specs()
         if not ref_specs:
             raise UsageError(f"{reference}: the reference has no inputs that modelport can see")
+        ref_raw = _with_dim_names(ref_specs, opts, [m for *_, m in opened])
         hints = [(p, r, m if m is not None else IOMap(matching.by_signature(ref_specs, specs), []), specs)
                  for p, r, m, specs, _, _ in opened]
         ref_input_specs = _resolve_reference_inputs(ref_specs, hints, opts)

@@ -206,3 +206,43 @@ def test_validate_names_the_dims_as_the_conversion_named_them(tmp_path):
     bare.write_bytes(out.read_bytes())
     res = run_cli("validate", f"{F}/models.py:cnn", bare, "--input-shape", "image:batch=1,3,32,32", "--shapes", "batch:1,4")
     assert res.code == 0 and "dynamic dim batch proven at sizes 1, 4" in res.stdout, res.stdout + res.stderr
+
+
+CANCELLING = '''
+import torch
+from torch import nn
+
+
+class Cancelling(nn.Module):
+    """(x * 1e5 + 0.1) - x * 1e5: 0.1 in float64; float32 rounds x * 1e5 + 0.1 to a step of ~4e-3."""
+
+    def forward(self, x):
+        return (x * 1e5 + 0.1) - x * 1e5
+
+
+def build():
+    return Cancelling().eval()
+'''
+
+
+def test_a_size_sample_is_judged_against_float64_as_the_base_sample_is(tmp_path):
+    """The reference's own float32 rounding is not the candidate's fault at another size either: a
+    candidate that computes in float64 (right to the last bit where the float32 reference is 1e-3
+    off) passes at batch 1 against the float64 reference, and at batch 4 the same way."""
+    (tmp_path / "cancel.py").write_text(CANCELLING)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4])
+    nodes = [helper.make_node("Cast", ["x"], ["x64"], to=TensorProto.DOUBLE),
+             helper.make_node("Mul", ["x64", "big"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "one"], ["shifted"]),
+             helper.make_node("Sub", ["shifted", "scaled"], ["y64"]),
+             helper.make_node("Cast", ["y64"], ["output"], to=TensorProto.FLOAT)]
+    inits = [numpy_helper.from_array(np.array(1e5), "big"), numpy_helper.from_array(np.array(0.1), "one")]
+    model = helper.make_model(helper.make_graph(nodes, "exact", [x], [y], inits), opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, tmp_path / "exact.onnx")
+    res = run_cli("validate", f"{tmp_path}/cancel.py:build", tmp_path / "exact.onnx", "--input-shape", "x:batch=1,4",
+                  "--shapes", "batch:1,4", "--json", tmp_path / "r.json")
+    assert res.code == 0, res.stdout + res.stderr
+    cand = json.loads((tmp_path / "r.json").read_text())["candidates"][0]
+    size4 = next(e for e in cand["sizes"] if e["size"] == 4)
+    assert size4["passed"] and "against the source in float64" in size4["detail"], cand["sizes"]

@@ -151,7 +151,8 @@ def match(source: TensorGraph, candidate: TensorGraph, maps: list[StepMap], io_m
 def _absorbed(op: str, kind: str | None, activation: str | None) -> bool:
     """Whether a converter folds this source op into the artifact op before it: into its weights
     (batch norm, constant arithmetic), or as the activation that artifact op has fused."""
-    if op in FOLDED_INTO_WEIGHTS or "batch_norm" in op or op.split(".")[:2] in (["aten", "add"], ["aten", "mul"]):
+    base = ".".join(op.split(".")[:2]) if op.startswith("aten.") else op  # aten.add.Tensor -> aten.add
+    if base in FOLDED_INTO_WEIGHTS or "batch_norm" in op:
         return True
     return kind is not None and FUSED_KINDS.get(activation or "") == kind
 

@@ -79,7 +79,12 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
         if opts.repro and report.first is not None:
             report.repro = _repro(report, corr.pairs, src_cap, cand_cap, opts.repro)
         report.notes += _capture_notes(cand_cap, sample, art.format, sample.precision)
-        if report.first is None and not sample.result.passed:
+        drifting = any(t.passed is False for t in report.tensors)
+        if report.first is None and not sample.result.passed and drifting:
+            report.notes.append("the outputs differ, but every tensor past tolerance is computed right by its own layer "
+                                "from the source's values: float32 rounding carried through the model (validate judges "
+                                "such outputs again against the source in float64)")
+        elif report.first is None and not sample.result.passed:
             report.notes.append("the outputs differ but no compared tensor does: the divergence is in a tensor "
                                 f"without a counterpart ({report.unmatched} of the source's tensors have none)")
         if report.first is not None and sample.result.passed:

@@ -23,10 +23,12 @@ from typing import Callable
 from modelport.converters.job import EdgeJob
 from modelport.types import IOMap
 
-# onnx2tf strategies whose preparation can leave dims unfixed: fold and decompose need static
-# shapes (converters/onnx_prep.py). tf_converter is slow (minutes on the corpus's large models), so a
-# second try there would double it, and it failed the fixture CNN with batch kept (see above).
-KEEPING_STRATEGIES = ("flatbuffer_direct", "default")
+# onnx2tf strategies whose preparation can leave dims unfixed. decompose's rewrites need the static
+# dims they read (a depthwise conv's C, H and W), not the batch: kept where the proof passes
+# (MobileNet-v3, EfficientNet, ShuffleNet to SavedModel, whose depthwise convs need it). fold needs
+# static shapes (converters/onnx_prep.py). tf_converter is slow (minutes on the corpus's large
+# models), so a second try there would double it, and it failed the fixture CNN with batch kept.
+KEEPING_STRATEGIES = ("flatbuffer_direct", "default", "decompose")
 
 # The proof is a validation, and converters never import validators (tests/test_layering.py): the
 # edge worker (modelport/pipeline/edge_worker.py) sets this to modelport.pipeline.dim_proof.prove

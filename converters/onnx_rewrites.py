@@ -90,8 +90,10 @@ def _expand_gelu_node(node, graph, prefix: str) -> list:
     return list(tmp.node)
 
 
-def _static_shapes(graph) -> dict[str, list[int]]:
-    """Shapes onnx's inference knows for the graph's values (depthwise needs its input's H and W)."""
+def _static_shapes(graph) -> dict[str, list[int | None]]:
+    """Shapes onnx's inference knows for the graph's values, None for a dim it knows only by name
+    (a dynamic batch): depthwise needs its input's C, H and W, Split its axis' size, and neither
+    needs the batch, so a graph that keeps its batch dynamic is decomposed too."""
     import onnx
 
     model = onnx.helper.make_model(graph)
@@ -101,9 +103,11 @@ def _static_shapes(graph) -> dict[str, list[int]]:
         return {}
     out = {}
     for vi in list(inferred.input) + list(inferred.value_info):
+        if not vi.type.tensor_type.HasField("shape"):
+            continue
         dims = vi.type.tensor_type.shape.dim
-        if dims and all(d.HasField("dim_value") for d in dims):
-            out[vi.name] = [d.dim_value for d in dims]
+        if dims:
+            out[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
     return out
 
 
@@ -121,8 +125,8 @@ def _expand_depthwise(node, graph, prefix: str, shapes: dict) -> list | None:
     if w_name not in inits or x not in shapes or len(shapes[x]) != 4:
         return None
     w = numpy_helper.to_array(inits[w_name])
-    n, c, h, wd = shapes[x]
-    if w.ndim != 4 or attrs.get("group", 1) != c or w.shape[0] != c or w.shape[1] != 1:
+    _, c, h, wd = shapes[x]  # the batch may be dynamic (None): the expansion does not depend on it
+    if None in (c, h, wd) or w.ndim != 4 or attrs.get("group", 1) != c or w.shape[0] != c or w.shape[1] != 1:
         return None
     if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
         return None
@@ -190,6 +194,8 @@ def _explicit_split(node, graph, prefix: str, shapes: dict) -> list | None:
     if x not in shapes or len(node.input) > 1 and node.input[1] or n != len(node.output):
         return None
     dim = shapes[x][axis]
+    if dim is None:
+        return None
     chunk = -(-dim // n)
     sizes = [chunk] * (n - 1) + [dim - chunk * (n - 1)]
     if sizes[-1] < 0:

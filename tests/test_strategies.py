@@ -384,15 +384,19 @@ def _attempts(manifest_path, edge):
 @pytest.mark.slow
 def test_mobile_ops_reach_savedmodel_by_decomposition(tmp_path):
     """HardSwish and a depthwise conv: onnx2tf's SavedModel writer rejects both (trap 10); the
-    decompose strategy writes a SavedModel that passes parity."""
+    decompose strategy writes a SavedModel that passes parity, and keeps its dynamic batch (the
+    rewrites read C, H and W, never the batch), proven at a second size."""
     out = tmp_path / "mobile_savedmodel"
     r = run_cli("convert", f"{MODELS}:mobile_block", "--to", "savedmodel", "-o", str(out),
-                "--input-shape", "image:1,3,32,32", "--samples", "2")
+                "--input-shape", "image:batch=1,3,32,32", "--samples", "2")
     assert r.code == 0, r.stderr
     strategy, attempts = _attempts(f"{out}.modelport.json", "onnx->savedmodel")
     assert strategy == "decompose"
     assert attempts == [("flatbuffer_direct", "failed"), ("fold", "skipped"), ("decompose", "converted")]
     assert "strategy decompose, tried before it: flatbuffer_direct failed" in r.stdout
+    step = next(s for s in json.loads(open(f"{out}.modelport.json").read())["steps"] if s["edge"] == "onnx->savedmodel")
+    assert step["details"].get("dynamic_dims_kept") == ["batch"], step["details"]
+    assert "dynamic dim batch proven at sizes 1, 3" in r.stdout
 
 
 @pytest.mark.slow

@@ -306,6 +306,8 @@ def _keeping_dims(job: EdgeJob, model, src_io: IOSpec, workdir: str, backend: st
 
     try:
         io_map, prepared, records = _convert_onnx(job, model, src_io, {}, workdir, backend, keep_dynamic=True)
+    except NotApplicable:  # the strategy does nothing for this model, whatever the dims
+        raise
     except ConversionError as e:
         _remove_output(job.output)
         notes.append(f"keeping the dynamic dims failed in onnx2tf ({e.message[:200]}): converted again with them fixed")

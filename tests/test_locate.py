@@ -346,3 +346,20 @@ def test_a_capture_that_changes_the_artifacts_outputs_is_said():
     assert _capture_notes(rounded, sample, Format.ONNX, "fp32") == []
     int8_rounding = SimpleNamespace(outputs_seen=[{"output": plain + 0.01}])
     assert _capture_notes(int8_rounding, sample, Format.TFLITE, "int8") == []
+
+
+def test_a_layer_before_a_hardsigmoid_is_not_compared_by_structure():
+    """clip(alpha * x + beta): a converter folds the affine step into the conv before it, whose
+    artifact tensor then holds alpha * conv + beta. Paired by structure, that conv is listed as
+    fused into the hardsigmoid, not compared (its values were never the conv's)."""
+    from modelport.validators.locate.correspondence import align
+    from modelport.validators.locate.graphs import INPUT, TensorGraph, TensorInfo
+
+    src = TensorGraph([TensorInfo("x", INPUT, ""), TensorInfo("fc2", "Conv", "n0", ["x"], [1, 8, 1, 1], weight=[8, 4, 1, 1]),
+                       TensorInfo("gate", "HardSigmoid", "n1", ["fc2"], [1, 8, 1, 1])], ["gate"], "onnx")
+    cand = TensorGraph([TensorInfo("x", INPUT, ""), TensorInfo("conv", "Conv2D", "c0", ["x"], [1, 1, 1, 8], weight=[1, 1, 4, 8]),
+                        TensorInfo("biased", "BiasAdd", "c1", ["conv"], [1, 1, 1, 8]),
+                        TensorInfo("gate", "Relu6", "c2", ["biased"], [1, 1, 1, 8])], ["gate"], "savedmodel")
+    corr = align(src, cand, [], "test")
+    assert "fc2" not in {p.source for p in corr.pairs}
+    assert {"source": "fc2", "candidate": "biased", "into": "gate"} in corr.fused, corr.fused

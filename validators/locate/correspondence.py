@@ -41,6 +41,11 @@ FOLDED_INTO_WEIGHTS = ("BatchNormalization", "SpatialBN", "Add", "Sub", "Mul", "
                        "aten.add", "aten.sub", "aten.mul", "aten.div", "aten.dropout", "aten.clone")
 # What a TFLite op's fused activation stands for, as source op kinds (graphs.KINDS)
 FUSED_KINDS = {"RELU": "relu", "RELU6": "relu6", "TANH": "tanh"}
+# Ops that begin with an affine step (hardsigmoid: clip(alpha * x + beta, 0, 1)) a converter can fold
+# into the weights of the layer before them: that layer's output in the artifact is then
+# alpha * x + beta, not x (MobileNet-v3 to SavedModel through decompose: its squeeze-excite conv).
+# Ops that read their input twice (hardswish, gelu) leave nothing to fold.
+AFFINE_PREFIX_OPS = ("HardSigmoid", "aten.hardsigmoid")
 
 
 @dataclass
@@ -230,11 +235,32 @@ def align(source: TensorGraph, candidate: TensorGraph, ends: list[Pair], how: st
     paired = {p.source for p in pairs} | {p.source for p in ends}
     unmatched = {t.name for t in source.tensors if t.name not in paired and t.op != INPUT}
     pairs, folded = _fold_forward(pairs, source, candidate, unmatched)
+    pairs, prefixed = _affine_prefixed(pairs, source, candidate)
     pairs, fused = _unfuse(pairs + ends, source)
     names = {p.source for p in pairs}
     lost = f"{how}: the route keeps no tensor names, so they are paired by structure (weights' shapes, op order)"
-    return Correspondence(sorted(pairs, key=lambda p: source.position[p.source]), folded + fused,
+    return Correspondence(sorted(pairs, key=lambda p: source.position[p.source]), folded + prefixed + fused,
                           [t.name for t in source.tensors if t.name not in names and t.op != INPUT], lost)
+
+
+def _affine_prefixed(pairs: list[Pair], source: TensorGraph, candidate: TensorGraph) -> tuple[list[Pair], list[dict]]:
+    """Weighted layers whose sole consumer starts with an affine step (AFFINE_PREFIX_OPS): not
+    compared, since the artifact may hold that step's output, not theirs (structure alone cannot
+    tell; onnx2tf's names can, converters/edges/onnx_to_tf.py)."""
+    consumers: dict[str, list[TensorInfo]] = {}
+    for t in source.tensors:
+        for i in t.inputs:
+            consumers.setdefault(i, []).append(t)
+    kept, dropped = [], []
+    for p in pairs:
+        after = consumers.get(p.source, [])
+        c = candidate.by_name[p.candidate]
+        weighted = c.kind in ("conv", "dense") or c.op in FINISHES_PREVIOUS
+        if weighted and len(after) == 1 and after[0].op.split(".default")[0] in AFFINE_PREFIX_OPS:
+            dropped.append({"source": p.source, "candidate": p.candidate, "into": after[0].name})
+        else:
+            kept.append(p)
+    return kept, dropped
 
 
 def _finished(c: TensorInfo, candidate: TensorGraph) -> TensorInfo:

@@ -126,3 +126,26 @@ def test_quantize_refusals_are_one_line(tmp_path):
     r = run_cli("convert", CNN_ONNX, "--to", "onnx", "-o", tmp_path / "y.onnx")
     assert_one_line_error(r, 2, "already onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_static_int8_of_an_opset_11_model_is_upgraded_for_per_channel_scales(tmp_path):
+    """Below opset 13 DequantizeLinear has no `axis`, yet ONNX Runtime's quantize_static writes
+    per-channel ones there: the model it wrote did not load ("Unrecognized attribute: axis"; the
+    ONNX model zoo's light ResNet-50 is opset 9). The edge upgrades the opset to 13 first."""
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "old", [x], [y], [w, b]), opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    onnx.save(model, tmp_path / "old.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((8, 3, 8, 8)).astype(np.float32))
+    out = tmp_path / "old_int8.onnx"
+    r = run_cli("convert", tmp_path / "old.onnx", "--to", "onnx", "--quantize", "int8", "--calibration-data",
+                tmp_path / "calib.npz", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    step = _manifest(out)["steps"][-1]
+    assert step["details"]["per_channel"] is True
+    assert any("opset upgraded from 11 to 13" in n for n in step["notes"]), step["notes"]

@@ -154,7 +154,7 @@ def _drop_float16_round_trips(model) -> None:
     graph.node.extend(keep)
 
 
-def _preprocessed(job: EdgeJob, notes: list[str]) -> str:
+def _preprocessed(job: EdgeJob, source: str, notes: list[str]) -> str:
     """ONNX Runtime's quant_pre_process; its symbolic shape inference (written for transformers)
     gives up on some graphs ("Incomplete symbolic shape inference", measured on the fixture CNN with
     a dynamic batch), so it is tried without that part, then not at all."""
@@ -164,12 +164,40 @@ def _preprocessed(job: EdgeJob, notes: list[str]) -> str:
     why = ""
     for skip_symbolic in (False, True):
         try:
-            quant_pre_process(job.source, out, skip_symbolic_shape=skip_symbolic)
+            quant_pre_process(source, out, skip_symbolic_shape=skip_symbolic)
             return out
         except Exception as e:
             why = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
     notes.append(f"ONNX Runtime's pre-processing failed ({why}); quantized without it")
-    return job.source
+    return source
+
+
+PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (one scale per channel) exists from opset 13
+
+
+def _per_channel_source(job: EdgeJob, model, notes: list[str]) -> tuple[str, bool]:
+    """The model to quantize per channel, and whether per channel is possible. Below opset 13, ONNX
+    Runtime's quantize_static still writes per-channel DequantizeLinear nodes with an `axis` that
+    opset does not have: the model it writes is invalid (measured on the ONNX model zoo's light
+    ResNet-50, opset 11: "Unrecognized attribute: axis for operator DequantizeLinear"). So the
+    model is upgraded to opset 13 by onnx's version converter first; where that fails, it is
+    quantized per tensor, and the note says so."""
+    import onnx
+    from onnx import version_converter
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), PER_CHANNEL_OPSET)
+    if opset >= PER_CHANNEL_OPSET:
+        return job.source, True
+    try:
+        upgraded = version_converter.convert_version(onnx.load(job.source), PER_CHANNEL_OPSET)
+    except Exception as e:
+        notes.append(f"opset {opset} has no per-channel DequantizeLinear and upgrading it to {PER_CHANNEL_OPSET} "
+                     f"failed ({type(e).__name__}): quantized per tensor")
+        return job.source, False
+    path = os.path.join(os.path.dirname(job.output), "opset13.onnx")
+    onnx.save(upgraded, path)
+    notes.append(f"opset upgraded from {opset} to {PER_CHANNEL_OPSET} (per-channel DequantizeLinear needs its axis)")
+    return path, True
 
 
 def _runs(path: str, feed: dict) -> str | None:
@@ -186,7 +214,7 @@ def _dynamic_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     notes: list[str] = []
-    source = _preprocessed(job, notes)
+    source = _preprocessed(job, job.source, notes)
     feed = _example_feed(model, src_io, job)
     failures = []
     for weight_type in (QuantType.QInt8, QuantType.QUInt8):
@@ -219,12 +247,14 @@ def _static_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
         raise UsageError("--quantize int8 needs --calibration-data FILE.npz (representative inputs, one array per input name)")
     generator, count = representative_samples(job.options.calibration_data, src_io)
     notes: list[str] = []
-    source = _preprocessed(job, notes)
-    quantize_static(source, job.output, _Reader(generator), quant_format=QuantFormat.QDQ, per_channel=True,
+    source, per_channel = _per_channel_source(job, model, notes)
+    source = _preprocessed(job, source, notes)
+    quantize_static(source, job.output, _Reader(generator), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
-    notes.insert(0, f"int8: static QDQ, int8 weights per channel and int8 activations, calibrated on {count} sample(s)")
-    details = {"format": "QDQ", "per_channel": True, "activation_type": "int8", "weight_type": "int8",
+    notes.insert(0, f"int8: static QDQ, int8 weights per {'channel' if per_channel else 'tensor'} and int8 "
+                    f"activations, calibrated on {count} sample(s)")
+    details = {"format": "QDQ", "per_channel": per_channel, "activation_type": "int8", "weight_type": "int8",
                "calibration": "MinMax", "calibration_samples": count}
     return details, notes
 

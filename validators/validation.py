@@ -198,9 +198,7 @@ def _against_float64(result: CandidateResult, ref_runner, runner, io_map: IOMap,
     except Exception:  # it ran once on these feeds: a second failure leaves the float32 verdict as it is
         return
     against64 = sorted((merge_samples(rs) for rs in per_output.values()), key=lambda r: -r.severity)
-    drift = max((float(np.max(np.abs(np.asarray(r[k], np.float64) - np.asarray(r64[k], np.float64))))
-                 for r, r64 in zip(ref_outs, refs64) for k in r if np.asarray(r[k]).dtype.kind == "f" and np.size(r[k])),
-                default=0.0)
+    drift = max((_float32_drift(r, r64) for r, r64 in zip(ref_outs, refs64)), default=0.0)
     failing = [o.output for o in result.outputs if not o.passed]
     worst = max((o.max_abs or 0.0) for o in against64) if against64 else 0.0
     if against64 and all(o.passed for o in against64):
@@ -214,6 +212,12 @@ def _against_float64(result: CandidateResult, ref_runner, runner, io_map: IOMap,
             f"against the source run in float64 it fails too (max abs {worst:.3g}); the float32 source is up to "
             f"{drift:.3g} off its float64 values on these inputs" +
             (": at least half as far as the candidate, the model is ill-conditioned there" if drift >= 0.5 * worst else "")]
+
+
+def _float32_drift(ref_out: dict, ref64: dict) -> float:
+    """How far the float32 reference is off its float64 values, largest over its float outputs."""
+    return max((float(np.max(np.abs(np.asarray(ref_out[k], np.float64) - np.asarray(ref64[k], np.float64))))
+                for k in ref_out if np.asarray(ref_out[k]).dtype.kind == "f" and np.size(ref_out[k])), default=0.0)
 
 
 def _reference_in_float64(ref_runner, feed: dict, ref_out: dict) -> dict | None:
@@ -264,10 +268,8 @@ def _prove_sizes(result: CandidateResult, runner, specs, io_map: IOMap, groups, 
                 entry["detail"] = (f"ok against the source in float64 ({entry['detail']} against its float32 run: "
                                    "the model's own rounding at this size)")
             elif rs64:
-                drift = max(float(np.max(np.abs(np.asarray(ref_out[k], np.float64) - np.asarray(ref64[k], np.float64))))
-                            for k in ref_out if np.asarray(ref_out[k]).dtype.kind == "f" and np.size(ref_out[k]))
                 entry["detail"] += (f"; against the source in float64 too (max abs {max(r.max_abs or 0 for r in rs64):.3g}), "
-                                    f"where the float32 source is itself {drift:.3g} off")
+                                    f"where the float32 source is itself {_float32_drift(ref_out, ref64):.3g} off")
         for r in rs:
             new.setdefault(r.output, []).append(r)
     if new:
@@ -379,11 +381,10 @@ def open_sample(reference: str, candidate: str, opts: ValidateOptions) -> OpenSa
     feed = reference_feeds(ref_input_specs, dataclasses.replace(opts, samples=1), value_ranges)[0]
     ref_out = run_reference(ref_runner, [feed], opts)[0]
     precision = _precision(candidate, cand_manifest, opts)
+    candidate_feed = _map_feed(feed, io_map, specs)
     try:
-        got = runner.run(_map_feed(feed, io_map, specs))
-    except UsageError:
-        raise
-    except Exception as e:
+        got = runner.run(candidate_feed)
+    except Exception as e:  # UsageError included: one line saying which model and why
         raise UsageError(f"{candidate} does not run on the source's inputs ({type(e).__name__}: {first_line(e, 200)}): "
                          "locate needs both models to run") from None
     if not io_map.outputs:
@@ -395,9 +396,10 @@ def open_sample(reference: str, candidate: str, opts: ValidateOptions) -> OpenSa
         _settle_layout(result, io_map, runner, specs, [feed], [ref_out], precision, tol_overrides)
         if result.settled_io_map:
             io_map = IOMap.from_dict(result.settled_io_map)
-            got = runner.run(_map_feed(feed, io_map, specs))
-    return OpenSample(ref_runner, runner, io_map, feed, _map_feed(feed, io_map, specs), ref_out, got, precision,
-                      result, cand_manifest, notes)
+            candidate_feed = _map_feed(feed, io_map, specs)
+            got = runner.run(candidate_feed)
+    return OpenSample(ref_runner, runner, io_map, feed, candidate_feed, ref_out, got, precision, result, cand_manifest,
+                      notes)
 
 
 class _SampleMaker:

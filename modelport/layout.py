@@ -79,7 +79,8 @@ def perm_name(perm: list[int] | None) -> str:
     """A permutation as users name it: 'same layout', 'NCHW->NHWC', or its axes."""
     if perm is None:
         return "same layout"
-    named = {(0, 2, 3, 1): "NCHW->NHWC", (0, 2, 1): "NCW->NWC", (0, 2, 3, 4, 1): "NCDHW->NDHWC"}
+    named = {(0, 2, 3, 1): "NCHW->NHWC", (0, 2, 1): "NCW->NWC", (0, 2, 3, 4, 1): "NCDHW->NDHWC",
+             (0, 3, 1, 2): "NHWC->NCHW", (0, 4, 1, 2, 3): "NDHWC->NCDHW"}
     return named.get(tuple(perm), "axes " + ",".join(map(str, perm)))
 
 

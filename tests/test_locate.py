@@ -161,6 +161,25 @@ def test_a_nudged_kernel_in_a_savedmodel_is_found_by_structure(artifacts, tmp_pa
     assert first["local"]["passed"] is False and any(op.startswith("Conv2D") for op in first["local"]["layer"]), first
 
 
+def test_a_savedmodel_source_is_followed_into_its_onnx_by_tensor_name(artifacts, tmp_path):
+    """savedmodel -> onnx (tf2onnx): the ONNX values keep TensorFlow's tensor names, the convs run
+    channel-first between Transposes (layout NHWC->NCHW, settled by the shapes), and the BiasAdd
+    after TensorFlow's conv folds into the ONNX Conv. A nudged Conv weight is named there."""
+    onnx_path = artifacts(f"{F}/savedmodel/keras_cnn", "onnx", "--no-validate", name="keras_cnn_plain")
+    good = _report_of(run_cli("locate", f"{F}/savedmodel/keras_cnn", onnx_path, "--json", tmp_path / "good.json"),
+                      tmp_path / "good.json")
+    assert good["correspondence"].startswith("along the route savedmodel -> onnx")
+    relu = next(t for t in good["tensors"] if t["source"].endswith("conv1_1/Relu:0"))
+    assert relu["candidate"] == relu["source"] and relu["layout"] == "NHWC->NCHW", relu
+    bad = _copy(onnx_path, tmp_path / "bad.onnx")
+    nudged = nudge_onnx_weight(str(bad), str(bad), "Conv", 1)
+    res = run_cli("locate", f"{F}/savedmodel/keras_cnn", bad, "--json", tmp_path / "r.json")
+    assert res.code == 1, res.stdout + res.stderr
+    report = _report(tmp_path / "r.json")
+    first = next(t for t in report["tensors"] if t["source"] == report["first"])
+    assert first["candidate"] == nudged and first["source"].endswith("conv2_1/BiasAdd:0"), first
+
+
 def test_parallel_layers_alike_are_left_unpaired_rather_than_crossed():
     """Two branches' convs with equal weight shapes, stored by the converter in the other order:
     structure cannot tell them apart, so neither is paired (a crossed pair is a false divergence)."""

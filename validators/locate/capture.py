@@ -231,7 +231,8 @@ class SavedModelCapture(Capture):
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
         try:
-            signatures = tf.saved_model.load(path).signatures
+            loaded = tf.saved_model.load(path)  # held while freezing: a Keras export's weights are its variables
+            signatures = loaded.signatures
             fn = signatures["serving_default" if "serving_default" in signatures else next(iter(signatures))]
             frozen = convert_variables_to_constants_v2(fn)
         except Exception as e:

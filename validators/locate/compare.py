@@ -43,9 +43,10 @@ INT8_MAX_REL_RMS = 0.2
 
 def judge(name: str, ref: np.ndarray, got: np.ndarray, *, precision: str, overrides, candidate_name: str,
           perm: list[int] | None = None, known_layout: bool = False, channel_last: bool | None = None,
-          scale: float | None = None) -> tuple[OutputResult | None, list[int] | None, str]:
+          scale: float | None = None, source_channel_last: bool = False) -> tuple[OutputResult | None, list[int] | None, str]:
     """(result or None when not comparable, the permutation used, how the layout was decided);
-    `scale`: the artifact tensor's quantization scale, where it holds int8 values."""
+    `scale`: the artifact tensor's quantization scale, where it holds int8 values;
+    `source_channel_last`: a TensorFlow source, whose tensors an ONNX artifact may hold channel-first."""
     ref, got = np.asarray(ref), np.asarray(got)
     tol = scaled_tolerance(name, ref, precision, overrides)
     int8 = (precision or "").startswith("int8") and tol.atol is None and ref.dtype.kind == "f"
@@ -58,6 +59,10 @@ def judge(name: str, ref: np.ndarray, got: np.ndarray, *, precision: str, overri
     if known_layout:
         return run(perm), perm, perm_name(perm)
     perms = fitting_perms(list(ref.shape), list(got.shape))
+    if source_channel_last and ref.ndim >= 3:  # channel-last -> channel-first, the one other candidate
+        back = inverse_perm(channel_last_perm(ref.ndim))
+        if [ref.shape[p] for p in back] == list(got.shape) and back not in perms:
+            perms.append(back)
     if not perms:
         if ref.size == got.size and [d for d in ref.shape if d != 1] == [d for d in got.shape if d != 1]:
             return compare_output(ref, got.reshape(ref.shape), tol, output=name, candidate_output=candidate_name), \

@@ -30,15 +30,20 @@ from modelport.types import IOMap
 from modelport.validators.locate.graphs import FINISHES_PREVIOUS, INPUT, TensorGraph, TensorInfo
 
 IDENTITY = None  # a step that keeps names
+SAME_NAMES_NEW_LAYOUT = "names"  # a step that keeps names but may move axes (tf2onnx: NHWC tensors, NCHW convs)
 STRUCTURE = "structure"  # a step that loses them: the route is aligned by structure (align)
 
 # edge -> why its names carry over (only the steps locate can follow; the others are refused)
 KEEPS_NAMES = {"onnx->onnx": "value names kept by the quantizer"}
+# tf2onnx names ONNX values after the TensorFlow / TFLite tensors they hold (".../convolution:0"),
+# but computes convolutions channel-first between Transposes: the layout of a pair is settled by shapes.
+KEEPS_NAMES_MOVES_AXES = ("savedmodel->onnx", "tflite->onnx")
 
 # Ops a converter folds into the weights of the op before them, and ops that change nothing. ONNX's
 # and FX's names (an FX batch norm is a tuple-valued node read through getitem).
 FOLDED_INTO_WEIGHTS = ("BatchNormalization", "SpatialBN", "Add", "Sub", "Mul", "Div", "Identity", "Dropout",
-                       "aten.add", "aten.sub", "aten.mul", "aten.div", "aten.dropout", "aten.clone")
+                       "aten.add", "aten.sub", "aten.mul", "aten.div", "aten.dropout", "aten.clone",
+                       "BiasAdd", "AddV2", "FusedBatchNormV3")  # TensorFlow's, for a SavedModel source
 # What a TFLite op's fused activation stands for, as source op kinds (graphs.KINDS)
 FUSED_KINDS = {"RELU": "relu", "RELU6": "relu6", "TANH": "tanh"}
 # Ops that begin with an affine step (hardsigmoid: clip(alpha * x + beta, 0, 1)) a converter can fold
@@ -84,6 +89,8 @@ def step_maps(record: dict | None, artifact_format: str, artifact: str) -> tuple
             maps.append(IDENTITY)
         elif edge in KEEPS_NAMES:
             maps.append(IDENTITY)
+        elif edge in KEEPS_NAMES_MOVES_AXES:
+            maps.append(SAME_NAMES_NEW_LAYOUT)
         elif edge == "onnx->tflite" and details.get("tensor_correspondence") is not None:
             records = details["tensor_correspondence"]
             maps.append({r[0]: (r[1], r[2], r[3]) for r in records})
@@ -101,7 +108,7 @@ def followable(record: dict | None, artifact_format: str) -> bool:
     if artifact_format not in ("onnx", "tflite", "savedmodel"):
         return False
     src = (record or {}).get("source") or {}
-    if record is not None and src.get("format") not in ("onnx", "pytorch"):
+    if record is not None and src.get("format") not in ("onnx", "pytorch", "savedmodel", "tflite"):
         return False
     if src.get("format") == "pytorch" and src.get("flavor") not in SOURCE_FLAVORS:
         return False
@@ -133,7 +140,7 @@ def match(source: TensorGraph, candidate: TensorGraph, maps: list[StepMap], io_m
             continue
         name, status, channel_last = t.name, "name", None
         for step in maps:
-            if step is IDENTITY:
+            if step is IDENTITY or step == SAME_NAMES_NEW_LAYOUT:
                 continue
             hit = step.get(name)
             if hit is None:
@@ -161,12 +168,15 @@ def _kinds_agree(pairs: list[Pair], source: TensorGraph, candidate: TensorGraph)
     quantizer removes a Relu before a QuantizeLinear (the quantization clamps at zero) and keeps
     the Relu's output name on the Conv's output, which then holds the values before the Relu
     (measured on the light ResNet-50 through --quantize int8: 42% RMS off its namesake, while the
-    MaxPool after it matched). Such a pair is not compared: it is listed as fused."""
+    MaxPool after it matched); tf2onnx does the mirror image, a TFLite CONV_2D with RELU fused
+    becoming a Conv that keeps the name and a Relu after it. Such a pair is not compared: it is
+    listed as fused."""
     kept, dropped = [], []
     for p in pairs:
         s, c = source.by_name[p.source], candidate.by_name[p.candidate]
-        c_kind = FUSED_KINDS.get(c.activation or "") or c.kind
-        if p.how.startswith("I/O map") or s.kind is None or c_kind is None or s.kind == c_kind:
+        s_kind = FUSED_KINDS.get(s.activation or "") or s.kind  # a TFLite source's fused activation too: tf2onnx
+        c_kind = FUSED_KINDS.get(c.activation or "") or c.kind  # unfuses it and names the Conv before the Relu
+        if p.how.startswith("I/O map") or s_kind is None or c_kind is None or s_kind == c_kind:
             kept.append(p)
         else:
             dropped.append({"source": p.source, "candidate": p.candidate, "into": f"the artifact's {c.op} ({c.producer})"})

@@ -30,6 +30,7 @@ from modelport.validators.tolerances import parse_tolerance_overrides
 from modelport.validators.validate_options import ValidateOptions
 
 ARTIFACT_FORMATS = {Format.ONNX: OnnxCapture, Format.TFLITE: TFLiteCapture, Format.SAVEDMODEL: SavedModelCapture}
+SOURCE_FORMATS = (Format.ONNX, Format.PYTORCH, Format.SAVEDMODEL, Format.TFLITE)
 
 
 def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
@@ -41,8 +42,8 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
     if src.format == Format.PYTORCH and src.flavor not in correspondence.SOURCE_FLAVORS:
         raise UsageError(f"{source}: locate follows a PyTorch source through torch.export, which cannot take a "
                          f"{src.flavor} file; give the file.py:callable or the .pt2 it came from")
-    if src.format not in (Format.ONNX, Format.PYTORCH):
-        raise UsageError(f"{source}: locate reads ONNX and PyTorch sources for now, not {src.format.value}")
+    if src.format not in SOURCE_FORMATS:
+        raise UsageError(f"{source}: locate reads ONNX, PyTorch, SavedModel and TFLite sources, not {src.format.value}")
     record = manifest.load(artifact)
     correspondence.check_source(record, source, artifact)
     maps, route = correspondence.step_maps(record, art.format.value, artifact)
@@ -70,7 +71,8 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
                               unmatched=len(corr.unmatched), fused=corr.fused, notes=list(sample.notes),
                               source_graph_size=len(src_cap.graph.tensors))
         overrides = parse_tolerance_overrides(opts.atol, opts.rtol)
-        report.tensors = _accumulated(corr.pairs, src_cap, cand_cap, sample.precision, overrides, opts.chunk_bytes)
+        report.tensors = _accumulated(corr.pairs, src_cap, cand_cap, sample.precision, overrides, opts.chunk_bytes,
+                                      src.format in (Format.SAVEDMODEL, Format.TFLITE))
         if opts.mode == "local":
             _local(report, corr.pairs, src_cap, cand_cap, sample.precision, overrides, opts.chunk_bytes)
         else:
@@ -115,8 +117,8 @@ def _release_runtimes(sample, keep_source: bool) -> None:
 
 
 def _source_capture(fmt: Format, source: str, sample) -> Capture:
-    if fmt == Format.ONNX:
-        return OnnxCapture(source, sample.feed)
+    if fmt in ARTIFACT_FORMATS:  # the captures read sources as they read artifacts
+        return ARTIFACT_FORMATS[fmt](source, sample.feed)
     import torch
 
     runner = sample.ref_runner
@@ -142,7 +144,7 @@ def _chunks(pairs, src_cap: Capture, cand_cap: Capture, budget: int, extra=lambd
         yield chunk
 
 
-def _accumulated(pairs, src_cap, cand_cap, precision, overrides, budget) -> list[TensorResult]:
+def _accumulated(pairs, src_cap, cand_cap, precision, overrides, budget, source_channel_last: bool) -> list[TensorResult]:
     results = []
     pairs = sorted(pairs, key=lambda p: src_cap.graph.position[p.source])
     for chunk in _chunks(pairs, src_cap, cand_cap, budget):
@@ -162,7 +164,8 @@ def _accumulated(pairs, src_cap, cand_cap, precision, overrides, budget) -> list
             r.shape, r.candidate_shape = list(np.shape(ref)), list(np.shape(got))
             out, r.perm, r.layout = judge(p.source, ref, got, precision=precision, overrides=overrides,
                                           candidate_name=p.candidate, perm=p.perm, known_layout=p.known_layout,
-                                          channel_last=p.channel_last, scale=cand_cap.scale(p.candidate))
+                                          channel_last=p.channel_last, scale=cand_cap.scale(p.candidate),
+                                          source_channel_last=source_channel_last)
             if out is None:
                 r.passed, r.reason = None, r.layout
             else:

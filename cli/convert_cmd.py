@@ -27,6 +27,9 @@ from modelport.hf_folders import TASKS
 @click.option("--opset", type=int, help="ONNX opset for ONNX outputs (default 18).")
 @click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8"]), help="Quantize a TFLite output (TFLiteConverter) or an ONNX one (ONNX Runtime); with several --to targets, the TFLite one.")
 @click.option("--calibration-data", type=click.Path(), help="Representative inputs (.npz, one array per input) for --quantize int8.")
+@click.option("--quantize-exclude", "quantize_exclude", multiple=True, metavar="NODE",
+              help="An ONNX node to keep in float when quantizing an ONNX output (the layer `modelport locate` "
+                   "names, a classifier head). Repeatable.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:D1,D2,...",
               help="Input shape; a name marks a dynamic dim, NAME=N gives its example size (e.g. ids:batch=2,seq=16). Repeatable.")
 @click.option("--input-dtype", "input_dtypes", multiple=True, metavar="NAME:DTYPE", help="Input dtype, e.g. ids:int64. Repeatable.")
@@ -65,7 +68,7 @@ from modelport.hf_folders import TASKS
               help="Also write one self-contained HTML page: route, steps and strategies, parity (worst first), "
                    "bench plot, notes, manifest and versions; written for a failed conversion too.")
 @click.pass_context
-def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, input_shapes, input_dtypes, weights, task,
+def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, quantize_exclude, input_shapes, input_dtypes, weights, task,
             keep_intermediates, force, validate, device, atol, rtol, samples, seed, value_ranges, inputs_path,
             pytorch_format, strategies, fallback, run_bench, as_json, html_path):
     """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
@@ -119,6 +122,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
 
     targets = parse_targets(to)
     options = ConvertOptions(via=via, route=route, opset=opset, quantize=quantize, calibration_data=calibration_data,
+                             quantize_exclude=quantize_exclude,
                              input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, task=task,
                              pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
                              strategies=strategies, fallback=fallback)

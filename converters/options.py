@@ -24,6 +24,8 @@ class EdgeOptions:
     opset: int | None = None
     quantize: str | None = None
     calibration_data: str | None = None
+    # ONNX node names left in float by --quantize (an ONNX output: ONNX Runtime's nodes_to_exclude)
+    quantize_exclude: list[str] = field(default_factory=list)
     weights: str | None = None
     inputs: list[InputOverride] = field(default_factory=list)
     output_names: list[str] | None = None
@@ -53,6 +55,7 @@ def build_options(
     opset: int | None = None,
     quantize: str | None = None,
     calibration_data: str | None = None,
+    quantize_exclude: tuple[str, ...] | list[str] = (),
     weights: str | None = None,
     output_names: list[str] | None = None,
     pytorch_format: str | None = None,
@@ -83,6 +86,10 @@ def build_options(
             raise UsageError("--calibration-data is only used with --quantize int8")
         if not os.path.isfile(calibration_data):
             raise UsageError(f"--calibration-data {calibration_data}: no such file")
+    if quantize_exclude and quantize is None:
+        raise UsageError("--quantize-exclude names nodes to keep in float when quantizing: give --quantize too")
+    if any(not n.strip() for n in quantize_exclude):
+        raise UsageError("--quantize-exclude: a node name is empty")
     if quantize == "int8" and calibration_data is None:
         raise UsageError(
             "--quantize int8 needs --calibration-data FILE.npz (representative inputs, one array per input name); "
@@ -96,6 +103,7 @@ def build_options(
         opset=opset,
         quantize=quantize,
         calibration_data=os.path.abspath(calibration_data) if calibration_data else None,
+        quantize_exclude=list(dict.fromkeys(quantize_exclude)),
         weights=os.path.abspath(weights) if weights else None,
         inputs=list(by_name.values()),
         output_names=output_names,

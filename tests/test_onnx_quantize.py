@@ -149,3 +149,31 @@ def test_static_int8_of_an_opset_11_model_is_upgraded_for_per_channel_scales(tmp
     step = _manifest(out)["steps"][-1]
     assert step["details"]["per_channel"] is True
     assert any("opset upgraded from 11 to 13" in n for n in step["notes"]), step["notes"]
+
+
+def test_quantize_exclude_keeps_the_named_nodes_in_float(tmp_path):
+    """--quantize-exclude NODE: ONNX Runtime's quantizer leaves that node's weights in float (the
+    layer `modelport locate` names when int8 goes wrong there); a name that is no node, a TFLite
+    target and no --quantize are one line each, exit 2, nothing written."""
+    calib = str(FIXTURES / "calibration" / "cnn_calibration.npz")
+    out = tmp_path / "cnn_int8.onnx"
+    r = run_cli("convert", FIXTURES / "onnx" / "cnn.onnx", "--to", "onnx", "--quantize", "int8", "--calibration-data",
+                calib, "--quantize-exclude", "node_linear", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    model = onnx.load(out)
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    weight = next(i for i in model.graph.initializer if i.name == gemm.input[1])
+    assert weight.data_type == TensorProto.FLOAT  # the excluded node reads a float weight, no DequantizeLinear
+    quantized = {i.name: i.data_type for i in model.graph.initializer if i.name.endswith("_quantized")}
+    assert {quantized.get(f"features.{k}.weight_quantized") for k in (0, 4)} == {TensorProto.INT8}, quantized
+    assert not any(name.startswith("classifier.") for name in quantized), quantized  # the excluded Gemm: none
+    assert _manifest(out)["steps"][-1]["details"]["kept_float"] == ["node_linear"]
+    onnx_src = FIXTURES / "onnx" / "cnn.onnx"
+    assert_one_line_error(run_cli("convert", onnx_src, "--to", "onnx", "--quantize", "int8", "--calibration-data", calib,
+                                  "--quantize-exclude", "nope", "-o", tmp_path / "a.onnx"), 2, "no node of that name",
+                          "node_Conv_22")
+    assert_one_line_error(run_cli("convert", onnx_src, "--to", "tflite", "--quantize", "int8", "--calibration-data", calib,
+                                  "--quantize-exclude", "node_linear", "-o", tmp_path / "b.tflite"), 2, "ONNX output")
+    assert_one_line_error(run_cli("convert", onnx_src, "--to", "onnx", "--quantize-exclude", "node_linear",
+                                  "-o", tmp_path / "c.onnx"), 2, "give --quantize too")
+    assert not any(p.name.startswith(("a.", "b.", "c.")) for p in tmp_path.iterdir())

@@ -108,8 +108,9 @@ def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
         if not node.name:
             node.name = f"{node.op_type}_{i}"
     hot = _overflowing_nodes(model, [_example_feed(model, src_io, job, seed) for seed in range(PROBE_SAMPLES)])
-    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=hot or None)
-    if hot:
+    kept = list(dict.fromkeys([*hot, *job.options.quantize_exclude]))
+    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=kept or None)
+    if kept:
         _drop_float16_round_trips(converted)
     onnx.save(converted, job.output)
     notes = ["fp16: weights and activations float16, inputs and outputs kept float32"]
@@ -218,7 +219,8 @@ def _dynamic_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]
     feed = _example_feed(model, src_io, job)
     failures = []
     for weight_type in (QuantType.QInt8, QuantType.QUInt8):
-        quantize_dynamic(source, job.output, weight_type=weight_type)
+        quantize_dynamic(source, job.output, weight_type=weight_type,
+                         nodes_to_exclude=list(job.options.quantize_exclude) or None)
         why = _runs(job.output, feed)
         if why is None:
             name = "int8" if weight_type == QuantType.QInt8 else "uint8"
@@ -251,7 +253,8 @@ def _static_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
     source = _preprocessed(job, source, notes)
     quantize_static(source, job.output, _Reader(generator), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax)
+                    calibrate_method=CalibrationMethod.MinMax,
+                    nodes_to_exclude=list(job.options.quantize_exclude) or None)
     notes.insert(0, f"int8: static QDQ, int8 weights per {'channel' if per_channel else 'tensor'} and int8 "
                     f"activations, calibrated on {count} sample(s)")
     details = {"format": "QDQ", "per_channel": per_channel, "activation_type": "int8", "weight_type": "int8",
@@ -260,6 +263,17 @@ def _static_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
 
 
 MODES = {"fp16": _fp16, "dynamic-int8": _dynamic_int8, "int8": _static_int8}
+
+
+def _check_excluded(model, names: list[str]) -> None:
+    """--quantize-exclude names nodes of the ONNX being quantized (the route's ONNX: `modelport
+    locate` shows them); a name that is none of them is exit 2, listing a few that are."""
+    nodes = [n.name for n in model.graph.node if n.name]
+    unknown = [n for n in names if n not in set(nodes)]
+    if unknown:
+        weighted = [n.name for n in model.graph.node if n.name and n.op_type in ("Conv", "Gemm", "MatMul")]
+        raise UsageError(f"--quantize-exclude {', '.join(unknown)}: no node of that name in the ONNX being quantized "
+                         f"(its weighted nodes: {', '.join(weighted[:6])}{', ...' if len(weighted) > 6 else ''})")
 
 
 def convert(job: EdgeJob) -> EdgeResult:
@@ -272,6 +286,7 @@ def convert(job: EdgeJob) -> EdgeResult:
     if model.ByteSize() > 1_800_000_000 or any(t.data_location == 1 for t in model.graph.initializer):
         raise UsageError("quantizing an ONNX model with external data is not supported yet")
     src_io = onnx_io(job.source, model)
+    _check_excluded(model, job.options.quantize_exclude)
     try:
         details, notes = MODES[q](job, model, src_io)
     except (UsageError, ConversionError):
@@ -286,6 +301,9 @@ def convert(job: EdgeJob) -> EdgeResult:
     lost = [t.name for t in src_io.inputs + src_io.outputs if t.name not in dst_names]
     if lost:
         raise ConversionError(f"the quantized model lost the inputs/outputs {lost}")
+    if job.options.quantize_exclude:
+        details["kept_float"] = list(job.options.quantize_exclude)
+        notes.append(f"kept in float as asked (--quantize-exclude): {', '.join(job.options.quantize_exclude)}")
     io_map = IOMap([TensorMapping(t.name, t.name, None, "names kept by quantization") for t in src_io.inputs],
                    [TensorMapping(t.name, t.name, None, "names kept by quantization") for t in src_io.outputs])
     return EdgeResult(io_map, f"onnxruntime {onnxruntime.__version__}", {"quantize": q, **details}, notes)

@@ -96,7 +96,8 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
     target = parse_target(to)
     edge_options = build_options(input_shapes=options.input_shapes, input_dtypes=options.input_dtypes,
                                  opset=options.opset, quantize=options.quantize,
-                                 calibration_data=options.calibration_data, weights=options.weights,
+                                 calibration_data=options.calibration_data, quantize_exclude=options.quantize_exclude,
+                                 weights=options.weights,
                                  pytorch_format=options.pytorch_format, task=options.task,
                                  value_ranges=dict(parse_value_range(t) for t in smoke_value_ranges(source, options, validation)))
     if validation is not None:
@@ -115,6 +116,9 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
     routes = routes_for(detected.format, target, options)
     if options.pytorch_format and target != Format.PYTORCH:
         raise UsageError("--pytorch-format applies to --to pytorch only")
+    if options.quantize_exclude and target != Format.ONNX:
+        raise UsageError("--quantize-exclude applies to an ONNX output (ONNX Runtime's quantizers leave named nodes "
+                         "in float); TFLiteConverter quantizes a whole TFLite model")
     out = output or default_output(source, target, options.quantize, options.pytorch_format)
     check_free(out, options.force)
     forced = parse_forced(options.strategies)
@@ -394,7 +398,7 @@ def _options_for_step(edge: Edge, options: EdgeOptions, io_map: IOMap | None, sc
 
     step = dataclasses.replace(options)
     if not edge.quantizes:
-        step.quantize, step.calibration_data = None, None
+        step.quantize, step.calibration_data, step.quantize_exclude = None, None, []
     elif options.calibration_data and io_map is not None:
         step.calibration_data = remap_calibration(options.calibration_data, io_map, scratch)
     if edge.source != Format.PYTORCH:

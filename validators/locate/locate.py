@@ -83,9 +83,12 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
         report.notes += _capture_notes(cand_cap, sample, art.format, sample.precision)
         drifting = any(t.passed is False for t in report.tensors)
         if report.first is None and not sample.result.passed and drifting:
-            report.notes.append("the outputs differ, but every tensor past tolerance is computed right by its own layer "
-                                "from the source's values: float32 rounding carried through the model (validate judges "
-                                "such outputs again against the source in float64)")
+            report.notes.append(
+                "the outputs differ, but every tensor past tolerance is computed right by its own layer from the "
+                "source's values: " + ("quantization error that each layer keeps within its rule, carried through a "
+                                       "model whose outputs amplify it" if sample.precision.startswith("int8") else
+                                       "float32 rounding carried through the model (validate judges such outputs "
+                                       "again against the source in float64)"))
         elif report.first is None and not sample.result.passed:
             report.notes.append("the outputs differ but no compared tensor does: the divergence is in a tensor "
                                 f"without a counterpart ({report.unmatched} of the source's tensors have none)")
@@ -325,11 +328,15 @@ def _capture_notes(cand_cap, sample, fmt: Format, precision: str) -> list[str]:
                               candidate_name=name, known_layout=True)
             if not out.passed:
                 diff = out.max_abs
-                why = ("without the XNNPACK delegate (the capture's interpreter) than with it (validate's): the "
-                       "delegate's kernels are where the artifact goes wrong, which per-tensor capture cannot see"
-                       if fmt == Format.TFLITE else
-                       "with its intermediate tensors marked as outputs: a fusion ONNX Runtime makes is where the "
-                       "artifact goes wrong, which per-tensor capture cannot see")
+                if precision.startswith("int8"):  # fused int8 kernels round otherwise than the graph run op by op
+                    why = ("when its tensors are captured (fused int8 kernels round otherwise than the quantized graph "
+                           "run op by op): the tensors compared are the graph's")
+                elif fmt == Format.TFLITE:
+                    why = ("without the XNNPACK delegate (the capture's interpreter) than with it (validate's): the "
+                           "delegate's kernels are where the artifact goes wrong, which per-tensor capture cannot see")
+                else:
+                    why = ("with its intermediate tensors marked as outputs: a fusion ONNX Runtime makes is where the "
+                           "artifact goes wrong, which per-tensor capture cannot see")
                 notes.append(f"the artifact's output {name} differs by {diff:.3g} {why}")
                 return notes
     return notes

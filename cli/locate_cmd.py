@@ -51,13 +51,15 @@ def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtype
             weights, top, json_path, explorer_path, repro_path):
     """Find the first tensor where ARTIFACT diverges from SOURCE, the model it was converted from.
 
-    Both run on one input (validate's first sample). Their tensors are paired along the route in
-    ARTIFACT's manifest (PyTorch FX node names kept by the dynamo exporter, onnx2tf's tensor
-    correspondence report) or, for an ONNX artifact without one, by name; each pair is judged as
-    validate judges an output, in the source's topological order. The first divergence is the
-    earliest failing tensor that no failing tensor upstream explains. Artifacts: ONNX and TFLite;
-    sources: ONNX and PyTorch (file.py:callable, .pt2, Hugging Face folders). Exit 0 no divergence,
-    1 a divergence found, 2 bad input.
+    Both run on one input (validate's first sample; the conversion's shapes from ARTIFACT's
+    manifest). Their tensors are paired along the route in that manifest (PyTorch FX node names kept
+    by the dynamo exporter, onnx2tf's tensor correspondence report, tf2onnx's TensorFlow names),
+    by name for an ONNX artifact without one, or by structure (weights' shapes, op order) where a
+    step keeps no names; each pair is judged as validate judges an output, in the source's
+    topological order. The first divergence is the earliest failing tensor that no failing tensor
+    upstream explains and whose layer, run alone on the source's values, fails too. Artifacts: ONNX,
+    TFLite, SavedModel; sources: ONNX, SavedModel, TFLite, PyTorch (file.py:callable, .pt2, Hugging
+    Face folders). Exit 0 no divergence, 1 a divergence found, 2 bad input.
 
     \b
     Examples:

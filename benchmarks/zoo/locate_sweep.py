@@ -102,6 +102,10 @@ def sweep_one(case, target: str, out: str, timeout: float) -> dict:
     else:
         row["correct"] = "silent"
     mutant = os.path.join(folder, "mutant_" + os.path.basename(artifact))
+    if os.path.isdir(mutant):  # an earlier run's mutant: written anew (a SavedModel's is a folder)
+        shutil.rmtree(mutant)
+    elif os.path.exists(mutant):
+        os.remove(mutant)
     weight = MUTATE[target](artifact, mutant)
     shutil.copy(artifact + ".modelport.json", mutant + ".modelport.json")
     readers = _readers(mutant, target, weight.rsplit(" [", 1)[0])

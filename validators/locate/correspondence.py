@@ -197,17 +197,13 @@ def _fold_forward(pairs: list[Pair], source: TensorGraph, candidate: TensorGraph
     """Move each pair's source tensor past the ops the converter folded into its producer (the
     module docstring says when): through a sole consumer that reads nothing else but constants,
     keeps the shape, has no counterpart of its own, and is absorbed (_absorbed)."""
-    consumers: dict[str, list[str]] = {}
-    for t in source.tensors:
-        for i in t.inputs:
-            consumers.setdefault(i, []).append(t.name)
     folded = []
     for p in pairs:
         if p.known_layout and p.how.startswith("I/O map"):
             continue
         name, activation = p.source, candidate.by_name[p.candidate].activation
-        while len(consumers.get(name, [])) == 1:
-            nxt = source.by_name[consumers[name][0]]
+        while len(source.consumers(name)) == 1:
+            nxt = source.consumers(name)[0]
             shape, next_shape = source.by_name[name].shape, nxt.shape
             if not _absorbed(nxt.op, nxt.kind, activation) or nxt.inputs != [name] or nxt.name not in unmatched or \
                     (shape is not None and next_shape is not None and shape != next_shape):
@@ -277,13 +273,9 @@ def _affine_prefixed(pairs: list[Pair], source: TensorGraph, candidate: TensorGr
     """Weighted layers whose sole consumer starts with an affine step (AFFINE_PREFIX_OPS): not
     compared, since the artifact may hold that step's output, not theirs (structure alone cannot
     tell; onnx2tf's names can, converters/edges/onnx_to_tf.py)."""
-    consumers: dict[str, list[TensorInfo]] = {}
-    for t in source.tensors:
-        for i in t.inputs:
-            consumers.setdefault(i, []).append(t)
     kept, dropped = [], []
     for p in pairs:
-        after = consumers.get(p.source, [])
+        after = source.consumers(p.source)
         c = candidate.by_name[p.candidate]
         weighted = c.kind in ("conv", "dense") or c.op in FINISHES_PREVIOUS
         if weighted and len(after) == 1 and after[0].op.split(".default")[0] in AFFINE_PREFIX_OPS:
@@ -296,7 +288,7 @@ def _affine_prefixed(pairs: list[Pair], source: TensorGraph, candidate: TensorGr
 def _finished(c: TensorInfo, candidate: TensorGraph) -> TensorInfo:
     """The artifact tensor that holds what the aligned source layer computes: past a BiasAdd that
     adds the layer's bias (graphs.FINISHES_PREVIOUS), which TensorFlow writes as an op of its own."""
-    consumers = [t for t in candidate.tensors if c.name in t.inputs]
+    consumers = candidate.consumers(c.name)
     if len(consumers) == 1 and consumers[0].op in FINISHES_PREVIOUS and consumers[0].inputs == [c.name]:
         return consumers[0]
     return c

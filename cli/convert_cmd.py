@@ -15,8 +15,8 @@ from modelport.hf_folders import TASKS
 @click.command("convert")
 @click.argument("source")
 @click.option("--to", "to", required=True, metavar="FORMAT[,FORMAT...]",
-              help="Target format: onnx, savedmodel, tflite or pytorch (an ExportedProgram .pt2 by default, see "
-                   "--pytorch-format); several, comma-separated (onnx,savedmodel,tflite), share their common steps "
+              help="Target format: onnx, savedmodel, tflite, pytorch (an ExportedProgram .pt2 by default, see "
+                   "--pytorch-format) or tfjs (a TensorFlow.js graph model folder); several, comma-separated (onnx,savedmodel,tflite), share their common steps "
                    "and one validation.")
 @click.option("-o", "--output", help="Output path (default: beside the source, e.g. cnn.onnx -> cnn.tflite); with "
                                      "several --to formats, the folder they are written to under their default names.")
@@ -25,7 +25,10 @@ from modelport.hf_folders import TASKS
               help="Take exactly this route, e.g. 'pytorch->tflite' (litert-torch) or pytorch,onnx,tflite "
                    "(see `modelport formats`); no other route is tried.")
 @click.option("--opset", type=int, help="ONNX opset for ONNX outputs (default 18).")
-@click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8"]), help="Quantize a TFLite output (TFLiteConverter) or an ONNX one (ONNX Runtime); with several --to targets, the TFLite one.")
+@click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8", "uint8", "uint16"]),
+              help="Quantize a TFLite output (TFLiteConverter: fp16, dynamic-int8, int8), an ONNX one (ONNX Runtime: "
+                   "the same three) or a TF.js one (weights: fp16, uint8, uint16); with several --to targets, the "
+                   "TFLite one.")
 @click.option("--calibration-data", type=click.Path(), help="Representative inputs (.npz, one array per input) for --quantize int8.")
 @click.option("--quantize-exclude", "quantize_exclude", multiple=True, metavar="NODE",
               help="An ONNX node to keep in float when quantizing an ONNX output (the layer `modelport locate` "
@@ -46,6 +49,8 @@ from modelport.hf_folders import TASKS
 @click.option("--samples", type=int, default=1, show_default=True, help="Validation: number of generated input samples.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Validation: seed of the first generated sample (sample i uses seed + i).")
+@click.option("--tfjs-backend", "tfjs_backend", metavar="LIST",
+              help="Validation of a TF.js output: the Node backends it must pass on  [default: cpu,wasm]")
 @click.option("--value-range", "value_ranges", multiple=True, metavar="NAME:LO,HI",
               help="Validation: draw this input uniformly from [LO, HI) (integers: HI exclusive), e.g. for an "
                    "op's domain (a divisor that must not be 0). Repeatable.")
@@ -69,9 +74,9 @@ from modelport.hf_folders import TASKS
                    "bench plot, notes, manifest and versions; written for a failed conversion too.")
 @click.pass_context
 def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, quantize_exclude, input_shapes, input_dtypes, weights, task,
-            keep_intermediates, force, validate, device, atol, rtol, samples, seed, value_ranges, inputs_path,
+            keep_intermediates, force, validate, device, atol, rtol, samples, seed, tfjs_backend, value_ranges, inputs_path,
             pytorch_format, strategies, fallback, run_bench, as_json, html_path):
-    """Convert SOURCE to ONNX, SavedModel, TFLite or PyTorch, directly or through a planned route.
+    """Convert SOURCE to ONNX, SavedModel, TFLite, PyTorch or TF.js, directly or through a planned route.
 
     SOURCE is a .onnx, .tflite, SavedModel directory, .keras file, TorchScript .pt,
     ExportedProgram .pt2, a PyTorch package folder (model.py + weights.pt, as --pytorch-format
@@ -98,6 +103,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
       modelport convert path/to/hf_model --to onnx --task feature-extraction
       modelport convert saved_model/ --to tflite --quantize int8 --calibration-data calib.npz
       modelport convert model.onnx --to onnx --quantize dynamic-int8
+      modelport convert fixtures/models.py:cnn --to tfjs --input-shape image:batch,3,32,32 -o cnn_tfjs
       modelport convert cnn.onnx --to tflite --keep-intermediates --bench
       modelport convert models.py:net --to onnx --input-shape x:1,3,64,64 --inputs real_images.npz
       modelport convert cnn.onnx --to pytorch --pytorch-format package -o cnn_pytorch/
@@ -126,8 +132,11 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
                              input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, task=task,
                              pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
                              strategies=strategies, fallback=fallback)
+    from modelport.validators.validate_options import parse_tfjs_backends
+
     validation = (ValidateOptions(device=device, atol=atol, rtol=rtol, samples=samples, seed=seed,
-                                  value_ranges=value_ranges, inputs=inputs_path) if validate else None)
+                                  value_ranges=value_ranges, inputs=inputs_path,
+                                  tfjs_backends=parse_tfjs_backends(tfjs_backend)) if validate else None)
     if len(targets) > 1:
         return _convert_targets(source, targets, output, options, validation, run_bench, device, as_json,
                                 show_log if verbose else None, verbose, html_path)

@@ -120,9 +120,10 @@ def quiet_environment() -> None:
 
 def _register() -> None:
     from modelport.cli import (batch_cmd, bench_cmd, convert_cmd, doctor_cmd, formats_cmd, inspect_cmd, locate_cmd,
-                               validate_cmd)
+                               package_cmd, validate_cmd)
 
-    for module in (convert_cmd, validate_cmd, locate_cmd, bench_cmd, batch_cmd, inspect_cmd, formats_cmd, doctor_cmd):
+    for module in (convert_cmd, validate_cmd, locate_cmd, bench_cmd, batch_cmd, package_cmd, inspect_cmd, formats_cmd,
+                   doctor_cmd):
         cli.add_command(module.command)
 
 

@@ -31,6 +31,9 @@ from modelport.hf_folders import TASKS
 @click.option("--rtol", multiple=True, metavar="[OUTPUT:]RTOL", help="Relative tolerance, global or per output. Repeatable.")
 @click.option("--preset", type=click.Choice(["fp32", "fp16", "int8"]), help="Force a tolerance preset (default: by each candidate's precision).")
 @click.option("--threads", type=int, help="Threads for the TFLite interpreter.")
+@click.option("--tfjs-backend", "tfjs_backend", metavar="LIST",
+              help="TF.js candidates: run them in Node on these backends, e.g. wasm or cpu,wasm; every one must "
+                   "match  [default: cpu,wasm]")
 @click.option("--weights", type=click.Path(), help="state_dict for a file.py:callable REFERENCE.")
 @click.option("--task", type=click.Choice(TASKS), help="A Hugging Face folder REFERENCE: build it for this task (as convert --task did; default: its config.json's).")
 @click.option("--json", "json_path", type=click.Path(), help="Write the full report (seed, versions, tolerances, metrics) as JSON.")
@@ -42,7 +45,7 @@ from modelport.hf_folders import TASKS
 @click.option("--save-outputs", type=click.Path(), help="Save the inputs and the reference's outputs (.npz) as golden data.")
 @click.option("--load-outputs", type=click.Path(), help="Compare with golden data from --save-outputs instead of running a reference.")
 def command(reference, candidates, device, reference_device, seed, samples, input_shapes, shapes, input_dtypes, value_ranges, inputs_path,
-            atol, rtol, preset, threads, weights, task, json_path, junit_path, markdown_path, html_path, save_outputs, load_outputs):
+            atol, rtol, preset, threads, tfjs_backend, weights, task, json_path, junit_path, markdown_path, html_path, save_outputs, load_outputs):
     """Run the same inputs through REFERENCE and each CANDIDATE and compare every output.
 
     Each candidate is compared with the reference (star, not chain). Inputs are mapped through
@@ -59,8 +62,10 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
       modelport validate --load-outputs golden.npz cnn.tflite
       modelport validate cnn.onnx cnn.tflite --shapes batch:1,4,8
       modelport validate cnn.onnx cnn.tflite cnn_savedmodel --html parity.html
+      modelport validate cnn.onnx cnn_tfjs --tfjs-backend wasm
     """
     from modelport.api import ValidateOptions, validate
+    from modelport.validators.validate_options import parse_tfjs_backends
     from modelport.html_report import check_path
     from modelport.validators import reports
 
@@ -72,7 +77,7 @@ def command(reference, candidates, device, reference_device, seed, samples, inpu
     opts = ValidateOptions(device=device, reference_device=reference_device, seed=seed, samples=samples, input_shapes=input_shapes,
                            shapes=shapes,                           input_dtypes=input_dtypes, value_ranges=value_ranges, inputs=inputs_path, atol=atol,
                            rtol=rtol, preset=preset, threads=threads, weights=weights, task=task, save_outputs=save_outputs,
-                           load_outputs=load_outputs)
+                           load_outputs=load_outputs, tfjs_backends=parse_tfjs_backends(tfjs_backend))
     if not candidates and not load_outputs:
         from modelport.errors import UsageError
 

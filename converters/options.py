@@ -12,9 +12,13 @@ from typing import Any
 
 from modelport.errors import UsageError
 from modelport.input_overrides import InputOverride, parse_input_dtype, parse_input_shape
+from modelport.types import QUANTIZE_PRESET
 
 PYTORCH_FORMATS = ("exported_program", "torchscript", "package")
-QUANTIZE_MODES = ("fp16", "dynamic-int8", "int8")
+QUANTIZE_MODES = tuple(QUANTIZE_PRESET)
+# What --quantize means for each format that has a quantizing step (checked by the planner).
+QUANTIZE_BY_TARGET = {"tflite": ("fp16", "dynamic-int8", "int8"), "onnx": ("fp16", "dynamic-int8", "int8"),
+                      "tfjs": ("fp16", "uint8", "uint16")}
 
 
 @dataclass

@@ -16,6 +16,7 @@ import heapq
 import re
 from dataclasses import dataclass
 
+from modelport.converters.options import QUANTIZE_BY_TARGET
 from modelport.errors import UsageError
 from modelport.types import Format
 
@@ -31,6 +32,7 @@ class Edge:
     cost: int = 1
     alternative: bool = False  # only tried when the planned route fails, or asked for with --route
     layer: str | None = None  # runs in this environment layered on the pinned stack (modelport/layers.py)
+    final_only: bool = False  # its artifact is no other converter's input (a route ends with it)
 
     @property
     def name(self) -> str:
@@ -60,6 +62,9 @@ EDGES: tuple[Edge, ...] = (
     Edge(Format.ONNX, Format.ONNX, "onnxruntime", "onnx_quantize",
          "ONNX Runtime's quantization: dynamic-int8, static QDQ int8 (calibrated), fp16 (inputs/outputs kept "
          "float32); names and layout kept", quantizes=True),
+    Edge(Format.SAVEDMODEL, Format.TFJS, "tensorflowjs", "savedmodel_to_tfjs",
+         "tensorflowjs_converter (a graph model: model.json + weight shards); layout and names kept; "
+         "optional fp16 / uint8 / uint16 weight quantization", quantizes=True, layer="tfjs"),
     Edge(Format.PYTORCH, Format.TFLITE, "litert-torch", "pytorch_to_tflite",
          "litert-torch (torch.export, then LiteRT's converter); layout kept (NCHW stays NCHW); int64 inputs "
          "become int32; dynamic dims fixed to example sizes; tried when the route through ONNX fails",
@@ -68,7 +73,7 @@ EDGES: tuple[Edge, ...] = (
          "torch.export, litert-torch's StableHLO, one XlaCallModule op; layout kept (NCHW stays NCHW); "
          "runs in TensorFlow / TF Serving on the CPU, not readable by TFLiteConverter or tf2onnx; dynamic dims "
          "fixed to example sizes; tried when the route through ONNX fails",
-         alternative=True, layer="litert"),
+         alternative=True, layer="litert", final_only=True),
 )
 
 
@@ -112,7 +117,14 @@ def plan(src: Format, dst: Format, *, via: Format | None = None, quantize: str |
     """The route from src to dst, or UsageError saying why there is none."""
     if dst == Format.KERAS:
         raise UsageError("keras is a source format only; convert to savedmodel instead")
+    if src == Format.TFJS or via == Format.TFJS:
+        raise UsageError("tfjs is a target format only: convert the model it came from")
     need_q = quantize is not None
+    if need_q and dst.value not in QUANTIZE_BY_TARGET:
+        raise UsageError(f"--quantize applies to {', '.join(QUANTIZE_BY_TARGET)} outputs only, not {dst.value}")
+    if need_q and quantize not in QUANTIZE_BY_TARGET[dst.value]:
+        raise UsageError(f"--quantize {quantize} does not apply to a {dst.value} output (for {dst.value}: "
+                         f"{', '.join(QUANTIZE_BY_TARGET[dst.value])})")
     quantizer = _quantizer_of(dst) if need_q else None
     if quantizer is not None:  # the route to the format, then its own quantizing step
         return ([] if src == dst and via is None else plan(src, dst, via=via)) + [quantizer]
@@ -120,8 +132,6 @@ def plan(src: Format, dst: Format, *, via: Format | None = None, quantize: str |
         raise UsageError(f"the source is already {dst.value}; nothing to convert (--via FORMAT for a round trip)")
     if not any(e.target == dst for e in EDGES):
         raise UsageError(f"no converter writes {dst.value} yet (see `modelport formats`)")
-    if need_q and dst not in (Format.TFLITE, Format.ONNX):
-        raise UsageError(f"--quantize applies to tflite and onnx outputs only, not {dst.value}")
     if via is not None:
         if via in (src, dst):
             raise UsageError(f"--via {via.value} must differ from the source and target formats")
@@ -151,7 +161,7 @@ def alternative_routes(src: Format, dst: Format, *, via: Format | None = None,
         if e.source not in formats or e.target not in formats:
             continue
         i, j = formats.index(e.source), formats.index(e.target)
-        if j <= i or (j == i + 1 and primary[i] == e):
+        if j <= i or (j == i + 1 and primary[i] == e) or (e.final_only and j != len(formats) - 1):
             continue
         route = primary[:i] + [e] + primary[j:]
         if route not in routes:
@@ -195,7 +205,7 @@ def matrix() -> list[dict]:
     """Every (source, target) pair with its route or the reason there is none, for `formats`."""
     rows = []
     sources = [Format.PYTORCH, Format.ONNX, Format.SAVEDMODEL, Format.TFLITE, Format.KERAS]
-    targets = [Format.PYTORCH, Format.ONNX, Format.SAVEDMODEL, Format.TFLITE]
+    targets = [Format.PYTORCH, Format.ONNX, Format.SAVEDMODEL, Format.TFLITE, Format.TFJS]
     for s in sources:
         for t in targets:
             if s == t:

@@ -169,6 +169,45 @@ def keras_io(path: str, model=None) -> IOSpec:
                   [spec(n, t) for n, t in zip(keras_output_names(model), model.outputs)])
 
 
+# ---------------------------------------------------------------- TensorFlow.js
+_TFJS_DTYPES = {"DT_FLOAT": "float32", "DT_HALF": "float32", "DT_DOUBLE": "float32", "DT_INT32": "int32",
+                "DT_INT64": "int32", "DT_BOOL": "bool"}  # TF.js holds int64 as int32, floats as float32
+
+
+def tfjs_io(path: str) -> IOSpec:
+    """A TF.js graph model's signature, read from model.json (the names are the SavedModel's keys)."""
+    from modelport.formats import tfjs_model_json
+
+    sig = tfjs_model_json(path).get("signature") or {}
+
+    def specs(entries: dict) -> list[TensorSpec]:
+        out = []
+        for key, t in (entries or {}).items():
+            dims = ((t.get("tensorShape") or {}).get("dim")) if isinstance(t, dict) else None
+            shape = None if dims is None else [int(d.get("size", -1)) for d in dims]
+            shape = None if shape is None else [d if d >= 0 else f"d{i}" for i, d in enumerate(shape)]
+            out.append(TensorSpec(key, shape, _TFJS_DTYPES.get(t.get("dtype"), str(t.get("dtype")))))
+        return out
+
+    if not sig.get("inputs") or not sig.get("outputs"):
+        raise UsageError(f"{path}: the TF.js model's model.json has no signature (inputs and outputs by name)")
+    return IOSpec(specs(sig["inputs"]), specs(sig["outputs"]))
+
+
+def _tfjs_summary(path: str) -> dict[str, Any]:
+    """Shards, weight count and the weights' quantization, from model.json."""
+    from modelport.formats import tfjs_model_json
+
+    spec = tfjs_model_json(path)
+    groups = spec.get("weightsManifest") or []
+    weights = [w for g in groups for w in g.get("weights", [])]
+    quantized = collections.Counter((w.get("quantization") or {}).get("dtype") for w in weights if w.get("quantization"))
+    return {"converted_by": spec.get("convertedBy"), "generated_by": spec.get("generatedBy"),
+            "weight_shards": sum(len(g.get("paths", [])) for g in groups), "weights": len(weights),
+            "weight_quantization": dict(quantized) or None,
+            "op_counts": dict(collections.Counter(n.get("op") for n in (spec.get("modelTopology") or {}).get("node", [])).most_common())}
+
+
 # ---------------------------------------------------------------- dispatch
 def read_io(src: str, detected: Detected, options=None) -> IOSpec:
     if detected.format == Format.ONNX:
@@ -181,6 +220,8 @@ def read_io(src: str, detected: Detected, options=None) -> IOSpec:
         return pytorch_io(src, detected.flavor or "callable", options)
     if detected.format == Format.KERAS:
         return keras_io(src)
+    if detected.format == Format.TFJS:
+        return tfjs_io(src)
     raise UsageError(f"{src}: cannot read the signature of a {detected.format.value} model")
 
 
@@ -210,5 +251,7 @@ def describe(src: str) -> dict[str, Any]:
         custom = tflite_custom_ops(src)
         if custom:
             info["custom_ops"] = custom
+    elif detected.format == Format.TFJS:
+        info.update(_tfjs_summary(src))
     info.update(extra)
     return info

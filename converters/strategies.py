@@ -49,6 +49,11 @@ STRATEGIES: dict[str, tuple[Strategy, ...]] = {
     "onnx->tflite": ONNX2TF,
     "onnx->savedmodel": ONNX2TF,
     "onnx->pytorch": ONNX_TORCH,
+    "savedmodel->tfjs": (
+        Strategy("untransposed", "tensorflowjs_converter, then MatMul weights stored transposed instead of "
+                                 "transpose_b (exact; TF.js 4.22's wasm backend computes a batch wrong with it)"),
+        Strategy("as_written", "tensorflowjs_converter's graph model as it writes it"),
+    ),
 }
 SINGLE = (Strategy("default", "the edge's one way"),)
 

@@ -12,6 +12,7 @@ from modelport.libraries import import_quietly
 
 PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints.txt")
 LITERT_PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints-litert.txt")
+TFJS_PINS_FILE = os.path.join(os.path.dirname(__file__), "constraints-tfjs.txt")
 
 # (distribution, import name, role)
 COMPONENTS = [
@@ -86,7 +87,7 @@ def run_checks(*, gpu: bool = True) -> list[Check]:
     checks = []
     # the layer's own interpreter imports torch and TensorFlow again (about 10 s): it runs while this
     # process imports the stack, not after it
-    layer_probe = _start_layer_probe()
+    layer_probes = {name: _start_layer_probe(name) for name in LAYER_CHECKS}
     for dist, import_name, role in COMPONENTS:
         try:
             installed = md.version(dist)
@@ -106,7 +107,9 @@ def run_checks(*, gpu: bool = True) -> list[Check]:
             if importable and pin and _base(installed) != _base(pin):
                 advice = f"version {installed} differs from the pinned {pin}: `pip install -c modelport/constraints.txt {dist}=={pin}`"
         checks.append(Check(dist, role, installed, pin, importable, gpu_text, advice))
-    checks.append(litert_layer_check(layer_probe))
+    checks += [layer_check(name, probe) for name, probe in layer_probes.items()]
+    checks += node_checks()
+    checks += serving_checks()
     checks.append(sandbox_check())
     return checks
 
@@ -132,52 +135,93 @@ def sandbox_check() -> Check:
     return Check("bubblewrap", role, version, None, why is None, "-", advice)
 
 
-_LAYER_PROBE = "import importlib.metadata as m; print(m.version('litert-torch')); import litert_torch"
+# A layer's distribution, the module its build imports, the pins file, its role: each layer's own
+# interpreter is asked (modelport/layers.py).
+LAYER_CHECKS = {
+    "litert": ("litert-torch", "litert_torch", LITERT_PINS_FILE,
+               "pytorch->tflite and pytorch->savedmodel (StableHLO), the alternative routes (its own layer over the stack)"),
+    "tfjs": ("tensorflowjs", "modelport.converters.tfjs_library", TFJS_PINS_FILE,
+             "savedmodel->tfjs (tensorflowjs_converter; its own layer over the stack, trap 15)"),
+}
 _LAYER_PROBE_SECONDS = 300
 
 
-def _start_layer_probe():
-    """The litert layer's interpreter asked, in a process of its own, which litert-torch it has and
-    whether it imports; None when the layer is not built (litert_layer_check says so)."""
+def _start_layer_probe(name: str = "litert"):
+    """The layer's interpreter asked, in a process of its own, which version of its converter it has
+    and whether it imports; None when the layer is not built (layer_check says so)."""
     import subprocess
 
     from modelport.layers import layer_python
 
-    python = layer_python("litert")
+    python = layer_python(name)
     if not os.access(python, os.X_OK):
         return None
-    return subprocess.Popen([python, "-c", _LAYER_PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    dist, module, _, _ = LAYER_CHECKS[name]
+    code = f"import importlib.metadata as m; print(m.version({dist!r})); import {module}"
+    return subprocess.Popen([python, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
 
 
-def litert_layer_check(probe=None) -> Check:
-    """litert-torch lives in a layer over the stack (modelport/layers.py): ask its own interpreter
-    (the process `_start_layer_probe` started, or one started now) which version it has and whether
-    it imports."""
+def layer_check(name: str = "litert", probe=None) -> Check:
+    """A layer over the stack (modelport/layers.py): ask its own interpreter (the process
+    `_start_layer_probe` started, or one started now) which version it has and whether it imports."""
     import subprocess
 
     from modelport.layers import LAYERS, layer_python
 
-    layer = LAYERS["litert"]
-    pin = pins(LITERT_PINS_FILE).get("litert-torch")
-    role = "pytorch->tflite and pytorch->savedmodel (StableHLO), the alternative routes (its own layer over the stack)"
-    probe = probe or _start_layer_probe()
+    layer = LAYERS[name]
+    dist, _, pins_file, role = LAYER_CHECKS[name]
+    pin = pins(pins_file).get(dist)
+    probe = probe or _start_layer_probe(name)
     if probe is None:
-        return Check("litert-torch", role, None, pin, False, "-",
-                     f"layer not built ({layer_python('litert')} is missing): run `make venv`, or set {layer.env_var}")
+        return Check(dist, role, None, pin, False, "-",
+                     f"layer not built ({layer_python(name)} is missing): run `make venv`, or set {layer.env_var}")
     try:
         stdout, stderr = probe.communicate(timeout=_LAYER_PROBE_SECONDS)
     except subprocess.TimeoutExpired:
         probe.kill()
         probe.wait()
-        return Check("litert-torch", role, None, pin, False, "-",
-                     f"the layer's interpreter did not answer in {_LAYER_PROBE_SECONDS} s")
+        return Check(dist, role, None, pin, False, "-", f"the layer's interpreter did not answer in {_LAYER_PROBE_SECONDS} s")
     lines = stdout.split()
     installed = lines[0] if lines else None
     if probe.returncode != 0:
         last = (stderr.strip().splitlines() or ["no output"])[-1][:160]
-        return Check("litert-torch", role, installed, pin, False, "-", f"the layer fails to import it ({last}): "
-                                                                        "rebuild it with `make venv`")
+        return Check(dist, role, installed, pin, False, "-", f"the layer fails to import it ({last}): "
+                                                             "rebuild it with `make venv`")
     advice = None if _base(installed) == _base(pin) else f"version {installed} differs from the pinned {pin}: `make venv`"
-    return Check("litert-torch", role, installed, pin, True, "-", advice)
+    return Check(dist, role, installed, pin, True, "-", advice)
+
+
+def node_checks() -> list[Check]:
+    """Node.js and the TF.js runner's npm packages (modelport/node_runtime.py)."""
+    import json
+
+    from modelport.errors import UnavailableError
+    from modelport.node_runtime import MIN_NODE_MAJOR, node_binary, node_modules_dir, package_versions, version_of
+
+    role = f"runs TF.js models (validate, bench; Node {MIN_NODE_MAJOR} or newer)"
+    try:
+        node = node_binary()
+        checks = [Check("node", role, (version_of(node) or "").lstrip("v"), None, True, "-", None)]
+    except UnavailableError as e:
+        checks = [Check("node", role, None, None, False, "-", e.message)]
+    lock = os.path.join(os.path.dirname(__file__), "js", "package-lock.json")
+    with open(lock, encoding="utf-8") as f:
+        locked = {k.split("node_modules/", 1)[1]: v.get("version") for k, v in json.load(f)["packages"].items() if k}
+    for name, version in package_versions().items():
+        advice = None if version else f"not installed in {node_modules_dir()}: run `make node`"
+        if version and version != locked.get(name):
+            advice = f"version {version} differs from the locked {locked.get(name)}: run `make node`"
+        checks.append(Check(name, "the TF.js runner in Node (npm, pinned by modelport/js/package-lock.json)", version,
+                            locked.get(name), version is not None, "CPU (cpu and wasm backends)", advice))
+    return checks
+
+
+def serving_checks() -> list[Check]:
+    """Java, the TorchServe tools and tensorflow-serving-api (`modelport package`)."""
+    from modelport.serving.doctor import serving_doctor_rows
+
+    return [Check(name, note, version, None, version is not None or name == "tf serving server", "-",
+                  None if version is not None or name == "tf serving server" else note)
+            for name, version, note in serving_doctor_rows()]

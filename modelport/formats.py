@@ -90,6 +90,8 @@ def _detect_dir(src: str) -> Detected:
 
     if os.path.isfile(os.path.join(src, "saved_model.pb")) or os.path.isfile(os.path.join(src, "saved_model.pbtxt")):
         return Detected(Format.SAVEDMODEL)
+    if os.path.isfile(os.path.join(src, "model.json")):
+        return _detect_tfjs(src)
     if is_package(src):
         return Detected(Format.PYTORCH, "package")
     from modelport.hf_folders import is_hf_folder
@@ -97,8 +99,44 @@ def _detect_dir(src: str) -> Detected:
     if is_hf_folder(src):
         return Detected(Format.PYTORCH, "hf_folder")
     raise UsageError(f"{src}: directory is neither a TensorFlow SavedModel (no saved_model.pb in it), "
-                     "a PyTorch package (model.py + weights.pt) nor a Hugging Face model folder (config.json "
-                     "naming a model_type)")
+                     "a TensorFlow.js model (model.json), a PyTorch package (model.py + weights.pt) nor a Hugging "
+                     "Face model folder (config.json naming a model_type)")
+
+
+# model.json holds the graph's topology (weights are in the shards): tens of MB for the largest
+# models. Anything past this is not a model description to parse whole.
+MAX_TFJS_JSON_BYTES = 512 << 20
+
+
+def tfjs_model_json(folder: str) -> dict:
+    """A TensorFlow.js folder's model.json, parsed (UsageError: too big, not JSON, not a graph model)."""
+    import json
+
+    path = os.path.join(folder, "model.json")
+    if os.path.getsize(path) > MAX_TFJS_JSON_BYTES:
+        raise UsageError(f"{path}: {os.path.getsize(path) >> 20} MB, too large for a TensorFlow.js model description")
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = json.load(f)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise UsageError(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(spec, dict) or "modelTopology" not in spec:
+        raise UsageError(f"{path}: not a TensorFlow.js model (no modelTopology)")
+    if spec.get("format") == "layers-model":
+        raise UsageError(f"{_folder_of(path)}: a TensorFlow.js layers model; modelport runs graph models "
+                         "(what `modelport convert --to tfjs` writes)")
+    if spec.get("format") != "graph-model" or not isinstance(spec.get("modelTopology"), dict):
+        raise UsageError(f"{path}: not a TensorFlow.js graph model (format {spec.get('format')!r})")
+    return spec
+
+
+def _folder_of(model_json: str) -> str:
+    return os.path.dirname(model_json) or "."
+
+
+def _detect_tfjs(src: str) -> Detected:
+    tfjs_model_json(src)
+    return Detected(Format.TFJS)
 
 
 def _detect_file(src: str, thorough: bool = True) -> Detected:
@@ -108,6 +146,8 @@ def _detect_file(src: str, thorough: bool = True) -> Detected:
         return Detected(Format.TFLITE)
     if head[:2] == b"PK":
         return _detect_zip(src)
+    if os.path.basename(src) == "model.json":
+        raise UsageError(f"{src}: pass the TensorFlow.js model's folder ({_folder_of(src)}), not its model.json")
     if src.lower().endswith(".pb"):
         raise UsageError(f"{src}: a bare .pb file; pass the SavedModel directory that contains it")
     if not thorough and _onnx_header(head):

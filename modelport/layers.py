@@ -9,8 +9,9 @@ a worker started with the layer's Python is the same modelport with its own ai-e
 the edge that needs it runs there (converters/planner.py `Edge.layer`); its artifact is validated
 in the pinned stack, like every other.
 
-`make venv` builds the litert layer at .venv/layers/litert (about 0.9 GB); MODELPORT_LITERT_PYTHON
-names another interpreter. Without it the routes that need it are reported unavailable (exit 4
+`make venv` builds the litert layer at .venv/layers/litert (about 0.9 GB) and the tfjs layer at
+.venv/layers/tfjs (tensorflowjs, a few MB); MODELPORT_LITERT_PYTHON / MODELPORT_TFJS_PYTHON name
+other interpreters. Without it the routes that need it are reported unavailable (exit 4
 when nothing else converts) and `modelport doctor` says so.
 """
 
@@ -32,7 +33,12 @@ class Layer:
 
 
 LAYERS = {"litert": Layer("litert", "MODELPORT_LITERT_PYTHON", "litert-torch 0.10 with ai-edge-litert 2.3.0",
-                          "litert_torch")}
+                          "litert_torch"),
+          # tensorflowjs 4.22 requires tensorflow-decision-forests, which pins TF 2.15 (pip:
+          # ResolutionImpossible beside TF 2.21, trap 15): the layer holds tensorflowjs installed
+          # --no-deps, and the edge stubs the modules it imports but never uses for a SavedModel
+          # (converters/edges/savedmodel_to_tfjs.py).
+          "tfjs": Layer("tfjs", "MODELPORT_TFJS_PYTHON", "tensorflowjs 4.22.0", "modelport.converters.tfjs_library")}
 
 
 def layer_python(name: str) -> str:
@@ -51,3 +57,10 @@ def python_for(name: str | None) -> str:
         raise UnavailableError(f"this route needs the {name} layer ({layer.provides}), which is not installed "
                                f"({path} is missing): `make venv` builds it, or set {layer.env_var}")
     return path
+
+
+def stack_prefix() -> str:
+    """The pinned stack's venv, from it or from one of its layers (VENV/layers/NAME): where the
+    project's other local installs live (the npm packages of the TF.js runner, modelport/node_runtime.py)."""
+    parent = os.path.dirname(sys.prefix)
+    return os.path.dirname(parent) if os.path.basename(parent) == "layers" else sys.prefix

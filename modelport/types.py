@@ -15,20 +15,27 @@ Dim = int | str
 
 
 class Format(str, enum.Enum):
-    """Model formats modelport reads or writes. KERAS is a source only (exported to SavedModel)."""
+    """Model formats modelport reads or writes. KERAS is a source only (exported to SavedModel);
+    TFJS (a TensorFlow.js graph model) is a target only (written from a SavedModel, run in Node)."""
 
     PYTORCH = "pytorch"
     ONNX = "onnx"
     SAVEDMODEL = "savedmodel"
     TFLITE = "tflite"
     KERAS = "keras"
+    TFJS = "tfjs"
 
     def __str__(self) -> str:  # click and f-strings show the plain name
         return self.value
 
 
 # Formats a user may ask for with `--to`.
-TARGET_FORMATS = (Format.ONNX, Format.SAVEDMODEL, Format.TFLITE, Format.PYTORCH)
+TARGET_FORMATS = (Format.ONNX, Format.SAVEDMODEL, Format.TFLITE, Format.PYTORCH, Format.TFJS)
+
+# --quantize MODE -> the tolerance preset its artifact is validated with. TF.js's uint8/uint16 store
+# weights as 8/16-bit affine codes, dequantized to float32 when the model loads: uint8 is as coarse as
+# int8 weights, uint16 (1/65535 of each weight's range) finer than float16's 11-bit mantissa.
+QUANTIZE_PRESET = {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8", "uint8": "int8", "uint16": "fp16"}
 
 
 @dataclass

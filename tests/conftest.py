@@ -100,7 +100,7 @@ def artifacts(tmp_path_factory):
         if key not in cache:
             stem = name or (Path(source.split(":")[-1]).stem.replace(".", "_") + "_" + "_".join(
                 e.strip("-").replace(":", "").replace(",", "") for e in extra if e.startswith("--")))
-            out = base / (stem.rstrip("_") + {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_sm", "pytorch": ".pt2"}[to])
+            out = base / (stem.rstrip("_") + {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_sm", "pytorch": ".pt2", "tfjs": "_tfjs"}[to])
             result = run_cli("convert", source, "--to", to, "-o", out, *extra)
             assert result.code == 0, f"convert {source} --to {to} failed:\n{result.stdout}\n{result.stderr}"
             cache[key] = out

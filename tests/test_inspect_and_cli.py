@@ -51,7 +51,7 @@ def test_formats_json():
     pairs = data["pairs"]
     core = {"pytorch", "onnx", "savedmodel", "tflite"}
     routed = [p for p in pairs if p["source"] in core and p["target"] != "pytorch"]
-    assert len(routed) == 9
+    assert len(routed) == 13  # 9 among the four core formats, 4 to tfjs
     for p in routed:
         assert p["route"], p
         steps = p["route"].split(" -> ")
@@ -63,9 +63,13 @@ def test_formats_json():
                           "tflite": "tflite -> onnx -> pytorch", "keras": "keras -> savedmodel -> onnx -> pytorch"}
     keras = {p["target"]: p["route"] for p in pairs if p["source"] == "keras"}
     assert keras["tflite"] == "keras -> savedmodel -> tflite"
+    to_tfjs = {p["source"]: p["route"] for p in pairs if p["target"] == "tfjs"}
+    assert to_tfjs == {"pytorch": "pytorch -> onnx -> savedmodel -> tfjs", "onnx": "onnx -> savedmodel -> tfjs",
+                       "savedmodel": "savedmodel -> tfjs", "tflite": "tflite -> savedmodel -> tfjs",
+                       "keras": "keras -> savedmodel -> tfjs"}
     assert all(p["source"] != p["target"] for p in pairs)
     assert {e["edge"] for e in data["edges"]} >= {"onnx->tflite", "savedmodel->tflite", "tflite->savedmodel"}
-    assert [e["edge"] for e in data["edges"] if e["quantizes"]] == ["savedmodel->tflite", "onnx->onnx"]
+    assert [e["edge"] for e in data["edges"] if e["quantizes"]] == ["savedmodel->tflite", "onnx->onnx", "savedmodel->tfjs"]
 
 
 def test_formats_table():

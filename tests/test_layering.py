@@ -25,6 +25,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "html_report": ("modelport.html_report",),
     "pipeline": ("modelport.pipeline",),
     "batch": ("modelport.batch",),
+    "serving": ("modelport.serving",),
     "front": ("modelport.api", "modelport.doctor"),
     "cli": ("modelport.cli",),
 }
@@ -39,7 +40,8 @@ ALLOWED: dict[str, set[str]] = {
     "html_report": {"core", "workers", "validators", "html_report"},  # renders what validators report
     "pipeline": {"core", "workers", "converters", "validators", "pipeline"},
     "batch": {"core", "workers", "converters", "validators", "pipeline", "html_report", "batch"},
-    "front": {"core", "workers", "converters", "validators", "pipeline", "html_report", "batch", "front"},
+    "serving": {"core", "workers", "validators", "serving"},  # packages for servers, checked like any runner
+    "front": {"core", "workers", "converters", "validators", "pipeline", "html_report", "batch", "serving", "front"},
     "cli": set(LAYERS),
 }
 

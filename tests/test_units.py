@@ -23,7 +23,7 @@ from modelport.formats import detect, is_callable_reference
 from modelport.layout import channel_last_perm, infer_perm
 from modelport.converters.options import EdgeOptions, build_options
 from modelport.input_overrides import InputOverride, parse_input_dtype, parse_input_shape
-from modelport.converters.planner import EDGES, matrix, plan, route_text
+from modelport.converters.planner import EDGES, alternative_routes, matrix, plan, route_text
 from modelport.errors import EXIT_USAGE, UsageError
 from modelport.placement import check_free, make_scratch, place, write_atomic
 from modelport.types import Format, IOMap, IOSpec, TensorMapping, TensorSpec, compose_perms
@@ -195,7 +195,21 @@ def test_plan_quantize_with_via():
 
 @pytest.mark.parametrize("src, dst", [(O, S), (T, P), (O, P)])
 def test_plan_quantize_needs_a_tflite_or_onnx_target(src, dst):
-    assert "--quantize applies to tflite and onnx outputs only" in _usage(plan, src, dst, quantize="fp16")
+    assert "--quantize applies to tflite, onnx, tfjs outputs only" in _usage(plan, src, dst, quantize="fp16")
+
+
+@pytest.mark.parametrize("dst, mode, ok", [(Format.TFJS, "uint8", True), (Format.TFJS, "dynamic-int8", False),
+                                           (Format.TFLITE, "uint16", False), (Format.ONNX, "uint8", False)])
+def test_plan_quantize_modes_belong_to_their_target(dst, mode, ok):
+    if ok:
+        assert plan(O, dst, quantize=mode)[-1].target == dst and plan(O, dst, quantize=mode)[-1].quantizes
+    else:
+        assert f"--quantize {mode} does not apply to a {dst.value} output" in _usage(plan, O, dst, quantize=mode)
+
+
+def test_tfjs_is_a_target_only_and_the_stablehlo_savedmodel_is_never_a_step():
+    assert "tfjs is a target format only" in _usage(plan, Format.TFJS, O)
+    assert alternative_routes(P, Format.TFJS) == []  # its SavedModel is one XlaCallModule: TF.js cannot read it
 
 
 def test_plan_quantize_onnx_ends_with_the_onnx_quantizer():
@@ -226,16 +240,16 @@ def test_plan_to_keras_is_refused():
 
 def test_matrix_covers_all_pairs():
     rows = matrix()
-    sources, targets = [P, O, S, T, K], [P, O, S, T]
+    sources, targets = [P, O, S, T, K], [P, O, S, T, Format.TFJS]
     pairs = {(r["source"], r["target"]) for r in rows}
     assert pairs == {(s.value, t.value) for s in sources for t in targets if s != t}
-    assert len(rows) == len(pairs) == 16
+    assert len(rows) == len(pairs) == 21
     for r in rows:
         route = plan(Format(r["source"]), Format(r["target"]))
         assert r["route"] == route_text(route)
         assert r["direct"] == (len(route) == 1)
         assert r["libraries"] == [e.library for e in route]
-    assert sum(1 for r in rows if r["route"] and r["source"] != "keras") == 12
+    assert sum(1 for r in rows if r["route"] and r["source"] != "keras") == 16  # 12 among the four core formats, 4 to tfjs
 
 
 # ------------------------------------------------------------------ layout

@@ -71,7 +71,21 @@ def failure_lines(report: ValidationReport) -> list[tuple[str, str]]:
         for e in c.sizes:
             if e["passed"] is False:
                 lines.append((c.path, f"dynamic dim {e['dim']} claimed, but at {e['dim']}={e['size']}: {e['detail']}"))
+        for e in c.backends:
+            if not e["passed"]:
+                lines.append((c.path, f"on the {e['backend']} backend: {e['detail']}"))
     return lines
+
+
+def describe_backends(c: CandidateResult) -> str:
+    """The candidate's other backends in one line, e.g. `wasm: passed (max abs 1.8e-07)`."""
+    def one(e: dict) -> str:
+        if not e["passed"]:
+            return f"{e['backend']}: FAILED ({e['detail']})"
+        sizes = f", and at sizes {', '.join(str(n) for n in e['sizes'])}" if e.get("sizes") else ""
+        return f"{e['backend']}: passed (max abs {e['max_abs']:.2g}{sizes})"
+
+    return "; ".join(one(e) for e in c.backends)
 
 
 def render_terminal(report: ValidationReport, console: Any = None) -> None:
@@ -107,6 +121,8 @@ def render_terminal(report: ValidationReport, console: Any = None) -> None:
             console.print(f"float64: {escape(candidate_label(c))}: {escape(clean(line))}")
         for line in describe_sizes(c.sizes):
             console.print(f"sizes: {escape(candidate_label(c))}: {escape(clean(line))}")
+        if c.backends:
+            console.print(f"backends: {escape(candidate_label(c))}: {escape(clean(describe_backends(c)))}")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
     style = "green" if report.passed else "bold red"

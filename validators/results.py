@@ -85,6 +85,9 @@ class CandidateResult:
     reference_evidence: list[str] = field(default_factory=list)
     # each claimed dynamic dim run at another size: {dim, base, size, passed (None: not proven), detail, max_abs}
     sizes: list[dict[str, Any]] = field(default_factory=list)
+    # the same samples through the runtime's other backends (TF.js: cpu beside wasm): {backend,
+    # passed, max_abs, detail}; a backend that differs fails the candidate, as a delegate bug would
+    backends: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

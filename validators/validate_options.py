@@ -28,6 +28,9 @@ class ValidateOptions:
     rtol: tuple[str, ...] = ()
     preset: str | None = None  # force fp32 / fp16 / int8 for every candidate
     threads: int | None = None
+    # TF.js candidates run on each of these backends: the first is the candidate's row, the others
+    # are checked on the same samples (CandidateResult.backends)
+    tfjs_backends: tuple[str, ...] = ("cpu", "wasm")  # see TFJS_BACKENDS
     weights: str | None = None  # state_dict for a file.py:callable reference
     task: str | None = None  # a Hugging Face folder reference's task (default: its config.json's)
     save_outputs: str | None = None
@@ -47,3 +50,20 @@ class ValidateOptions:
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         d["io_maps"] = {p: IOMap.from_dict(m) for p, m in (d.get("io_maps") or {}).items()}
         return cls(**d)
+
+
+TFJS_BACKENDS = ("cpu", "wasm")
+
+
+def parse_tfjs_backends(text: str | None) -> tuple[str, ...]:
+    """--tfjs-backend: backends joined by commas, the first one the candidate's row (default cpu,wasm)."""
+    from modelport.errors import UsageError
+
+    if text is None:
+        return TFJS_BACKENDS
+    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
+    bad = [n for n in names if n not in TFJS_BACKENDS]
+    if bad or not names:
+        raise UsageError(f"--tfjs-backend {text}: expected backends among {', '.join(TFJS_BACKENDS)}, joined by commas")
+    return names
+

@@ -18,7 +18,7 @@ from modelport.errors import UsageError, first_line
 from modelport.formats import detect
 from modelport.input_overrides import parse_input_dtype, parse_input_shape
 from modelport.layout import inverse_perm
-from modelport.types import Format, IOMap, TensorMapping, TensorSpec
+from modelport.types import QUANTIZE_PRESET, Format, IOMap, TensorMapping, TensorSpec
 from modelport.validators import inputs as input_data
 from modelport.validators import dynamic_sizes
 from modelport.validators.golden import load_dim_names, load_golden, load_sized, save_golden
@@ -53,6 +53,8 @@ def _open(path: str, opts: ValidateOptions, *, is_reference: bool) -> tuple[Runn
     kwargs: dict = {}
     if d.format == Format.TFLITE and opts.threads:
         kwargs["threads"] = opts.threads
+    if d.format == Format.TFJS:
+        kwargs["backend"] = opts.tfjs_backends[0]
     if d.format == Format.PYTORCH and is_reference and opts.weights:
         kwargs["weights"] = opts.weights
     if d.format == Format.PYTORCH and is_reference and opts.task:
@@ -66,7 +68,7 @@ def _precision(path: str, cand_manifest: dict | None, opts: ValidateOptions) -> 
     if path in opts.precisions:
         return opts.precisions[path]
     q = ((cand_manifest or {}).get("options") or {}).get("quantize")
-    return {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8"}.get(q, "fp32")
+    return QUANTIZE_PRESET.get(q or "", "fp32")
 
 
 def _overrides(opts: ValidateOptions) -> tuple[dict[str, list[int]], dict[str, str]]:
@@ -276,6 +278,47 @@ def _prove_sizes(result: CandidateResult, runner, specs, io_map: IOMap, groups, 
         result.outputs = sorted((merge_samples([o, *new.get(o.output, [])]) for o in result.outputs), key=lambda r: -r.severity)
     if any(e["passed"] is False for e in result.sizes):
         result.passed = False
+
+
+def _other_backends(result: CandidateResult, path: str, opts: ValidateOptions, specs, io_map: IOMap, feeds,
+                    ref_outs, precision: str, tol_overrides, prove_sizes) -> None:
+    """The same samples, and the same other sizes of the dynamic dims (`prove_sizes(runner)`), through
+    the candidate's other TF.js backends (--tfjs-backend): each must match the reference as the first
+    one did. Measured: TF.js 4.22's wasm backend computed rows 1 and 2 of a batch of 3 wrong (max abs
+    0.26) in the cnn fixture's graph where its cpu backend was right, and right at batch 1: one
+    backend passing, or one size, proves nothing of another."""
+    for backend in opts.tfjs_backends[1:]:
+        entry: dict = {"backend": backend, "passed": False, "max_abs": None, "detail": ""}
+        result.backends.append(entry)
+        try:
+            runner = runner_for(path, Format.TFJS, device=opts.device, backend=backend).load()
+        except Exception as e:  # UsageError included: a backend that cannot load the model fails it
+            entry["detail"] = f"does not load: {first_line(e, 200)}"
+            result.passed = False
+            continue
+        try:
+            rs = [r for feed, ref in zip(feeds, ref_outs)
+                  for r in _compare(ref, runner.run(_map_feed(feed, io_map, specs)), io_map, precision, tol_overrides)]
+            sizes = prove_sizes(runner)
+        except Exception as e:
+            entry["detail"] = f"{type(e).__name__} while running: {first_line(e, 200)}"
+            result.passed = False
+            continue
+        finally:
+            runner.close()
+        worst = max(rs, key=lambda r: r.severity) if rs else None
+        failed_size = next((e for e in sizes if e["passed"] is False), None)
+        entry.update(passed=all(r.passed for r in rs) and failed_size is None,
+                     max_abs=max([(worst.max_abs or 0.0) if worst else 0.0] + [e["max_abs"] or 0.0 for e in sizes]),
+                     sizes=[e["size"] for e in sizes if e["passed"]])
+        if worst is not None and not worst.passed:
+            entry["detail"] = f"{worst.output}: {worst.reason}"
+        elif failed_size is not None:
+            entry["detail"] = f"at {failed_size['dim']}={failed_size['size']}: {failed_size['detail']}"
+        else:
+            entry["detail"] = "ok"
+        if not entry["passed"]:
+            result.passed = False
 
 
 def _reference_identity(reference: str) -> tuple[dict | None, str | None]:
@@ -542,6 +585,16 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         if result.error is None and cand_groups:
             used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map
             _prove_sizes(result, runner, specs, used, cand_groups, wanted, sized, make_sample, precision, tol_overrides)
+        if result.error is None and result.outputs and fmt == Format.TFJS.value:
+            used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map
+
+            def prove(other, used=used, groups=cand_groups, precision=precision) -> list[dict]:
+                probe = CandidateResult(path, fmt, other.runtime, other.device_used, precision, True)
+                if groups:
+                    _prove_sizes(probe, other, specs, used, groups, wanted, sized, make_sample, precision, tol_overrides)
+                return probe.sizes
+
+            _other_backends(result, path, opts, specs, used, feeds, ref_outs, precision, tol_overrides, prove)
         results.append(result)
         runner.close()
 

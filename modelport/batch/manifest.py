@@ -20,9 +20,10 @@ from typing import Any, Callable
 from modelport.converters.options import PYTORCH_FORMATS
 from modelport.errors import UsageError
 from modelport.hf_folders import TASKS
+from modelport.types import QUANTIZE_PRESET, TARGET_FORMATS
 
-TARGETS = ("onnx", "savedmodel", "tflite", "pytorch")
-QUANTIZE = ("fp16", "dynamic-int8", "int8")
+TARGETS = tuple(f.value for f in TARGET_FORMATS)
+QUANTIZE = tuple(QUANTIZE_PRESET)
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool")
 DEFAULT_OUTPUT_DIR = "modelport-out"

@@ -111,6 +111,8 @@ def parity(report: ValidationReport) -> str:
                  for line in c.reference_evidence]
     evidence += [f"sizes: <code>{esc(c.path)}</code>: {esc(line)}" for c in report.candidates
                  for line in describe_sizes(c.sizes)]
+    evidence += [f"backends: <code>{esc(c.path)}</code>: {esc(parity_text.describe_backends(c))}"
+                 for c in report.candidates if c.backends]
     if evidence:
         out.append("<h3>evidence</h3>" + bullet_list(evidence))
     if report.notes:

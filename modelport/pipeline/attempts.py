@@ -182,9 +182,13 @@ class StrategySearch:
 
 
 def candidate_reason(candidate: dict) -> str:
-    """One line: why a validated artifact failed (its error, or its first failing output)."""
-    return candidate.get("error") or next((f"{o['output']}: {o['reason']}" for o in candidate.get("outputs", [])
-                                           if not o["passed"]), "fails parity with the source")
+    """One line: why a validated artifact failed (its error, its first failing output, a dynamic
+    size or another backend that fails)."""
+    reasons = ([candidate.get("error")] if candidate.get("error") else []) + \
+        [f"{o['output']}: {o['reason']}" for o in candidate.get("outputs", []) if not o["passed"]] + \
+        [f"at {e['dim']}={e['size']}: {e['detail']}" for e in candidate.get("sizes", []) if e.get("passed") is False] + \
+        [f"on the TF.js {e['backend']} backend: {e['detail']}" for e in candidate.get("backends", []) if not e["passed"]]
+    return reasons[0] if reasons else "fails parity with the source"
 
 
 def _reason(e: Exception) -> str:

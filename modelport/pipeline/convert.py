@@ -35,13 +35,12 @@ from modelport.pipeline.progress import ProgressHook, StepTimer
 from modelport.pipeline.results import ConvertResult, StepReport
 from modelport.pipeline.worker_validation import WorkerValidation, one_report
 from modelport.placement import check_free, make_scratch, place, write_atomic
-from modelport.types import Format, IOMap
+from modelport.types import QUANTIZE_PRESET, TARGET_FORMATS, Format, IOMap
 from modelport.validators.validate_options import ValidateOptions
 from modelport.workers import attempt_timeout
 from modelport.workers.sandbox import readable_paths
 from modelport.workers.spawn import Log, run_worker
 
-PRECISION_OF = {"fp16": "fp16", "dynamic-int8": "int8", "int8": "int8"}  # --quantize -> tolerance preset
 DEFAULT_VALIDATION = ValidateOptions()  # frozen: never changed in place
 
 
@@ -303,7 +302,7 @@ def search_route(planned: Planned, route: list[Edge], validation: ValidateOption
 
 def planned_precision(planned: Planned) -> str:
     """The tolerance preset of the route's last artifact (its earlier ones are fp32)."""
-    return PRECISION_OF.get(planned.options.quantize or "", "fp32")
+    return QUANTIZE_PRESET.get(planned.options.quantize or "", "fp32")
 
 
 def validate_artifacts(planned: Planned, artifacts: list[tuple[str, IOMap, str]], validation: ValidateOptions,
@@ -322,7 +321,7 @@ def validate_artifacts(planned: Planned, artifacts: list[tuple[str, IOMap, str]]
     return report
 
 
-TARGETS = (Format.ONNX, Format.SAVEDMODEL, Format.TFLITE, Format.PYTORCH)  # what convert writes (not Keras)
+TARGETS = TARGET_FORMATS  # what convert writes (not Keras)
 
 
 def parse_target(to: str | Format, where: str = "") -> Format:

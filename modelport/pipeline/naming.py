@@ -7,7 +7,8 @@ import os
 from modelport.converters.planner import Edge
 from modelport.types import Format
 
-EXTENSION = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.SAVEDMODEL: "_savedmodel", Format.PYTORCH: ".pt2"}
+EXTENSION = {Format.ONNX: ".onnx", Format.TFLITE: ".tflite", Format.SAVEDMODEL: "_savedmodel", Format.PYTORCH: ".pt2",
+             Format.TFJS: "_tfjs"}
 
 
 def default_output(source: str, target: Format, quantize: str | None = None, pytorch_format: str | None = None) -> str:

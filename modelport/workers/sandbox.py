@@ -4,8 +4,8 @@
 The sandbox is bubblewrap (`bwrap`, Debian's `bubblewrap` package; Flatpak's sandbox), not code of
 our own: Linux namespaces set up by a small, well-kept tool. Measured here as root: 10 ms per start.
 What a confined worker sees:
-- read-only: the Python installation and this environment (its layers included), modelport's own
-  folders, `/usr` (and the merged-/usr links), `/sys`, and a short list of `/etc` files that the
+- read-only: the Python installation and this environment (its layers included, and the TF.js
+  runner's npm packages), modelport's own folders, `/usr` (and the merged-/usr links), `/sys`, and a short list of `/etc` files that the
   dynamic linker, TLS and `getpwuid` read;
 - read-only: the job's declared inputs (the model, its external data, weights, calibration data);
 - read-write: the job's scratch folder, and nothing else (`/tmp` is private and empty; HOME and
@@ -162,7 +162,9 @@ def wrap(argv: list[str], *, scratch: str, reads: list[str] = (), gpu: bool = Fa
     for name in ETC_FILES:
         cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     seen: set[str] = set()
-    for p in _python_dirs(argv[0]) + _package_dirs() + list(reads):
+    from modelport.node_runtime import sandbox_paths
+
+    for p in _python_dirs(argv[0]) + _package_dirs() + sandbox_paths() + list(reads):
         for q in {os.path.abspath(p), os.path.realpath(p)}:
             if q not in seen and os.path.exists(q) and q != "/":
                 seen.add(q)

@@ -23,6 +23,7 @@ from typing import Callable
 
 import modelport
 from modelport.errors import UsageError
+from modelport.types import Format
 from modelport.workers.sandbox import readable_paths
 from modelport.validators.bench.options import BenchOptions, check, parsed_inputs
 from modelport.validators.bench.results import ERROR, OK, SKIPPED, BenchReport, BenchResult
@@ -50,6 +51,7 @@ class _Job:
     worker: Worker | None = None
     latencies: list[int] = field(default_factory=list)
     gpu: str | None = None  # the device's name, when a worker ran on one
+    backend: str | None = None  # a TF.js model's Node backend
 
 
 def bench(models: list[str], opts: BenchOptions, progress: Callable[[str], None] | None = None) -> BenchReport:
@@ -71,9 +73,14 @@ def bench(models: list[str], opts: BenchOptions, progress: Callable[[str], None]
     jobs = []
     for m in models:
         size = size_on_disk(m.split(":")[0] if formats[m].flavor == "callable" else m)
-        for b in batch_sizes:
-            jobs.append(_Job(m, labels[m], b, BenchResult(label=labels[m], path=m, format=formats[m].format.value,
-                                                          batch_size=b or 0, size_bytes=size, threads=threads)))
+        # a TF.js model once per Node backend, labelled with it (cnn_tfjs [wasm])
+        backends = opts.tfjs_backends if formats[m].format == Format.TFJS else (None,)
+        for backend in backends:
+            label = f"{labels[m]} [{backend}]" if backend else labels[m]
+            for b in batch_sizes:
+                jobs.append(_Job(m, label, b, BenchResult(label=label, path=m, format=formats[m].format.value,
+                                                          batch_size=b or 0, size_bytes=size, threads=threads),
+                                 backend=backend))
     if opts.order == "random":
         random.Random(opts.seed).shuffle(jobs)
     runs, seconds = opts.measured_bounds()
@@ -125,7 +132,7 @@ def _start(job: _Job, index: int, base: dict, log_dir: str) -> bool:
     reads = readable_paths(job.model) + [p for p in (base.get("weights"), base.get("inputs")) if p]
     job.worker = Worker(log_dir, index, base["device"], reads)
     reply = job.worker.request({**base, "path": os.path.abspath(job.model) if os.path.exists(job.model) else job.model,
-                                "batch_size": job.batch_size}, LOAD_TIMEOUT)
+                                "batch_size": job.batch_size, "backend": job.backend}, LOAD_TIMEOUT)
     r, job.gpu = job.result, reply.get("gpu")
     for key in ("runtime", "runtime_version", "device", "device_note", "import_seconds", "load_seconds",
                 "first_inference_seconds", "warmup_runs", "warmup_seconds"):

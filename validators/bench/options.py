@@ -32,6 +32,7 @@ class BenchOptions:
     labels: dict[str, str] = field(default_factory=dict)  # model -> the name reports use (default: file name)
     baseline: str | None = None  # a previous run's --json: compare p50 per artifact and batch size
     max_regression: float = 0.10  # with a baseline: a p50 this much slower (a fraction) is a regression
+    tfjs_backends: tuple[str, ...] = ("cpu", "wasm")  # a TF.js model is measured on each (a row per backend)
 
     def measured_bounds(self) -> tuple[int, float]:
         """(min runs, min seconds): --runs alone is a count, --duration alone a time, both: both."""
@@ -54,6 +55,8 @@ def check(opts: BenchOptions) -> None:
             raise UsageError(f"{name} {value}: expected 0 or more seconds")
     if opts.max_duration <= 0:
         raise UsageError(f"--max-duration {opts.max_duration}: expected a positive number of seconds")
+    if not opts.tfjs_backends or any(b not in ("cpu", "wasm") for b in opts.tfjs_backends):
+        raise UsageError(f"--tfjs-backend {','.join(opts.tfjs_backends)}: expected cpu, wasm or both")
     if opts.order not in ORDERS:
         raise UsageError(f"--order {opts.order}: expected one of {', '.join(ORDERS)}")
     if opts.device not in ("cpu", "cuda", "auto"):

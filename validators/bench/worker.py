@@ -22,7 +22,8 @@ import time
 
 # The module whose import a runtime's figures start with.
 RUNTIME_MODULES = {"onnx": "onnxruntime", "tflite": "ai_edge_litert.interpreter", "savedmodel": "tensorflow",
-                   "keras": "tensorflow", "pytorch": "torch"}
+                   "keras": "tensorflow", "pytorch": "torch",
+                   "tfjs": "modelport.node_runtime"}  # TF.js: Node starts in load(), timed there
 VERSION_OF = {"onnx": "onnxruntime", "tflite": "ai_edge_litert", "savedmodel": "tensorflow", "keras": "keras",
               "pytorch": "torch"}
 
@@ -40,7 +41,6 @@ class Session:
         from modelport.libraries import require
         from modelport.types import Format, IOMap
         from modelport.validators.bench.feed import FeedRequest, Skip, build_feed
-        from modelport.validators.bench.timing import timed_calls
         from modelport.validators.runtimes import runner_for
 
         detected = detect(job["path"], thorough=False)
@@ -49,10 +49,13 @@ class Session:
         require(RUNTIME_MODULES[fmt], f"benchmarking {fmt} models")
         import_seconds = time.perf_counter() - t0
         kwargs = {k: job[k] for k in ("weights", "task") if job.get(k) and detected.format == Format.PYTORCH}
+        if detected.format == Format.TFJS:
+            kwargs["backend"] = job.get("backend") or "wasm"
         self.runner = runner_for(job["path"], detected.format, detected.flavor, device=job["device"],
                                  threads=job.get("threads"), **kwargs).load()
         runner = self.runner
-        reply = {"format": fmt, "runtime": runner.runtime, "runtime_version": _version(VERSION_OF[fmt]),
+        version = getattr(runner, "version", None) if fmt == "tfjs" else _version(VERSION_OF[fmt])
+        reply = {"format": fmt, "runtime": runner.runtime, "runtime_version": version,
                  "device": runner.device_used, "device_note": runner.device_note, "import_seconds": import_seconds,
                  "load_seconds": runner.load_seconds}
         if runner.runtime == "torch" and runner.device_used == "cuda":
@@ -78,26 +81,39 @@ class Session:
             raise ConversionError(f"{type(e).__name__} on the first inference: {first[:300]}") from None
         reply["first_inference_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        warm = timed_calls(self.call, min_runs=job["warmup"], min_seconds=job["min_warmup_seconds"],
-                           max_seconds=job.get("max_seconds"))
+        warm = _timed(self.call, min_runs=job["warmup"], min_seconds=job["min_warmup_seconds"],
+                      max_seconds=job.get("max_seconds"))
         reply.update(warmup_runs=len(warm), warmup_seconds=time.perf_counter() - t0)
         return reply
 
     def measure(self, msg: dict) -> dict:
-        from modelport.validators.bench.timing import timed_calls
-
-        latencies = timed_calls(self.call, min_runs=msg["runs"], min_seconds=msg["seconds"],
-                                max_seconds=msg.get("max_seconds"))
+        latencies = _timed(self.call, min_runs=msg["runs"], min_seconds=msg["seconds"], max_seconds=msg.get("max_seconds"))
         return {"latencies_ns": latencies}
 
     def finish(self, _msg: dict) -> dict:
         import resource
 
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        runtime_rss = getattr(self.runner, "peak_rss_bytes", None)  # a runtime in a process of its own (Node)
+        if runtime_rss is not None and (value := runtime_rss()) is not None:
+            return {"peak_rss_bytes": value, "gpu_peak_bytes": None}
         gpu = None
         if self.runner is not None and self.runner.runtime == "torch" and self.runner.device_used == "cuda":
             gpu = int(self.runner.torch.cuda.max_memory_allocated())
         return {"peak_rss_bytes": rss if sys.platform == "darwin" else rss * 1024, "gpu_peak_bytes": gpu}
+
+
+def _timed(call, *, min_runs: int, min_seconds: float, max_seconds: float | None) -> list[int]:
+    """The timing loop (validators/bench/timing.py), run where the runtime is: in this process, or
+    in the runtime's own for a call that times itself (a TF.js model in Node, SelfTimedCall)."""
+    from modelport.validators.bench.timing import timed_calls
+    from modelport.validators.runtimes.base import SelfTimedCall
+
+    if isinstance(call, SelfTimedCall):
+        if min_runs <= 0 and min_seconds <= 0:
+            return []
+        return call.timed(min_runs, min_seconds, max_seconds)
+    return timed_calls(call, min_runs=min_runs, min_seconds=min_seconds, max_seconds=max_seconds)
 
 
 def _version(module: str) -> str | None:

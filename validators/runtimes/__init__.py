@@ -19,10 +19,11 @@ from modelport.validators.runtimes.keras_runner import KerasRunner
 from modelport.validators.runtimes.onnx_runner import OnnxRuntimeRunner
 from modelport.validators.runtimes.savedmodel_runner import SavedModelRunner
 from modelport.validators.runtimes.tflite_runner import TFLiteRunner
+from modelport.validators.runtimes.tfjs_runner import TFJSRunner
 from modelport.validators.runtimes.torch_runner import TorchRunner
 
 __all__ = ["ANY_DTYPE", "DEVICES", "RUNNERS", "Runner", "runner_for", "OnnxRuntimeRunner", "TFLiteRunner", "SavedModelRunner",
-           "TorchRunner", "KerasRunner"]
+           "TorchRunner", "KerasRunner", "TFJSRunner"]
 
 
 # Format -> its runner. Adding a runtime is adding its module and one entry here.
@@ -32,6 +33,7 @@ RUNNERS: dict[Format, type[Runner]] = {
     Format.SAVEDMODEL: SavedModelRunner,
     Format.PYTORCH: TorchRunner,
     Format.KERAS: KerasRunner,
+    Format.TFJS: TFJSRunner,
 }
 
 

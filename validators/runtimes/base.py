@@ -14,6 +14,19 @@ DEVICES = ("cpu", "cuda", "auto")
 ANY_DTYPE = "any"  # an input whose dtype the runtime does not declare (eager PyTorch modules)
 
 
+class SelfTimedCall:
+    """A prepared inference whose runtime lives in another process and times its own calls:
+    `timed(min_runs, min_seconds, max_seconds)` runs the bench loop there and returns each call's
+    ns (validators/bench/timing.py's contract). Timing the call from Python would add a round trip
+    through the pipe to every inference (the TF.js runner, tfjs_runner.py)."""
+
+    def __init__(self, call: Callable[[], object], timed: Callable[[int, float, float | None], list[int]]):
+        self.call, self.timed = call, timed
+
+    def __call__(self):
+        return self.call()
+
+
 class Runner:
     runtime = "?"
 

@@ -85,11 +85,13 @@ browser:
 demo: $(STAMP) $(NODE_STAMP) sandbox
 	@mkdir -p $(DEMO_DIR)
 	@echo "== converting fixtures/models.py:cnn (PyTorch, NCHW image classifier) =="
-	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx,savedmodel,tflite -o $(DEMO_DIR) --input-shape image:batch,3,32,32 --force
+	$(VENV)/bin/modelport convert fixtures/models.py:cnn --to onnx,savedmodel,tflite,tfjs -o $(DEMO_DIR) --input-shape image:batch,3,32,32 --force
 	@echo "== the same inputs through all four runtimes: PyTorch (reference), ONNX Runtime, TensorFlow, TFLite =="
 	$(VENV)/bin/modelport validate fixtures/models.py:cnn $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --input-shape image:1,3,32,32 --samples 3
 	@echo "== the same artifacts side by side: latency, throughput, memory (each runtime in its own process) =="
 	$(VENV)/bin/modelport bench $(DEMO_DIR)/cnn.onnx $(DEMO_DIR)/cnn_savedmodel $(DEMO_DIR)/cnn.tflite --runs 200 --plot $(DEMO_DIR)/bench.png
+	@echo "== the TF.js model in a real JavaScript runtime: Node, TF.js's cpu and wasm backends, against the PyTorch source at batch 1 and 3 =="
+	$(VENV)/bin/modelport validate fixtures/models.py:cnn $(DEMO_DIR)/cnn_tfjs --input-shape image:batch,3,32,32 --samples 3
 
 test: $(STAMP) $(NODE_STAMP) sandbox browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -52,6 +52,8 @@ STRATEGIES: dict[str, tuple[Strategy, ...]] = {
     "savedmodel->tfjs": (
         Strategy("untransposed", "tensorflowjs_converter, then MatMul weights stored transposed instead of "
                                  "transpose_b (exact; TF.js 4.22's wasm backend computes a batch wrong with it)"),
+        Strategy("decompose", "ops TF.js lacks rewritten by their definition in the frozen graph (Erfc = 1 - Erf: "
+                              "Keras' exact GELU), then untransposed"),
         Strategy("as_written", "tensorflowjs_converter's graph model as it writes it"),
     ),
 }

@@ -89,3 +89,38 @@ def untranspose_matmul_weights(folder: str, *, dry_run: bool = False) -> list[st
     with open(path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
     return [n["name"] for n, _ in targets]
+
+
+# Ops TF.js lacks, rewritten by their definition into ops it has: op -> (what it becomes, a builder of
+# the replacement nodes). Keras' exact GELU is 0.5 * x * erfc(-x / sqrt(2)), so every Keras model with
+# GELU (transformers) has an Erfc, which TF.js 4.22's op list does not: erfc(x) = 1 - erf(x).
+DECOMPOSABLE = {"Erfc": "Sub(1, Erf(x))"}
+
+
+def decompose_unsupported(graph_def):
+    """A copy of a frozen GraphDef with each DECOMPOSABLE op rewritten (the node keeps its name, so its
+    consumers are unchanged), and how many of each were rewritten."""
+    from tensorflow.core.framework import graph_pb2, node_def_pb2
+    import tensorflow as tf
+
+    out = graph_pb2.GraphDef()
+    out.CopyFrom(graph_def)
+    counts: dict[str, int] = {}
+    replaced = []
+    for node in out.node:
+        if node.op != "Erfc":
+            continue
+        counts[node.op] = counts.get(node.op, 0) + 1
+        dtype = node.attr["T"].type
+        one = node_def_pb2.NodeDef(name=f"{node.name}/modelport_one", op="Const")
+        one.attr["dtype"].type = dtype
+        one.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(1.0, dtype=tf.dtypes.as_dtype(dtype)))
+        erf = node_def_pb2.NodeDef(name=f"{node.name}/modelport_erf", op="Erf", input=list(node.input))
+        erf.attr["T"].type = dtype
+        sub = node_def_pb2.NodeDef(name=node.name, op="Sub", input=[one.name, erf.name], device=node.device)
+        sub.attr["T"].type = dtype
+        replaced.append((node, [one, erf, sub]))
+    for node, new_nodes in replaced:
+        out.node.remove(node)
+        out.node.extend(new_nodes)
+    return out, counts

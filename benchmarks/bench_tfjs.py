@@ -3,7 +3,8 @@
 1. Harness overhead. For each backend (cpu, wasm), alternately, ROUNDS times: `modelport bench
    MODEL_tfjs --tfjs-backend B --runs N --json` (the product path: a worker process, the runner's
    Node process, the timing loop inside Node) and a plain Node script that loads the same folder
-   and times `model.execute(x)` + `dataSync()` N times in a loop (the raw figure a user would write).
+   and times `model.execute(x)` + `dataSync()` N times in a loop (the raw figure a user would write),
+   after the same warm-up as bench's defaults (5 calls and 0.5 s).
    Printed: each side's median p50 and their ratio (the goal: within 5%).
 2. The runtimes side by side: `modelport bench` on the fixture CNN's ONNX, SavedModel, TFLite and
    TF.js (both backends), one command, batch 1 (the README's table).
@@ -49,14 +50,17 @@ console.warn = console.log = () => {};
   const shape = input[1].tensorShape.dim.map(d => Math.max(1, Number(d.size)));
   const x = tf.randomUniform(shape);
   const feed = {[input[0]]: x};
-  const ms = [];
-  for (let i = 0; i < warmup + runs; i++) {
+  const once = () => {
     const t0 = process.hrtime.bigint();
     const y = model.execute(feed);
     (Array.isArray(y) ? y : [y]).forEach(t => { t.dataSync(); t.dispose(); });
-    const t1 = process.hrtime.bigint();
-    if (i >= warmup) ms.push(Number(t1 - t0) / 1e6);
-  }
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  // the same warm-up as bench's defaults: at least 5 calls and 0.5 s (V8 and wasm tier up meanwhile)
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < warmup || Number(process.hrtime.bigint() - start) < 0.5e9; i++) once();
+  const ms = [];
+  for (let i = 0; i < runs; i++) ms.push(once());
   ms.sort((a, b) => a - b);
   const p50 = ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
   process.stdout.write(JSON.stringify({p50}) + '\n');
@@ -82,7 +86,7 @@ def raw_p50(model: str, backend: str, runs: int, script: str) -> float:
     from modelport.node_runtime import node_binary, node_modules
 
     env = {**os.environ, "NODE_PATH": node_modules()}
-    proc = run([node_binary(), script, model, backend, str(runs), "20"], env=env)
+    proc = run([node_binary(), script, model, backend, str(runs), "5"], env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])["p50"]
 
 

@@ -47,8 +47,12 @@ def _check_report_path(path: str | None, option: str, suffix: str = ".json") -> 
 @click.option("--repro", "repro_path", type=click.Path(),
               help="Write the first divergence's smallest failing sub-graph into this new folder, in the ONNX "
                    "backend-test layout (model.onnx, test_data_set_0/input_*.pb, output_*.pb).")
+@click.option("--bisect", is_flag=True,
+              help="Instead of pairing tensors, re-convert prefixes of the ONNX SOURCE (up to node k) along "
+                   "ARTIFACT's recorded route, strategies and options, and bisect for the first node whose prefix "
+                   "fails parity: about log2(N)+1 conversions of N nodes (also the fallback when nothing pairs).")
 def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtypes, value_ranges, atol, rtol, preset,
-            weights, top, json_path, explorer_path, repro_path):
+            weights, top, json_path, explorer_path, repro_path, bisect):
     """Find the first tensor where ARTIFACT diverges from SOURCE, the model it was converted from.
 
     Both run on one input (validate's first sample; the conversion's shapes from ARTIFACT's
@@ -59,13 +63,17 @@ def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtype
     topological order. The first divergence is the earliest failing tensor that no failing tensor
     upstream explains and whose layer, run alone on the source's values, fails too. Artifacts: ONNX,
     TFLite, SavedModel; sources: ONNX, SavedModel, TFLite, PyTorch (file.py:callable, .pt2, Hugging
-    Face folders). Exit 0 no divergence, 1 a divergence found, 2 bad input.
+    Face folders). With --bisect (or when no tensor pairs), an ONNX SOURCE is cut at a node and
+    the prefix re-converted along the route in ARTIFACT's manifest, bisecting for the first node
+    whose conversion breaks parity (Polygraphy's `debug reduce`): log2(N)+1 conversions, each as
+    long as a `convert` of the prefix. Exit 0 no divergence, 1 a divergence found, 2 bad input.
 
     \b
     Examples:
       modelport locate fixtures/models.py:cnn cnn.onnx --input-shape image:1,3,32,32
       modelport locate model.onnx model.tflite --mode local --json locate.json
       modelport locate model.onnx model.tflite --model-explorer overlay.json --repro repro/
+      modelport locate model.onnx model_int8.tflite --bisect --repro repro/
     """
     from modelport.api import LocateOptions, locate
     from modelport.validators.locate import reports
@@ -74,13 +82,17 @@ def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtype
     _check_report_path(explorer_path, "--model-explorer")
     opts = LocateOptions(mode=mode, seed=seed, inputs=inputs_path, input_shapes=input_shapes, input_dtypes=input_dtypes,
                          value_ranges=value_ranges, atol=atol, rtol=rtol, preset=preset, weights=weights, top=top,
-                         repro=repro_path).check()
+                         repro=repro_path, bisect=bisect).check()
     report = locate(source, artifact, opts)
     reports.render_terminal(report, console(), top)
     if json_path:
         reports.write_json(report, json_path)
     if explorer_path:
         reports.write_model_explorer(report, explorer_path)
+    if report.diverged and report.bisection:
+        node = report.bisection.get("node") or {}
+        raise ParityError(f"{artifact} diverges from {source} first at node {node.get('name')} ({node.get('op')}), "
+                          "found by bisection")
     if report.diverged:
         raise ParityError(f"{artifact} diverges from {source} first at {report.first} "
                           f"(artifact tensor {report.tensor(report.first).candidate})")

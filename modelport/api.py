@@ -83,26 +83,46 @@ def locate(source: str, artifact: str, options: LocateOptions | None = None) -> 
         absolute = lambda p: os.path.abspath(p) if p else p  # noqa: E731
         opts = dataclasses.replace(options, inputs=absolute(options.inputs), weights=absolute(options.weights),
                                    repro=os.path.join(scratch, "repro") if destination else None)
-        if sandbox.active():
-            from modelport.workers.sandbox import readable_paths
-            from modelport.workers.spawn import run_worker
+        try:
+            if opts.bisect:  # each probe is a conversion: run here, each conversion in its own workers
+                from modelport.pipeline.locate_bisect import bisect
 
-            src, art = absolute_reference(source), absolute_reference(artifact)
-            reads = readable_paths(src) + readable_paths(art) + [p for p in (opts.inputs, opts.weights) if p]
-            payload, _ = run_worker("modelport.validators.locate.worker", "locate", "location",
-                                    {"source": src, "artifact": art, "options": opts.to_dict()}, scratch, None,
-                                    reads=reads)
-            report = LocateReport.from_dict(payload["report"])
-            report.source, report.artifact = source, artifact  # as the user gave them
-        else:
-            from modelport.validators.locate.locate import locate as run
+                report = bisect(source, artifact, opts, scratch)
+            elif sandbox.active():
+                from modelport.workers.sandbox import readable_paths
+                from modelport.workers.spawn import run_worker
 
-            report = run(source, artifact, opts)
+                src, art = absolute_reference(source), absolute_reference(artifact)
+                reads = readable_paths(src) + readable_paths(art) + [p for p in (opts.inputs, opts.weights) if p]
+                payload, _ = run_worker("modelport.validators.locate.worker", "locate", "location",
+                                        {"source": src, "artifact": art, "options": opts.to_dict()}, scratch, None,
+                                        reads=reads)
+                report = LocateReport.from_dict(payload["report"])
+                report.source, report.artifact = source, artifact  # as the user gave them
+            else:
+                from modelport.validators.locate.locate import locate as run
+
+                report = run(source, artifact, opts)
+        except UsageError as e:
+            report = _bisect_fallback(e, source, artifact, opts, scratch)
         if destination and report.repro:
             shutil.move(opts.repro, destination)
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _bisect_fallback(error, source: str, artifact: str, opts: LocateOptions, scratch: str) -> LocateReport:
+    """When no tensor of ARTIFACT pairs with one of SOURCE, locate bisects instead where it can (an
+    ONNX source, a manifest with the route): re-converting prefixes of the source; else the error."""
+    from modelport.pipeline.locate_bisect import bisect, bisectable
+    from modelport.validators.locate.bisect import NOTHING_PAIRED
+
+    if opts.bisect or NOTHING_PAIRED not in str(error) or bisectable(source, artifact):
+        raise error
+    report = bisect(source, artifact, dataclasses.replace(opts, bisect=True), scratch)
+    report.notes.insert(0, f"no tensor pairs ({error}): bisected instead, re-converting prefixes of the source")
+    return report
 
 
 def _recorded_inputs(artifact: str, options: LocateOptions) -> LocateOptions:

@@ -27,14 +27,15 @@ def check_free(dest: str, force: bool) -> None:
     if os.path.lexists(dest) and not force:
         raise UsageError(f"{dest} already exists; pass --force to overwrite it")
     if os.path.isdir(dest) and force and os.listdir(dest) and not _is_model_dir(dest):
-        raise UsageError(f"{dest} is a non-empty directory that is neither a SavedModel nor a PyTorch package; "
-                         "refusing to overwrite it")
+        raise UsageError(f"{dest} is a non-empty directory that is neither a SavedModel, a TF.js model nor a "
+                         "PyTorch package; refusing to overwrite it")
 
 
 def _is_model_dir(folder: str) -> bool:
     from modelport.torch_modules import is_package
 
-    return os.path.isfile(os.path.join(folder, "saved_model.pb")) or is_package(folder)
+    return (os.path.isfile(os.path.join(folder, "saved_model.pb")) or os.path.isfile(os.path.join(folder, "model.json"))
+            or is_package(folder))
 
 
 def place(built: str, dest: str, scratch: str) -> None:

@@ -17,5 +17,7 @@ def test_wheel_has_only_the_modelport_package(tmp_path):
     top = {n.split("/")[0] for n in names}
     assert top == {"modelport", next(t for t in top if t.endswith(".dist-info"))}, top
     for module in ("modelport/cli/main.py", "modelport/converters/planner.py", "modelport/validators/runtimes/__init__.py",
-                   "modelport/converters/edges/onnx_to_tf.py", "modelport/constraints.txt"):
+                   "modelport/converters/edges/onnx_to_tf.py", "modelport/constraints.txt",
+                   "modelport/constraints-tfjs.txt", "modelport/js/tfjs_runner.js", "modelport/js/package-lock.json",
+                   "modelport/serving/mar_handler.py"):
         assert module in names, module

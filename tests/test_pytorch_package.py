@@ -188,7 +188,7 @@ def test_force_replaces_a_package_but_never_another_folder(packages, tmp_path):
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     res = run_cli("convert", ONNX / "mlp.onnx", "--to", "pytorch", "--pytorch-format", "package", "-o", other, "--force")
-    assert_one_line_error(res, 2, "neither a SavedModel nor a PyTorch package")
+    assert_one_line_error(res, 2, "nor a PyTorch package; refusing to overwrite it")
     assert (other / "keep.txt").read_text() == "mine"
 
 

@@ -88,6 +88,14 @@ def test_a_damaged_tfjs_model_fails_parity(tmp_path, cnn_tfjs):
     assert "FAIL" in r.stdout and "parity failed" in r.stderr
 
 
+def test_force_replaces_a_tfjs_folder(tmp_path):
+    out = tmp_path / "mlp_tfjs"
+    for extra in ((), ("--force",)):
+        r = run_cli("convert", SOURCES["keras_mlp"], "--to", "tfjs", "-o", out, "--no-validate", *extra)
+        assert r.code == 0, r.stdout + r.stderr
+    assert (out / "model.json").is_file()
+
+
 def test_wasm_alone_and_cpu_alone(cnn_tfjs, tmp_path):
     report_path = tmp_path / "wasm.json"
     r = run_cli("validate", SOURCES["cnn"], cnn_tfjs, "--tfjs-backend", "wasm", "--json", report_path)

@@ -34,6 +34,9 @@ class LocateOptions:
     top: int = 10
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     repro: str | None = None  # a folder to write the first divergence's smallest failing sub-graph into
+    # re-convert prefixes of an ONNX source along the artifact's route and bisect for the first node
+    # that breaks parity (modelport/pipeline/locate_bisect.py), instead of pairing tensors
+    bisect: bool = False
 
     def check(self) -> "LocateOptions":
         if self.mode not in MODES:

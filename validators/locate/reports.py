@@ -37,6 +37,8 @@ def op_text(t: TensorResult) -> str:
 
 
 def headline(report: LocateReport) -> str:
+    if report.bisection is not None:
+        return _bisection_headline(report)
     if report.first is None:
         drifting = sum(t.passed is False for t in report.tensors)
         said = ("no divergence: every compared tensor matches the source" if not drifting else
@@ -55,9 +57,55 @@ def headline(report: LocateReport) -> str:
             + (f"; {len(report.divergences) - 1} more independent divergence(s)" if len(report.divergences) > 1 else ""))
 
 
+def _bisection_headline(report: LocateReport) -> str:
+    b = report.bisection
+    if report.first is None:
+        return f"no divergence found by bisection: {b['result']}"
+    t = report.tensor(report.first)
+    return (f"first divergence (found by bisection): {b['result']}; its prefix's output {t.source}, converted: "
+            f"{t.reason}")
+
+
+def render_bisection(report: LocateReport, console: Any) -> None:
+    """--bisect: each probe (a prefix of the source converted along the route and validated)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    b = report.bisection
+    console.print(f"bisection: {b['nodes']} node(s) to cut at, {len(b['probes'])} conversion(s) of at most "
+                  f"{b['max_probes']}" + (f", strategies {', '.join(b['strategies'])}" if b["strategies"] else ""))
+    if b["probes"]:
+        table = Table(show_lines=False)
+        for col in ("k", "prefix to node", "op", "max abs", "cosine", "verdict", "seconds"):
+            table.add_column(col, overflow="fold", justify="right" if col in ("k", "max abs", "cosine", "seconds")
+                             else "left")
+        rows = {t.candidate_node: t for t in report.tensors}
+        for p in b["probes"]:
+            t = rows.get(p["node"])
+            verdict = "pass" if p["verdict"] == "pass" else f"[red]fail[/]: {escape(clean(p['reason']))[:70]}"
+            if t is not None and t.source == report.first:
+                verdict = "[bold red]FIRST DIVERGENCE[/]: " + escape(clean(p["reason"]))[:60]
+            table.add_row(str(p["k"]), escape(p["node"]), p["op"], fmt_num(t.max_abs if t else None),
+                          fmt_cosine(t.cosine if t else None), verdict, f"{p['seconds']:.1f}")
+        console.print(table)
+
+
 def render_terminal(report: LocateReport, console: Any, top: int = 10) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    if report.bisection is not None:
+        console.print(f"locate: {escape(report.source)} ({report.source_format}) -> {escape(report.artifact)} "
+                      f"({report.artifact_format}), route {escape(report.route)}, bisection, seed {report.seed}, "
+                      f"{report.precision}; outputs {'pass' if report.outputs_passed else 'fail'} on this input")
+        render_bisection(report, console)
+        for note in report.notes:
+            console.print(f"note: {escape(note)}")
+        if report.repro:
+            console.print(f"repro: {escape(report.repro)}")
+        style = "green" if report.first is None else "bold red"
+        console.print(f"[{style}]{escape(headline(report))}[/]")
+        return
 
     compared = sum(1 for t in report.tensors if t.passed is not None)
     console.print(f"locate: {escape(report.source)} ({report.source_format}) -> {escape(report.artifact)} "

@@ -58,6 +58,9 @@ class LocateReport:
     seconds: dict[str, float] = field(default_factory=dict)
     source_graph_size: int = 0
     repro: str | None = None  # what --repro wrote, in words ("" when it could not)
+    # --bisect (or the fallback when nothing pairs): {"nodes", "max_probes", "probes": [{k, node, op,
+    # output, verdict, reason, seconds}], "result"}: `first` was found by re-converting prefixes
+    bisection: dict[str, Any] | None = None
 
     @property
     def diverged(self) -> bool:

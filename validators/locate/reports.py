@@ -85,8 +85,8 @@ def render_bisection(report: LocateReport, console: Any) -> None:
             verdict = "pass" if p["verdict"] == "pass" else f"[red]fail[/]: {escape(clean(p['reason']))[:70]}"
             if t is not None and t.source == report.first:
                 verdict = "[bold red]FIRST DIVERGENCE[/]: " + escape(clean(p["reason"]))[:60]
-            table.add_row(str(p["k"]), escape(p["node"]), p["op"], fmt_num(t.max_abs if t else None),
-                          fmt_cosine(t.cosine if t else None), verdict, f"{p['seconds']:.1f}")
+            table.add_row(str(p["k"]), escape(p["node"]), p["op"], fmt_num(p.get("max_abs")),
+                          fmt_cosine(p.get("cosine")), verdict, f"{p['seconds']:.1f}")
         console.print(table)
 
 

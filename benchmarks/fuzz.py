@@ -4,7 +4,8 @@ Valid fixtures of every format are mutated, seeded: bits flipped, the file trunc
 inserted, 4-byte integers overwritten with extreme values (what flatbuffer offsets and protobuf
 lengths are made of), chunks deleted or repeated; for zip formats (.pt2, TorchScript, .keras) a
 member's bytes are mutated too and the archive rewritten with valid checksums, so that the damage
-reaches the loaders behind the zip layer; for a SavedModel, its saved_model.pb.
+reaches the loaders behind the zip layer; for a SavedModel, its saved_model.pb; for a TF.js graph model,
+its model.json (or, one case in five, its weight shard).
 
 Each case goes through the public API exactly as `modelport inspect` runs it
 (`modelport.api.inspect_model`: format detection, then each format's own reader), in a worker
@@ -48,6 +49,7 @@ SEEDS = {
     "torchscript": ["pytorch/mlp.pt"],
     "keras": ["keras/keras_cnn.keras"],
     "savedmodel": ["savedmodel/keras_mlp"],
+    "tfjs": ["tfjs/keras_cnn"],
 }
 EXTREMES = (0, 1, 0x7F, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
 CASE_SECONDS = 60.0  # per case: a SavedModel load takes seconds on a busy machine
@@ -102,13 +104,17 @@ def make_case(fmt: str, index: int, seed: int, folder: str) -> dict:
     rng = random.Random(f"{seed}:{fmt}:{index}")
     source = os.path.join(FIXTURES, rng.choice(SEEDS[fmt]))
     name = os.path.join(folder, f"{fmt}_{index}")
-    if os.path.isdir(source):  # a SavedModel: damage its saved_model.pb
+    if os.path.isdir(source):  # a SavedModel: damage its saved_model.pb; a TF.js folder: model.json or a shard
         shutil.copytree(source, name)
-        pb = os.path.join(name, "saved_model.pb")
-        with open(pb, "rb") as f:
+        if os.path.exists(os.path.join(name, "saved_model.pb")):
+            target = "saved_model.pb"
+        else:
+            target = "model.json" if rng.random() < 0.8 else "group1-shard1of1.bin"
+        with open(os.path.join(name, target), "rb") as f:
             data, kind = mutate_bytes(f.read(), rng)
-        with open(pb, "wb") as f:
+        with open(os.path.join(name, target), "wb") as f:
             f.write(data)
+        kind = f"{target}: {kind}" if target != "saved_model.pb" else kind
         path = name
     else:
         with open(source, "rb") as f:

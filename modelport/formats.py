@@ -127,7 +127,36 @@ def tfjs_model_json(folder: str) -> dict:
                          "(what `modelport convert --to tfjs` writes)")
     if spec.get("format") != "graph-model" or not isinstance(spec.get("modelTopology"), dict):
         raise UsageError(f"{path}: not a TensorFlow.js graph model (format {spec.get('format')!r})")
+    why = _tfjs_malformed(spec)
+    if why:
+        raise UsageError(f"{path}: a malformed TensorFlow.js graph model ({why})")
     return spec
+
+
+def _tfjs_malformed(spec: dict) -> str | None:
+    """What in model.json's structure is not what TF.js writes (the fields modelport reads), or None."""
+    nodes = spec["modelTopology"].get("node", [])
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        return "modelTopology.node is not a list of nodes"
+    groups = spec.get("weightsManifest", [])
+    if not isinstance(groups, list) or not all(
+            isinstance(g, dict) and isinstance(g.get("paths", []), list) and all(isinstance(p, str) for p in g.get("paths", []))
+            and isinstance(g.get("weights", []), list) and all(isinstance(w, dict) for w in g.get("weights", []))
+            for g in groups):
+        return "weightsManifest is not a list of groups of paths and weights"
+    sig = spec.get("signature", {})
+    if not isinstance(sig, dict):
+        return "signature is not an object"
+    for side in ("inputs", "outputs"):
+        entries = sig.get(side, {})
+        if not isinstance(entries, dict) or not all(isinstance(t, dict) for t in entries.values()):
+            return f"signature.{side} is not an object of tensors"
+        for key, t in entries.items():
+            dims = (t.get("tensorShape") or {}).get("dim", []) if isinstance(t.get("tensorShape", {}), dict) else None
+            if not isinstance(dims, list) or not all(isinstance(d, dict) and re.fullmatch(r"-?\d+", str(d.get("size", "-1")))
+                                                     for d in dims):
+                return f"signature.{side}.{key} has a shape that is not a list of sizes"
+    return None
 
 
 def _folder_of(model_json: str) -> str:

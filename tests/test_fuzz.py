@@ -40,6 +40,13 @@ def test_damaged_archives_and_savedmodels_end_in_verdicts(tmp_path):
     assert all(s["failures"] == 0 and s["cases"] == 10 for s in report["summary"].values()), report["summary"]
 
 
+def test_damaged_tfjs_models_end_in_verdicts(tmp_path):
+    """model.json or the shard of fixtures/tfjs/keras_cnn damaged (reading a TF.js folder is cheap)."""
+    report = _fuzz(tmp_path, "--cases", "120", "--formats", "tfjs")
+    s = report["summary"]["tfjs"]
+    assert s["cases"] == 120 and s["failures"] == 0 and s["ok"] > 0 and s["refused"] > 0, s
+
+
 @pytest.mark.parametrize("index", [239, 748, 1073])
 def test_zip_damage_the_campaign_found_ends_in_one_line(tmp_path, index):
     """Cases of the 2000-case TorchScript campaign that escaped as zlib.error (a corrupt deflate

@@ -114,7 +114,7 @@ def test_same_format_without_via_is_refused(tmp_path):
 
 def test_quantize_needs_a_tflite_or_onnx_target(tmp_path):
     convert_fails(tmp_path, 2, FIXTURES / "tflite" / "keras_cnn.tflite", "--quantize", "fp16", to="savedmodel",
-                  fragments=("--quantize applies to tflite and onnx outputs only",))
+                  fragments=("--quantize applies to tflite, onnx, tfjs outputs only",))
 
 
 def test_int8_without_calibration(tmp_path):

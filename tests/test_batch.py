@@ -205,7 +205,7 @@ models:
     ("[1, 2]", ["expected a mapping"]),
     ("models:\n  - {name: a, source: x.onnx}", ["models[0] (a): targets: missing"]),
     ("models:\n  - {name: a, source: x.onnx, targets: [tflit]}", ["models[0] (a): targets: 'tflit' is not one of"]),
-    ("models:\n  - {name: a, source: x.onnx, targets: [keras]}", ["'keras' is not one of onnx, savedmodel, tflite, pytorch"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: [keras]}", ["'keras' is not one of onnx, savedmodel, tflite, pytorch, tfjs"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, input_shape: {x: [1]}}", ["models[0] (a): input_shape: unknown key",
                                                                                       "did you mean input_shapes"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx, input_shapes: {x: [1, 0]}}", ["input_shapes.x: bad dim 0"]),

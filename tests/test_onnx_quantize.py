@@ -37,7 +37,7 @@ def test_the_quantizing_step_follows_the_route_to_onnx():
     assert route_text(plan(Format.PYTORCH, Format.ONNX)) == "pytorch -> onnx"
     with pytest.raises(UsageError, match="already onnx"):
         plan(Format.ONNX, Format.ONNX)
-    with pytest.raises(UsageError, match="tflite and onnx outputs only"):
+    with pytest.raises(UsageError, match="tflite, onnx, tfjs outputs only"):
         plan(Format.PYTORCH, Format.SAVEDMODEL, quantize="fp16")
     with pytest.raises(UsageError, match="it needs --quantize"):
         parse_route("pytorch->onnx->onnx", Format.PYTORCH, Format.ONNX)
@@ -122,7 +122,7 @@ def test_quantize_refusals_are_one_line(tmp_path):
     r = run_cli("convert", CNN_ONNX, "--to", "onnx", "--quantize", "int8", "-o", tmp_path / "x.onnx")
     assert_one_line_error(r, 2, "--calibration-data")
     r = run_cli("convert", CNN_ONNX, "--to", "savedmodel", "--quantize", "fp16", "-o", tmp_path / "x_sm")
-    assert_one_line_error(r, 2, "tflite and onnx outputs only")
+    assert_one_line_error(r, 2, "tflite, onnx, tfjs outputs only")
     r = run_cli("convert", CNN_ONNX, "--to", "onnx", "-o", tmp_path / "y.onnx")
     assert_one_line_error(r, 2, "already onnx")
     assert not list(tmp_path.iterdir())

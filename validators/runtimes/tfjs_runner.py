@@ -56,6 +56,9 @@ class TFJSRunner(Runner):
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
         header = self._reply(loading=True)
         self.version = header.get("version")
+        if self.threads and self.threads > 1:  # measured: WASM_HAS_MULTITHREAD_SUPPORT is false in Node 20
+            self.device_note = (f"{self.runtime} runs on one thread in Node (TF.js has no multithreaded wasm "
+                                f"there); --threads {self.threads} does not apply to it")
         self._inputs = [self._spec(t) for t in header["inputs"]]
         self._outputs = [self._spec(t) for t in header["outputs"]]
 

@@ -7,7 +7,7 @@ import click
 from modelport.cli.bench_render import bench_and_render
 from modelport.cli.convert_progress import step_lines
 from modelport.cli.render import console, emit_json, perm_text
-from modelport.converters.options import PYTORCH_FORMATS
+from modelport.converters.options import PYTORCH_FORMATS, QUANTIZE_MODES
 from modelport.manifest import human_size, size_on_disk
 from modelport.hf_folders import TASKS
 
@@ -25,7 +25,7 @@ from modelport.hf_folders import TASKS
               help="Take exactly this route, e.g. 'pytorch->tflite' (litert-torch) or pytorch,onnx,tflite "
                    "(see `modelport formats`); no other route is tried.")
 @click.option("--opset", type=int, help="ONNX opset for ONNX outputs (default 18).")
-@click.option("--quantize", type=click.Choice(["fp16", "dynamic-int8", "int8", "uint8", "uint16"]),
+@click.option("--quantize", type=click.Choice(QUANTIZE_MODES),
               help="Quantize a TFLite output (TFLiteConverter: fp16, dynamic-int8, int8), an ONNX one (ONNX Runtime: "
                    "the same three) or a TF.js one (weights: fp16, uint8, uint16); with several --to targets, the "
                    "TFLite one.")

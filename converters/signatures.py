@@ -13,7 +13,7 @@ from typing import Any
 from modelport.errors import UsageError
 from modelport.manifest import size_on_disk
 from modelport.libraries import require
-from modelport.specs import from_tf_spec, from_tflite_detail, keras_output_names
+from modelport.specs import from_tf_spec, from_tflite_detail, from_tfjs, keras_output_names
 from modelport.types import Format, IOSpec, TensorSpec
 from modelport.formats import Detected, detect, is_callable_reference
 
@@ -170,10 +170,6 @@ def keras_io(path: str, model=None) -> IOSpec:
 
 
 # ---------------------------------------------------------------- TensorFlow.js
-_TFJS_DTYPES = {"DT_FLOAT": "float32", "DT_HALF": "float32", "DT_DOUBLE": "float32", "DT_INT32": "int32",
-                "DT_INT64": "int32", "DT_BOOL": "bool"}  # TF.js holds int64 as int32, floats as float32
-
-
 def tfjs_io(path: str) -> IOSpec:
     """A TF.js graph model's signature, read from model.json (the names are the SavedModel's keys)."""
     from modelport.formats import tfjs_model_json
@@ -184,9 +180,7 @@ def tfjs_io(path: str) -> IOSpec:
         out = []
         for key, t in (entries or {}).items():
             dims = ((t.get("tensorShape") or {}).get("dim")) if isinstance(t, dict) else None
-            shape = None if dims is None else [int(d.get("size", -1)) for d in dims]
-            shape = None if shape is None else [d if d >= 0 else f"d{i}" for i, d in enumerate(shape)]
-            out.append(TensorSpec(key, shape, _TFJS_DTYPES.get(t.get("dtype"), str(t.get("dtype")))))
+            out.append(from_tfjs(key, None if dims is None else [d.get("size", -1) for d in dims], t.get("dtype")))
         return out
 
     if not sig.get("inputs") or not sig.get("outputs"):

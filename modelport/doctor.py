@@ -222,6 +222,8 @@ def serving_checks() -> list[Check]:
     """Java, the TorchServe tools and tensorflow-serving-api (`modelport package`)."""
     from modelport.serving.doctor import serving_doctor_rows
 
-    return [Check(name, note, version, None, version is not None or name == "tf serving server", "-",
-                  None if version is not None or name == "tf serving server" else note)
-            for name, version, note in serving_doctor_rows()]
+    checks = []
+    for name, version, note in serving_doctor_rows():
+        ok = version is not None or name == "tf serving server"  # that row says none exists here: not a fault
+        checks.append(Check(name, note, version, None, ok, "-", None if ok else note))
+    return checks

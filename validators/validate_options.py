@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 from modelport.types import IOMap
 
+TFJS_BACKENDS = ("cpu", "wasm")  # the Node backends a TF.js model runs on (validators/runtimes/tfjs_runner.py)
+
 
 @dataclass(frozen=True)
 class ValidateOptions:
@@ -30,7 +32,7 @@ class ValidateOptions:
     threads: int | None = None
     # TF.js candidates run on each of these backends: the first is the candidate's row, the others
     # are checked on the same samples (CandidateResult.backends)
-    tfjs_backends: tuple[str, ...] = ("cpu", "wasm")  # see TFJS_BACKENDS
+    tfjs_backends: tuple[str, ...] = TFJS_BACKENDS
     weights: str | None = None  # state_dict for a file.py:callable reference
     task: str | None = None  # a Hugging Face folder reference's task (default: its config.json's)
     save_outputs: str | None = None
@@ -51,8 +53,6 @@ class ValidateOptions:
         d["io_maps"] = {p: IOMap.from_dict(m) for p, m in (d.get("io_maps") or {}).items()}
         return cls(**d)
 
-
-TFJS_BACKENDS = ("cpu", "wasm")
 
 
 def parse_tfjs_backends(text: str | None) -> tuple[str, ...]:

@@ -579,15 +579,12 @@ def validate(reference: str | None, candidates: list[str], opts: ValidateOptions
         result.passed = result.error is None and bool(result.outputs) and all(r.passed for r in result.outputs)
         if not result.passed and result.error is None and is_ambiguous(io_map):
             _settle_layout(result, io_map, runner, specs, feeds, ref_outs, precision, tol_overrides)
+        used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map  # as running settled it
         if not result.passed and result.error is None and result.outputs and ref_runner is not None:
-            used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map
             _against_float64(result, ref_runner, runner, used, specs, feeds, ref_outs, precision, tol_overrides)
         if result.error is None and cand_groups:
-            used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map
             _prove_sizes(result, runner, specs, used, cand_groups, wanted, sized, make_sample, precision, tol_overrides)
         if result.error is None and result.outputs and fmt == Format.TFJS.value:
-            used = IOMap.from_dict(result.settled_io_map) if result.settled_io_map else io_map
-
             def prove(other, used=used, groups=cand_groups, precision=precision) -> list[dict]:
                 probe = CandidateResult(path, fmt, other.runtime, other.device_used, precision, True)
                 if groups:

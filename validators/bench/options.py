@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from modelport.errors import UsageError
+from modelport.validators.validate_options import TFJS_BACKENDS
 
 ORDERS = ("sequential", "random", "interleaved")
 DEFAULT_RUNS, DEFAULT_DURATION = 50, 1.0  # when neither --runs nor --duration is given (as benchmark_model)
@@ -32,7 +33,7 @@ class BenchOptions:
     labels: dict[str, str] = field(default_factory=dict)  # model -> the name reports use (default: file name)
     baseline: str | None = None  # a previous run's --json: compare p50 per artifact and batch size
     max_regression: float = 0.10  # with a baseline: a p50 this much slower (a fraction) is a regression
-    tfjs_backends: tuple[str, ...] = ("cpu", "wasm")  # a TF.js model is measured on each (a row per backend)
+    tfjs_backends: tuple[str, ...] = TFJS_BACKENDS  # a TF.js model is measured on each (a row per backend)
 
     def measured_bounds(self) -> tuple[int, float]:
         """(min runs, min seconds): --runs alone is a count, --duration alone a time, both: both."""
@@ -55,8 +56,9 @@ def check(opts: BenchOptions) -> None:
             raise UsageError(f"{name} {value}: expected 0 or more seconds")
     if opts.max_duration <= 0:
         raise UsageError(f"--max-duration {opts.max_duration}: expected a positive number of seconds")
-    if not opts.tfjs_backends or any(b not in ("cpu", "wasm") for b in opts.tfjs_backends):
-        raise UsageError(f"--tfjs-backend {','.join(opts.tfjs_backends)}: expected cpu, wasm or both")
+    if not opts.tfjs_backends or any(b not in TFJS_BACKENDS for b in opts.tfjs_backends):
+        raise UsageError(f"--tfjs-backend {','.join(opts.tfjs_backends)}: expected backends among "
+                         f"{', '.join(TFJS_BACKENDS)}")
     if opts.order not in ORDERS:
         raise UsageError(f"--order {opts.order}: expected one of {', '.join(ORDERS)}")
     if opts.device not in ("cpu", "cuda", "auto"):

@@ -19,23 +19,17 @@ import tempfile
 import numpy as np
 
 from modelport.errors import ConversionError, UsageError
-from modelport.types import TensorSpec
+from modelport.specs import from_tfjs
 from modelport.validators.runtimes.base import Runner, SelfTimedCall
-
-BACKENDS = ("cpu", "wasm")
-# TF.js has float32, int32 and bool tensors; its converter stores int64 as int32 and float16/64 as float32.
-_DTYPES = {"DT_FLOAT": "float32", "DT_HALF": "float32", "DT_DOUBLE": "float32", "DT_BFLOAT16": "float32",
-           "DT_INT32": "int32", "DT_INT64": "int32", "DT_INT16": "int32", "DT_INT8": "int32", "DT_UINT8": "int32",
-           "DT_BOOL": "bool", "float32": "float32", "int32": "int32", "bool": "bool"}
-
+from modelport.validators.validate_options import TFJS_BACKENDS
 
 class TFJSRunner(Runner):
     runtime = "tfjs"
 
     def __init__(self, path: str, device: str = "cpu", threads: int | None = None, backend: str = "wasm"):
         super().__init__(path, device, threads)
-        if backend not in BACKENDS:
-            raise UsageError(f"--tfjs-backend {backend}: expected one of {', '.join(BACKENDS)}")
+        if backend not in TFJS_BACKENDS:
+            raise UsageError(f"--tfjs-backend {backend}: expected one of {', '.join(TFJS_BACKENDS)}")
         self.backend = backend
         self.runtime = f"tfjs-{backend}"
         self.proc: subprocess.Popen | None = None
@@ -59,13 +53,8 @@ class TFJSRunner(Runner):
         if self.threads and self.threads > 1:  # measured: WASM_HAS_MULTITHREAD_SUPPORT is false in Node 20
             self.device_note = (f"{self.runtime} runs on one thread in Node (TF.js has no multithreaded wasm "
                                 f"there); --threads {self.threads} does not apply to it")
-        self._inputs = [self._spec(t) for t in header["inputs"]]
-        self._outputs = [self._spec(t) for t in header["outputs"]]
-
-    @staticmethod
-    def _spec(t: dict) -> TensorSpec:
-        shape = None if t.get("shape") is None else [d if d >= 0 else f"d{i}" for i, d in enumerate(t["shape"])]
-        return TensorSpec(t["name"], shape, _DTYPES.get(t.get("dtype"), str(t.get("dtype"))))
+        self._inputs = [from_tfjs(t["name"], t.get("shape"), t.get("dtype")) for t in header["inputs"]]
+        self._outputs = [from_tfjs(t["name"], t.get("shape"), t.get("dtype")) for t in header["outputs"]]
 
     def _reply(self, loading: bool = False) -> dict:
         line = self.proc.stdout.readline()

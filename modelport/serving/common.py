@@ -74,6 +74,17 @@ _FLAVORS = {"torchscript": "a TorchScript file", "exported_program": "an Exporte
             "hf_folder": "a Hugging Face model folder"}
 
 
+def detect_for(model: str, takes: str):
+    """The model's format (modelport/formats.py), or its usual one-line refusal followed by what the
+    target takes."""
+    from modelport.formats import detect
+
+    try:
+        return detect(model, thorough=False)
+    except UsageError as e:
+        raise UsageError(f"{e.message}; {takes}") from None
+
+
 def describe(detected) -> str:
     """'this is an ONNX model', for the one-line refusals."""
     what = _FLAVORS.get(detected.flavor or "") or _KINDS.get(detected.format.value, f"a {detected.format.value} model")

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 
 from modelport import manifest
 from modelport.errors import ParityError, UsageError
-from modelport.formats import detect
 from modelport.placement import make_scratch
-from modelport.serving.common import PackageOptions, describe, identity_io_map, model_names
+from modelport.serving.common import PackageOptions, describe, detect_for, identity_io_map, model_names
 from modelport.serving.reference import Golden, judge, report_for, validation_data
 from modelport.serving.requests import tfserving_grpc_json, tfserving_rest_body
 from modelport.types import Format
@@ -57,10 +56,7 @@ class TFServingPackage:
 
 
 def check_source(model: str) -> None:
-    try:
-        d = detect(model, thorough=False)
-    except UsageError as e:
-        raise UsageError(f"{e.message}; {TAKES}") from None
+    d = detect_for(model, TAKES)
     if d.format != Format.SAVEDMODEL:
         raise UsageError(f"{model}: {describe(d)}; {TAKES} (`modelport convert {model} --to savedmodel -o "
                          "model_savedmodel` makes one)")

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 
 from modelport import manifest
 from modelport.errors import ConversionError, ParityError, UsageError
-from modelport.formats import detect
 from modelport.placement import make_scratch
 from modelport.serving import tools
-from modelport.serving.common import PackageOptions, check_port, describe, identity_io_map, model_names
+from modelport.serving.common import PackageOptions, check_port, describe, detect_for, identity_io_map, model_names
 from modelport.serving.reference import Golden, validation_data
 from modelport.types import Format
 
@@ -57,10 +56,7 @@ class TorchServePackage:
 
 def check_source(model: str) -> str:
     """The PyTorch flavor of MODEL, or UsageError saying what --for torchserve takes."""
-    try:
-        d = detect(model, thorough=False)
-    except UsageError as e:
-        raise UsageError(f"{e.message}; {TAKES}") from None
+    d = detect_for(model, TAKES)
     if d.format == Format.PYTORCH and d.flavor in FLAVORS:
         return d.flavor
     raise UsageError(f"{model}: {describe(d)}; {TAKES} (`modelport convert {model} --to pytorch -o model.pt2` makes one)")

@@ -43,7 +43,8 @@ def _check_report_path(path: str | None, option: str, suffix: str = ".json") -> 
 @click.option("--top", type=int, default=10, show_default=True, help="Rows of the table: the first divergence, then the worst.")
 @click.option("--json", "json_path", type=click.Path(), help="Write every compared tensor (names, ops, layout, metrics, status) as JSON.")
 @click.option("--model-explorer", "explorer_path", type=click.Path(),
-              help="Write a Model Explorer node-data overlay (JSON) that colours the artifact's graph by error.")
+              help="Write a Model Explorer node-data overlay (JSON) that colours the artifact's graph by error "
+                   "(after a bisection: the source's ONNX graph, each probed node).")
 @click.option("--repro", "repro_path", type=click.Path(),
               help="Write the first divergence's smallest failing sub-graph into this new folder, in the ONNX "
                    "backend-test layout (model.onnx, test_data_set_0/input_*.pb, output_*.pb).")

@@ -294,7 +294,7 @@ def test_bad_input_is_one_line_and_exit_2(cnn_onnx_from_torch, artifacts, tmp_pa
                           "the reference fails on the given inputs")
     # a format locate does not read yet, a missing file, a report path that is a folder
     assert_one_line_error(run_cli("locate", CNN_ONNX, f"{F}/keras/keras_cnn.keras"), 2,
-                          "ONNX, TFLite and SavedModel artifacts")
+                          "ONNX, TFLite, SavedModel and PyTorch artifacts")
     assert_one_line_error(run_cli("locate", CNN_ONNX, tmp_path / "missing.onnx"), 2)
     assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--json", tmp_path), 2, "is a folder")
     assert_one_line_error(run_cli("locate", CNN_ONNX, tflite, "--repro", tmp_path), 2, "already exists")

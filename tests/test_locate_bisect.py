@@ -74,7 +74,8 @@ def models(tmp_path_factory):
 def bisected(models, tmp_path_factory):
     base = tmp_path_factory.mktemp("bisected")
     source, artifact = models["outlier"]
-    res = run_cli("locate", source, artifact, "--bisect", "--repro", base / "repro", "--json", base / "r.json")
+    res = run_cli("locate", source, artifact, "--bisect", "--repro", base / "repro", "--json", base / "r.json",
+                  "--model-explorer", base / "overlay.json")
     return res, json.loads((base / "r.json").read_text()) if (base / "r.json").exists() else None, base / "repro"
 
 
@@ -91,6 +92,9 @@ def test_bisection_names_the_conv_that_int8_destroys(bisected):
     assert all(p["seconds"] > 0 and p["op"] or p["node"] == "(the whole source)" for p in probes)
     assert "first divergence (found by bisection): node conv2 (Conv)" in res.stdout
     assert "found by bisection" in res.stderr and "Traceback" not in res.stderr
+    # the overlay colours the source's graph: the probed nodes by their outputs, conv2's in red
+    overlay = json.loads((bisected[2].parent / "overlay.json").read_text())["results"]
+    assert overlay["c2"]["bgColor"] and overlay["c2"]["value"] > 1 and overlay["r1"]["value"] <= 1, overlay
 
 
 def test_the_repro_is_the_node_alone_in_the_backend_test_layout(bisected):

@@ -159,6 +159,9 @@ def describe(entries: list[dict]) -> list[str]:
         if failed:
             lines.append(f"dynamic dim {dim} claimed, but it fails at another size ({'; '.join(failed)})")
         else:
+            # a size whose sample the outputs fail at any size (validation._same_as_pieces) says so
+            beside = [f"{dim}={e['size']}: {e['detail']}" for e in es if e["passed"] and "fail at any size" in e["detail"]]
             lines.append(f"dynamic dim {dim} proven at sizes {', '.join(map(str, proven))}" +
-                         (f"; not proven at {'; '.join(unproven)}" if unproven else ""))
+                         (f"; not proven at {'; '.join(unproven)}" if unproven else "") +
+                         (f" ({'; '.join(beside)})" if beside else ""))
     return lines

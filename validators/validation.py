@@ -272,12 +272,62 @@ def _prove_sizes(result: CandidateResult, runner, specs, io_map: IOMap, groups, 
             elif rs64:
                 entry["detail"] += (f"; against the source in float64 too (max abs {max(r.max_abs or 0 for r in rs64):.3g}), "
                                     f"where the float32 source is itself {_float32_drift(ref_out, ref64):.3g} off")
+        if not entry["passed"]:
+            pieces = _same_as_pieces(runner, feed, got, ref_out, group, size, io_map, specs, precision, tol_overrides)
+            if pieces:  # the dim works; these inputs are out of tolerance at any size: the outputs fail, not the dim
+                entry["passed"] = True
+                entry["detail"] = f"{pieces}; the outputs on this sample fail at any size ({entry['detail']})"
         for r in rs:
             new.setdefault(r.output, []).append(r)
     if new:
         result.outputs = sorted((merge_samples([o, *new.get(o.output, [])]) for o in result.outputs), key=lambda r: -r.severity)
-    if any(e["passed"] is False for e in result.sizes):
-        result.passed = False
+    if any(e["passed"] is False for e in result.sizes) or not all(r.passed for r in result.outputs):
+        result.passed = False  # a dim that works can still meet inputs its outputs fail on (_same_as_pieces)
+
+
+def _same_as_pieces(runner, feed: dict, got: dict, ref_out: dict, group, size: int, io_map: IOMap, specs,
+                    precision: str, tol_overrides) -> str:
+    """Whether the candidate, at `size` of a group of dims, computes what it computes on the same
+    sample cut into pieces at the base size (one row at a time for a batch of base 1): then the
+    dim works, and a failure against the source at `size` is the candidate's error on these inputs,
+    which it has at the base size too. Measured: MobileNet-v3-small's TFLite with a dynamic batch,
+    at batch 4, was 3.4e-4 off the float32 source on 0.25% of its logits (the source itself 1.5e-4
+    off its float64 run) while its batch-4 run equalled its four batch-1 runs bit for bit: reported
+    as the dim failing, it was the sample. Judged by the tolerance the outputs are judged by; ""
+    when the sample cannot be cut (size not a multiple of the base) or an output has no axis that
+    grows with it (a model that mixes rows: then the dim's failure stands)."""
+    base = group.base
+    if base < 1 or size % base or size == base:
+        return ""
+    n = size // base
+    members = dict(group.members)
+    try:
+        outs = []
+        for k in range(n):
+            piece = {name: (np.take(x, range(k * base, (k + 1) * base), axis=members[name]) if name in members else x)
+                     for name, x in feed.items()}
+            outs.append(runner.run(_map_feed(piece, io_map, specs)))
+    except Exception:  # noqa: BLE001 -- a candidate that cannot run at the base size on a piece proves nothing here
+        return ""
+    joined: dict[str, np.ndarray] = {}
+    for m in io_map.outputs:
+        if m.source not in ref_out or any(m.artifact not in o for o in outs):
+            return ""
+        parts = [np.asarray(o[m.artifact]) for o in outs]
+        if m.perm is not None and parts[0].ndim == len(m.perm):
+            parts = [p.transpose(inverse_perm(m.perm)) for p in parts]
+        whole = np.shape(ref_out[m.source])
+        grows = [a for a in range(len(whole)) if parts[0].ndim == len(whole) and whole[a] == n * parts[0].shape[a]
+                 and whole[a] != parts[0].shape[a]]
+        if len(grows) != 1:
+            return ""
+        joined[m.source] = np.concatenate(parts, axis=grows[0])
+    rs = _compare(joined, got, io_map, precision, tol_overrides)
+    if not rs or not all(r.passed for r in rs):
+        return ""
+    diff = max((r.max_abs or 0.0) for r in rs)
+    return (f"at {group.label}={size} it computes what it computes on the sample's {n} pieces at {group.label}={base} "
+            f"(max abs {diff:.3g}): the dim works")
 
 
 def _other_backends(result: CandidateResult, path: str, opts: ValidateOptions, specs, io_map: IOMap, feeds,

@@ -68,15 +68,18 @@ def _control_flow(model) -> list[str]:
 
 
 def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, control_flow: list[str],
-           model) -> str:
+           model) -> tuple[str, list[list[str]] | None]:
+    """(what wrote it, the artifact's tensor for each ONNX value where it keeps one: provenance.py)."""
+    from modelport.converters.onnx_torch import provenance
+
     if flavor == "package":
         from modelport.converters.onnx_torch import package
 
         package.write(gm, output, **package_info)
-        return f"torch.fx code generation, torch {torch.__version__}"
+        return f"torch.fx code generation, torch {torch.__version__}", provenance.package_names(gm)
     if flavor == "exported_program":
         try:
-            ep = torch.export.export(gm, examples, strict=False)
+            ep = provenance.export_stamped(gm, examples)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             decided = value_decided(model)
@@ -88,7 +91,7 @@ def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, co
             raise ConversionError(f"torch.export could not trace the converted module ({first[:300]}); "
                                   f"try --pytorch-format {instead}") from None
         torch.export.save(ep, output)
-        return f"torch.export {torch.__version__}"
+        return f"torch.export {torch.__version__}", provenance.exported_names(gm, ep, examples)
     if control_flow:
         # a branch or trip count decided by an input's values: no other preparation of the graph can
         # fold it, so the other strategies are not tried (measured: five strategies, 21 s, one answer)
@@ -113,7 +116,7 @@ def _write(gm, flavor: str, examples, output: str, torch, package_info: dict, co
                          and t.dtype != torch.bool else t for t in examples)
             traced = torch.jit.trace(gm, ones, check_trace=False)
     torch.jit.save(traced, output)
-    return f"torch.jit.trace {torch.__version__}"
+    return f"torch.jit.trace {torch.__version__}", None  # TorchScript keeps no names to map
 
 
 def _folded(path: str, examples, src_io, notes: list[str], fix_shapes: bool = True, strategy: str = "onnxsim"):
@@ -168,7 +171,7 @@ def _export_dynamic(job: EdgeJob, src_io, notes: list[str], torch):
     case the caller fixes them to the example sizes."""
     from torch.export import Dim
 
-    from modelport.converters.onnx_torch import to_fx
+    from modelport.converters.onnx_torch import provenance, to_fx
 
     examples = _example_inputs(job, src_io, open_dim=2)
     model = _folded(job.source, examples, src_io, notes, fix_shapes=False, strategy=job.strategy)
@@ -177,7 +180,7 @@ def _export_dynamic(job: EdgeJob, src_io, notes: list[str], torch):
         arg_names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
         dims = _dynamic_dims(src_io, job)
         dynamic = {a: {k: Dim.AUTO for i2, k in dims if i2 == i} for i, a in enumerate(arg_names)}
-        ep = torch.export.export(gm, examples, dynamic_shapes=dynamic, strict=False)
+        ep = provenance.export_stamped(gm, examples, dynamic_shapes=dynamic)
     except Exception as e:  # the static route below is the answer; say why in a note
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         notes.append(f"dynamic dims could not stay dynamic in torch.export ({first[:160]})")
@@ -191,7 +194,7 @@ def _export_dynamic(job: EdgeJob, src_io, notes: list[str], torch):
         return None
     torch.export.save(ep, job.output)
     notes.append("dynamic dims kept: " + ", ".join(kept))
-    return model, gm, examples
+    return model, gm, examples, provenance.exported_names(gm, ep, examples)
 
 
 def convert(job: EdgeJob) -> EdgeResult:
@@ -209,7 +212,7 @@ def convert(job: EdgeJob) -> EdgeResult:
     if flavor == "exported_program" and _dynamic_dims(src_io, job):
         dynamic = _export_dynamic(job, src_io, notes, torch)
     if dynamic is not None:
-        model, gm, examples = dynamic
+        model, gm, examples, tensor_names = dynamic
         library = f"torch.export {torch.__version__}, dynamic dims"
     else:
         examples = _example_inputs(job, src_io)
@@ -228,7 +231,7 @@ def convert(job: EdgeJob) -> EdgeResult:
                         "inputs": [(a, list(s.shape or []), s.dtype) for a, s in zip(arg_names, src_io.inputs)],
                         "doc": f"{os.path.basename(job.source)} (ONNX opset {opset}) as PyTorch code, converted by "
                                f"modelport {__version__}."}
-        library = _write(gm, flavor, examples, job.output, torch, package_info, _control_flow(model), model)
+        library, tensor_names = _write(gm, flavor, examples, job.output, torch, package_info, _control_flow(model), model)
     names = default_output_names(n_out)
     io_map = IOMap(inputs=[TensorMapping(s.name, a, None, "name" if a == s.name else "name (made an identifier)")
                            for s, a in zip(src_io.inputs, arg_names)],
@@ -238,8 +241,9 @@ def convert(job: EdgeJob) -> EdgeResult:
     if flavor != "package" and dynamic is None and _dynamic_dims(src_io):
         notes.append("dynamic dims fixed to the example sizes: " +
                      ", ".join(f"{s.name}={list(t.shape)}" for s, t in zip(src_io.inputs, examples)))
-    return EdgeResult(io_map=io_map, converter=f"modelport onnx->torch ({library})",
-                      details={"flavor": flavor, "parameters": params,
-                               "example_inputs": {a: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
-                                                  for a, t in zip(arg_names, examples)}},
-                      notes=notes)
+    details = {"flavor": flavor, "parameters": params,
+               "example_inputs": {a: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+                                  for a, t in zip(arg_names, examples)}}
+    if tensor_names:  # [ONNX value, artifact tensor]: how modelport locate pairs them
+        details["tensor_names"] = tensor_names
+    return EdgeResult(io_map=io_map, converter=f"modelport onnx->torch ({library})", details=details, notes=notes)

@@ -163,7 +163,12 @@ class Builder:
         # A subgraph always returns a tuple: its caller (If, Loop, Scan) unpacks it by position.
         self.graph.output(outs[0] if len(outs) == 1 and self.parent is None else tuple(outs))
         self._drop_dead()
-        return fx.GraphModule(self.root, self.graph, class_name="ConvertedFromOnnx")
+        gm = fx.GraphModule(self.root, self.graph, class_name="ConvertedFromOnnx")
+        if self.parent is None:  # which fx node computes each ONNX value: the step's tensor map (provenance.py)
+            gm.meta["onnx_values"] = {name: node.name for name, node in self.values.items()
+                                      if isinstance(node, fx.Node) and not getattr(node, "_erased", False)
+                                      and node.op in ("call_function", "call_method", "call_module")}
+        return gm
 
     def _drop_dead(self) -> None:
         """Remove nodes nothing uses, and the weights only they read: an initializer a converter took

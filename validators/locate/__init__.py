@@ -7,13 +7,15 @@ The pieces, in the order the work flows (validators/locate/locate.py runs them):
   subgraph, a SavedModel signature frozen with its function inlined);
 - correspondence.py: which source tensor each artifact tensor is (the dynamo exporter keeps FX
   node names as ONNX value names; onnx2tf's tensor correspondence report, kept in the manifest by
-  the conversion, maps ONNX values to TFLite tensors; tf2onnx keeps TensorFlow's names); a
+  the conversion, maps ONNX values to TFLite tensors; modelport's ONNX -> PyTorch builder records
+  which .pt2 node or package variable holds each ONNX value; tf2onnx keeps TensorFlow's names); a
   multi-step route composes the maps, and a route that keeps no names is aligned by structure
   (weighted layers by their weights' shapes in op order); fused, folded and renamed ops are
   resolved from the graphs, never from the values;
 - capture.py: the tensors' values on one input, in each runtime, without changing its numbers
   where it can be helped (ONNX Runtime in chunks of marked outputs, LiteRT with every tensor
-  preserved and delegates off, an FX interpreter for PyTorch, a pruned TensorFlow function);
+  preserved and delegates off, an FX interpreter for PyTorch sources and for .pt2 and package
+  artifacts, a pruned TensorFlow function);
 - compare.py: each pair judged as `validate` judges an output (layouts settled by the shapes and,
   where they cannot tell, by running), and the divergences that no earlier divergence explains;
 - local.py: each artifact layer cut out and run alone on the source's values, so its own error is

@@ -10,7 +10,9 @@ again: the caller asks in chunks (locate.py), so only one chunk of values is hel
 - LiteRT: `experimental_preserve_all_tensors=True` with the default delegates off (XNNPACK reuses
   tensor memory), invoked once; int8/uint8 tensors are dequantized with their scale and zero point.
 - PyTorch: the ExportedProgram torch.onnx exports from (its decompositions, its node names, as
-  `torch.onnx.verification` does), run by an FX interpreter that keeps the asked nodes' values.
+  `torch.onnx.verification` does), run by an FX interpreter that keeps the asked nodes' values;
+  a PyTorch artifact of the ONNX -> PyTorch converter, its .pt2's graph or its package's traced
+  forward(), the same way.
 """
 
 from __future__ import annotations
@@ -266,6 +268,30 @@ class SavedModelCapture(Capture):
             raise LayerError(f"the layer alone does not run in TensorFlow ({first_line(e, 160)})") from None
 
 
+class KerasCapture(SavedModelCapture):
+    """A Keras source, run as the SavedModel its keras -> savedmodel step writes (Keras' own
+    `model.export`, into a scratch folder removed on close): every Keras route starts with that
+    step, so the source's graph is the one the converters saw. Its TensorFlow names are not kept
+    by the steps after it, so the route is paired by structure."""
+
+    def __init__(self, model, feed: dict[str, np.ndarray]):
+        import tempfile
+
+        self.folder = tempfile.mkdtemp(prefix="locate-keras-")
+        try:
+            model.export(self.folder, format="tf_saved_model", verbose=False)
+        except Exception as e:
+            self.close()
+            raise UsageError(f"locate runs a Keras source as the SavedModel Keras exports, and exporting it failed "
+                             f"({type(e).__name__}: {first_line(e, 200)})") from None
+        super().__init__(self.folder, feed)
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def release_freed_memory() -> None:
     """Give the memory a finished ONNX Runtime session freed back to the system. glibc keeps freed
     blocks for reuse, and LiteRT's allocations that come next do not reuse them: measured on light
@@ -294,19 +320,11 @@ def dequantize(value: np.ndarray, q: dict | None) -> np.ndarray:
     return ((value.astype(np.float64) - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
 
 
-class TorchCapture(Capture):
-    """`module` is the eager model (or an ExportedProgram's module); `args` its inputs in order."""
+class FxCapture(Capture):
+    """An fx GraphModule (`module`) run on `args` by an FX interpreter that keeps the asked nodes' values."""
 
-    def __init__(self, module, args: list, input_names: list[str], output_names: list[str]):
-        import torch
-
-        try:
-            program = torch.onnx.export(module, tuple(args), dynamo=True, input_names=input_names,
-                                        output_names=output_names, verbose=False, optimize=False)
-        except Exception as e:
-            raise UsageError("locate follows a PyTorch source through the ExportedProgram torch.onnx exports from, "
-                             f"and exporting this model failed ({type(e).__name__}: {first_line(e, 200)})") from None
-        self.module = program.exported_program.module()
+    def __init__(self, module, args: list):
+        self.module = module
         self.args = args
         self.graph = graphs.from_fx(self.module)
         self.outputs_seen: list = []
@@ -327,3 +345,103 @@ class TorchCapture(Capture):
             Keeper(self.module).run(*self.args)
         self.runs += 1
         return kept
+
+    def run_layer(self, feed: dict[str, np.ndarray], producers: list[str], output: str) -> np.ndarray:
+        """The nodes `producers` alone, in graph order, fed `feed` (node name -> value) for the
+        nodes they read: the layer's own result, apart from what it inherits (--mode local)."""
+        import torch
+
+        interpreter = torch.fx.Interpreter(self.module)
+        nodes = {n.name: n for n in self.module.graph.nodes}
+        env = {nodes[name]: torch.from_numpy(np.ascontiguousarray(value)) for name, value in feed.items()}
+        interpreter.env = env
+        todo = set(producers)
+        with torch.no_grad():
+            for n in self.module.graph.nodes:
+                if n.op == "get_attr" or n.name in todo:
+                    env[n] = interpreter.run_node(n)
+        value = env.get(nodes[output])
+        if not isinstance(value, torch.Tensor):
+            raise KeyError(output)
+        return value.detach().cpu().numpy()
+
+
+class TorchCapture(FxCapture):
+    """A PyTorch source: `module` is the eager model (or an ExportedProgram's module), `args` its
+    inputs in order, run as the ExportedProgram torch.onnx exports from."""
+
+    def __init__(self, module, args: list, input_names: list[str], output_names: list[str]):
+        import torch
+
+        try:
+            program = torch.onnx.export(module, tuple(args), dynamo=True, input_names=input_names,
+                                        output_names=output_names, verbose=False, optimize=False)
+        except Exception as e:
+            raise UsageError("locate follows a PyTorch source through the ExportedProgram torch.onnx exports from, "
+                             f"and exporting this model failed ({type(e).__name__}: {first_line(e, 200)})") from None
+        super().__init__(program.exported_program.module(), args)
+
+
+class PyTorchArtifactCapture(FxCapture):
+    """A PyTorch artifact of modelport's ONNX -> PyTorch converter, whose manifest pairs its tensors
+    with the ONNX values (converters/onnx_torch/provenance.py): an ExportedProgram run as its
+    graph, or a package whose forward() is traced into one with its variables' names
+    (trace_package). TorchScript keeps no names: refused, pointing to --bisect."""
+
+    def __init__(self, path: str, feed: dict[str, np.ndarray]):
+        import torch
+
+        from modelport.formats import detect
+        from modelport.validators.runtimes.torch_loading import load_torch_model
+
+        flavor = detect(path, thorough=False).flavor
+        if flavor not in ("exported_program", "package"):
+            raise UsageError(f"no tensor inside {path} corresponds to one inside the source: {flavor} keeps no tensor "
+                             "names (locate reads those of an ExportedProgram .pt2 or a package folder)")
+        model, names, _, _ = load_torch_model(path, flavor)
+        module = model if flavor == "exported_program" else trace_package(model, path)
+        missing = [n for n in names if n not in feed]
+        if missing:
+            raise UsageError(f"{path}: no value for its input(s) {', '.join(missing)}")
+        super().__init__(module, [torch.from_numpy(np.ascontiguousarray(feed[n])) for n in names])
+
+
+def trace_package(model, path: str):
+    """The package's forward() as an fx graph whose nodes carry its local variables' names (the
+    names its manifest pairs with ONNX values). forward() is fx's own code generation, one call per
+    line, so tracing it (the package's helper functions and sub-modules kept whole, as single
+    calls) gives one node per assignment, in order; a forward edited into something else is refused."""
+    import ast
+    import inspect
+    import sys
+    import textwrap
+
+    import torch
+
+    cls = type(model)
+    scope = sys.modules[cls.__module__].__dict__
+    helpers = tuple(v for v in scope.values() if inspect.isfunction(v) and v.__module__ == cls.__module__)
+
+    class WholeCalls(torch.fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            return True
+
+    try:
+        graph = WholeCalls(autowrap_functions=helpers).trace(model)
+        body = ast.parse(textwrap.dedent(inspect.getsource(cls.forward))).body[0].body
+    except Exception as e:
+        raise UsageError(f"{path}: its forward() cannot be traced to read its tensors ({first_line(e, 160)})") from None
+    targets = [stmt.targets[0].id for stmt in body if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+               and isinstance(stmt.targets[0], ast.Name)]
+    calls = [n for n in graph.nodes if n.op in ("call_function", "call_method", "call_module")]
+    if len(calls) != len(targets) or len(set(targets)) != len(targets):
+        raise UsageError(f"no tensor inside {path} corresponds to one inside the source: its forward() is not the one "
+                         "modelport wrote (one call per variable), so its tensors cannot be named")
+    for node in graph.nodes:  # out of the way first: a traced name may be a variable's
+        node.name = f"__traced_{node.name}"
+    for node, name in zip(calls, targets):
+        node.name = name
+    for node in graph.nodes:
+        if node.name.startswith("__traced_"):
+            node.name = node.name.removeprefix("__traced_")
+    return torch.fx.GraphModule(model, graph)

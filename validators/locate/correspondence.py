@@ -5,7 +5,10 @@ Each step of the manifest's route maps tensor names:
   nodes of the program it exported (capture.TorchCapture runs that program);
 - onnx -> onnx (quantization) keeps the float model's value names where it keeps the value;
 - onnx -> tflite: onnx2tf's tensor correspondence report, which the conversion keeps in the
-  step's details (`tensor_correspondence`: ONNX value, TFLite tensor, status, channel-last).
+  step's details (`tensor_correspondence`: ONNX value, TFLite tensor, status, channel-last);
+- onnx -> pytorch (modelport's converter): exact, from the builder, which the conversion keeps in
+  the step's details (`tensor_names`: ONNX value, .pt2 node or package variable), each settled by
+  running (converters/onnx_torch/provenance.py).
 A route composes its steps' maps. An ONNX artifact without a manifest is matched by name.
 
 A converter fuses ops: onnx2tf maps a Conv's output and the Relu after it to the one CONV_2D
@@ -32,6 +35,7 @@ from modelport.validators.locate.graphs import FINISHES_PREVIOUS, INPUT, TensorG
 IDENTITY = None  # a step that keeps names
 SAME_NAMES_NEW_LAYOUT = "names"  # a step that keeps names but may move axes (tf2onnx: NHWC tensors, NCHW convs)
 STRUCTURE = "structure"  # a step that loses them: the route is aligned by structure (align)
+BUILDER = "builder"  # a pair recorded by modelport's ONNX -> PyTorch builder and settled by running: exact
 
 # edge -> why its names carry over (only the steps locate can follow; the others are refused)
 KEEPS_NAMES = {"onnx->onnx": "value names kept by the quantizer"}
@@ -94,6 +98,8 @@ def step_maps(record: dict | None, artifact_format: str, artifact: str) -> tuple
         elif edge == "onnx->tflite" and details.get("tensor_correspondence") is not None:
             records = details["tensor_correspondence"]
             maps.append({r[0]: (r[1], r[2], r[3]) for r in records})
+        elif edge == "onnx->pytorch" and details.get("tensor_names"):
+            maps.append({value: (name, BUILDER, None) for value, name in details["tensor_names"]})
         else:  # names are lost here (TFLiteConverter, tf2onnx, litert-torch, onnx2tf's tf_converter)
             return [STRUCTURE], record.get("route", "")
     return maps, record.get("route", "")
@@ -105,10 +111,13 @@ SOURCE_FLAVORS = ("callable", "exported_program", "hf_folder")  # PyTorch source
 def followable(record: dict | None, artifact_format: str) -> bool:
     """Whether locate can pair an artifact's tensors with its source's (the route's steps and the
     source's kind), without running anything."""
-    if artifact_format not in ("onnx", "tflite", "savedmodel"):
+    if artifact_format not in ("onnx", "tflite", "savedmodel", "pytorch"):
         return False
+    if artifact_format == "pytorch" and not any((s.get("details") or {}).get("tensor_names")
+                                                for s in (record or {}).get("steps") or []):
+        return False  # TorchScript, or no manifest: nothing names its tensors
     src = (record or {}).get("source") or {}
-    if record is not None and src.get("format") not in ("onnx", "pytorch", "savedmodel", "tflite"):
+    if record is not None and src.get("format") not in ("onnx", "pytorch", "savedmodel", "tflite", "keras"):
         return False
     if src.get("format") == "pytorch" and src.get("flavor") not in SOURCE_FLAVORS:
         return False
@@ -153,13 +162,18 @@ def match(source: TensorGraph, candidate: TensorGraph, maps: list[StepMap], io_m
         if status.startswith("fused into "):  # the converter made the tensor another op's step (the edge says which)
             lowered.append({"source": t.name, "candidate": name, "into": status.removeprefix("fused into ")})
             continue
-        pairs.append(Pair(t.name, name, "name" if status == "name" else f"onnx2tf report ({status})", channel_last,
-                          known_layout=not permutes))
+        pairs.append(Pair(t.name, name, _how(status), channel_last, known_layout=not permutes))
     pairs, folded = _fold_forward(pairs, source, candidate, set(unmatched))
     pairs, fused = _unfuse(pairs, source)
     pairs, renamed = _kinds_agree(pairs, source, candidate)
     return Correspondence(pairs, lowered + folded + fused + renamed,
                           [u for u in unmatched if u not in {p.source for p in pairs}], how)
+
+
+def _how(status: str) -> str:
+    if status == "name":
+        return "name"
+    return "the ONNX -> PyTorch builder's record" if status == BUILDER else f"onnx2tf report ({status})"
 
 
 def _kinds_agree(pairs: list[Pair], source: TensorGraph, candidate: TensorGraph) -> tuple[list[Pair], list[dict]]:
@@ -176,7 +190,7 @@ def _kinds_agree(pairs: list[Pair], source: TensorGraph, candidate: TensorGraph)
         s, c = source.by_name[p.source], candidate.by_name[p.candidate]
         s_kind = FUSED_KINDS.get(s.activation or "") or s.kind  # a TFLite source's fused activation too: tf2onnx
         c_kind = FUSED_KINDS.get(c.activation or "") or c.kind  # unfuses it and names the Conv before the Relu
-        if p.how.startswith("I/O map") or s_kind is None or c_kind is None or s_kind == c_kind:
+        if p.how.startswith(("I/O map", _how(BUILDER))) or s_kind is None or c_kind is None or s_kind == c_kind:
             kept.append(p)
         else:
             dropped.append({"source": p.source, "candidate": p.candidate, "into": f"the artifact's {c.op} ({c.producer})"})

@@ -20,7 +20,8 @@ from modelport.errors import UsageError
 from modelport.formats import detect
 from modelport.types import Format
 from modelport.validators.locate import correspondence
-from modelport.validators.locate.capture import Capture, OnnxCapture, SavedModelCapture, TFLiteCapture, TorchCapture
+from modelport.validators.locate.capture import (Capture, FxCapture, KerasCapture, OnnxCapture, PyTorchArtifactCapture,
+                                                 SavedModelCapture, TFLiteCapture, TorchCapture)
 from modelport.validators.locate.compare import divergences, judge
 from modelport.validators.locate.local import LayerError, run_onnx_layer, run_tflite_layer
 from modelport.validators.locate.options import LocateOptions
@@ -29,8 +30,9 @@ from modelport.validators.locate.results import (DIVERGES, INHERITS, LAYER_FAILS
 from modelport.validators.tolerances import parse_tolerance_overrides
 from modelport.validators.validate_options import ValidateOptions
 
-ARTIFACT_FORMATS = {Format.ONNX: OnnxCapture, Format.TFLITE: TFLiteCapture, Format.SAVEDMODEL: SavedModelCapture}
-SOURCE_FORMATS = (Format.ONNX, Format.PYTORCH, Format.SAVEDMODEL, Format.TFLITE)
+ARTIFACT_FORMATS = {Format.ONNX: OnnxCapture, Format.TFLITE: TFLiteCapture, Format.SAVEDMODEL: SavedModelCapture,
+                    Format.PYTORCH: PyTorchArtifactCapture}
+SOURCE_FORMATS = (Format.ONNX, Format.PYTORCH, Format.SAVEDMODEL, Format.TFLITE, Format.KERAS)
 
 
 def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
@@ -38,12 +40,14 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
     t0 = time.perf_counter()
     src, art = detect(source, thorough=False), detect(artifact, thorough=False)
     if art.format not in ARTIFACT_FORMATS:
-        raise UsageError(f"{artifact}: locate reads ONNX, TFLite and SavedModel artifacts, not {art.format.value}")
+        raise UsageError(f"{artifact}: locate reads ONNX, TFLite, SavedModel and PyTorch artifacts, not "
+                         f"{art.format.value}")
     if src.format == Format.PYTORCH and src.flavor not in correspondence.SOURCE_FLAVORS:
         raise UsageError(f"{source}: locate follows a PyTorch source through torch.export, which cannot take a "
                          f"{src.flavor} file; give the file.py:callable or the .pt2 it came from")
     if src.format not in SOURCE_FORMATS:
-        raise UsageError(f"{source}: locate reads ONNX, PyTorch, SavedModel and TFLite sources, not {src.format.value}")
+        raise UsageError(f"{source}: locate reads ONNX, PyTorch, Keras, SavedModel and TFLite sources, not "
+                         f"{src.format.value}")
     record = manifest.load(artifact)
     correspondence.check_source(record, source, artifact)
     maps, route = correspondence.step_maps(record, art.format.value, artifact)
@@ -57,7 +61,7 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
     src_cap = cand_cap = None
     try:
         t_open = time.perf_counter()
-        _release_runtimes(sample, keep_source=src.format == Format.PYTORCH)
+        _release_runtimes(sample, keep_source=src.format in (Format.PYTORCH, Format.KERAS))
         src_cap = _source_capture(src.format, source, sample)
         cand_cap = ARTIFACT_FORMATS[art.format](artifact, sample.candidate_feed)
         setup = time.perf_counter() - t_open  # parsing both graphs, PyTorch's export, LiteRT's one run
@@ -72,7 +76,7 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
                               source_graph_size=len(src_cap.graph.tensors))
         overrides = parse_tolerance_overrides(opts.atol, opts.rtol)
         report.tensors = _accumulated(corr.pairs, src_cap, cand_cap, sample.precision, overrides, opts.chunk_bytes,
-                                      src.format in (Format.SAVEDMODEL, Format.TFLITE))
+                                      src.format in (Format.SAVEDMODEL, Format.TFLITE, Format.KERAS))
         if opts.mode == "local":
             _local(report, corr.pairs, src_cap, cand_cap, sample.precision, overrides, opts.chunk_bytes)
         else:
@@ -107,8 +111,8 @@ def locate(source: str, artifact: str, opts: LocateOptions) -> LocateReport:
 
 def _release_runtimes(sample, keep_source: bool) -> None:
     """The runners' sessions are done once both outputs are in hand: the captures load their own,
-    and holding both would double the weights in memory (a PyTorch source's module is kept: its
-    capture exports it)."""
+    and holding both would double the weights in memory (a PyTorch or Keras source's model is kept:
+    its capture exports it)."""
     import gc
 
     sample.runner.close()
@@ -120,7 +124,9 @@ def _release_runtimes(sample, keep_source: bool) -> None:
 
 
 def _source_capture(fmt: Format, source: str, sample) -> Capture:
-    if fmt in ARTIFACT_FORMATS:  # the captures read sources as they read artifacts
+    if fmt == Format.KERAS:  # run as the SavedModel the keras -> savedmodel step writes
+        return KerasCapture(sample.ref_runner.model, sample.feed)
+    if fmt != Format.PYTORCH:  # the captures read sources as they read artifacts
         return ARTIFACT_FORMATS[fmt](source, sample.feed)
     import torch
 
@@ -304,6 +310,8 @@ def _run_layer(cand_cap, producers, inputs, output, feed) -> np.ndarray:
         return run_onnx_layer(cand_cap.full_model(), producers, feed, output)
     if isinstance(cand_cap, SavedModelCapture):
         return cand_cap.run_layer(feed, output)
+    if isinstance(cand_cap, FxCapture):
+        return cand_cap.run_layer(feed, producers, output)
     ops = sorted({int(graph.by_name[n].producer.split()[1]) for n in producers})
     index = {n: graph.by_name[n].index for n in [*inputs, output]}
     quant = cand_cap.quantization()

@@ -4,7 +4,10 @@ ai-edge-model-explorer colours a graph from a JSON of node data: for one graph, 
 node id or one of a node's output tensor names to `{value, bgColor}`, and `thresholds` give the
 colour of each value range (model_explorer/node_data_builder.py, GraphNodeData). Keys here are
 the artifact's tensor names, so loading the file beside the artifact colours each op by its
-output's severity (observed / allowed: at most 1 passes), the first divergence in red.
+output's severity (observed / allowed: at most 1 passes), the first divergence in red. A bisection
+knows no artifact tensor (its probes are conversions of the source's prefixes): its overlay is
+for the source's ONNX graph, each probed node keyed by its output, a prefix that did not convert
+shown as failing.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ LARGEST = 1e12  # JSON has no infinity: a shape mismatch or NaN is shown as this
 
 def node_data(report: LocateReport) -> dict:
     results = {}
+    bisected = report.bisection is not None
     for t in report.tensors:
         severity = (t.local or {}).get("severity") if report.mode == "local" and t.local else t.severity
+        if severity is None and bisected and t.passed is False:  # the prefix did not convert
+            severity = math.inf
         if severity is None:
             continue
         value = LARGEST if not math.isfinite(severity) else round(float(severity), 6)
@@ -28,6 +34,9 @@ def node_data(report: LocateReport) -> dict:
         if t.source == report.first:
             entry["bgColor"] = FIRST
         # locate's "#index" tells repeated TFLite names apart; Model Explorer names TensorFlow nodes without ":0"
+        if bisected:
+            results[t.source] = entry
+            continue
         key = t.candidate.split("#")[0]
         results[key.rsplit(":", 1)[0] if report.artifact_format == "savedmodel" else key] = entry
     return {"results": results,

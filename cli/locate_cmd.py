@@ -92,8 +92,8 @@ def command(source, artifact, mode, inputs_path, seed, input_shapes, input_dtype
         reports.write_model_explorer(report, explorer_path)
     if report.diverged and report.bisection:
         node = report.bisection.get("node") or {}
-        raise ParityError(f"{artifact} diverges from {source} first at node {node.get('name')} ({node.get('op')}), "
-                          "found by bisection")
+        op = f" ({node.get('op')})" if node.get("op") else ""
+        raise ParityError(f"{artifact} diverges from {source} first at node {node.get('name')}{op}, found by bisection")
     if report.diverged:
         raise ParityError(f"{artifact} diverges from {source} first at {report.first} "
                           f"(artifact tensor {report.tensor(report.first).candidate})")

@@ -30,6 +30,7 @@ class EdgeOptions:
     calibration_data: str | None = None
     # ONNX node names left in float by --quantize (an ONNX output: ONNX Runtime's nodes_to_exclude)
     quantize_exclude: list[str] = field(default_factory=list)
+    fp16_io: bool = False  # --quantize fp16 to ONNX: float16 inputs and outputs too (default: kept float32)
     weights: str | None = None
     inputs: list[InputOverride] = field(default_factory=list)
     output_names: list[str] | None = None
@@ -60,6 +61,7 @@ def build_options(
     quantize: str | None = None,
     calibration_data: str | None = None,
     quantize_exclude: tuple[str, ...] | list[str] = (),
+    fp16_io: bool = False,
     weights: str | None = None,
     output_names: list[str] | None = None,
     pytorch_format: str | None = None,
@@ -92,6 +94,8 @@ def build_options(
             raise UsageError(f"--calibration-data {calibration_data}: no such file")
     if quantize_exclude and quantize is None:
         raise UsageError("--quantize-exclude names nodes to keep in float when quantizing: give --quantize too")
+    if fp16_io and quantize != "fp16":
+        raise UsageError("--fp16-io makes an fp16 ONNX model's inputs and outputs float16: give --quantize fp16 too")
     if any(not n.strip() for n in quantize_exclude):
         raise UsageError("--quantize-exclude: a node name is empty")
     if quantize == "int8" and calibration_data is None:
@@ -108,6 +112,7 @@ def build_options(
         quantize=quantize,
         calibration_data=os.path.abspath(calibration_data) if calibration_data else None,
         quantize_exclude=list(dict.fromkeys(quantize_exclude)),
+        fp16_io=fp16_io,
         weights=os.path.abspath(weights) if weights else None,
         inputs=list(by_name.values()),
         output_names=output_names,

@@ -67,6 +67,7 @@ def models(tmp_path_factory):
                       "-o", artifact, "--no-validate")
         assert res.code == 0, res.stdout + res.stderr
         out[name] = (source, artifact)
+    out["calibration"] = calibration
     return out
 
 
@@ -120,6 +121,59 @@ def test_a_correct_conversion_bisects_to_nothing(models, tmp_path):
     assert "no divergence found by bisection" in res.stdout and "nothing to bisect" in res.stdout
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["first"] is None and report["outputs_passed"] and report["bisection"]["probes"] == []
+
+
+TORCH_OUTLIER = '''
+import numpy as np
+import torch
+from torch import nn
+
+
+class Outlier(nn.Module):
+    """The ONNX outlier model of this file as PyTorch: conv2's weights on conv1's dead channel are 500."""
+
+    def __init__(self):
+        super().__init__()
+        rng = np.random.default_rng(0)
+        w1 = (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32)
+        b1 = (rng.standard_normal(8) * 0.1).astype(np.float32)
+        w1[7], b1[7] = 0.0, -1.0
+        w2 = (rng.standard_normal((8, 8, 3, 3)) * 0.2).astype(np.float32)
+        w2[:, 7] = 500.0
+        self.conv1, self.conv2, self.head = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Linear(8, 10)
+        with torch.no_grad():
+            self.conv1.weight.copy_(torch.from_numpy(w1)); self.conv1.bias.copy_(torch.from_numpy(b1))
+            self.conv2.weight.copy_(torch.from_numpy(w2)); self.conv2.bias.zero_()
+            self.head.weight.copy_(torch.from_numpy((rng.standard_normal((10, 8)) * 0.5).astype(np.float32)))
+            self.head.bias.zero_()
+
+    def forward(self, image):
+        x = torch.relu(self.conv2(torch.relu(self.conv1(image))))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def build():
+    return Outlier().eval()
+'''
+
+
+def test_a_pytorch_source_is_bisected_from_its_routes_first_onnx(models, tmp_path):
+    """pytorch -> onnx -> savedmodel -> tflite, full int8: the first step is re-run as recorded (it
+    passes), then its ONNX is bisected along the rest of the route, naming the second conv."""
+    (tmp_path / "outlier.py").write_text(TORCH_OUTLIER)
+    source, artifact = f"{tmp_path}/outlier.py:build", tmp_path / "outlier_int8.tflite"
+    res = run_cli("convert", source, "--to", "tflite", "--quantize", "int8", "--calibration-data",
+                  models["calibration"], "--input-shape", "image:1,3,16,16", "-o", artifact, "--no-validate")
+    assert res.code == 0, res.stdout + res.stderr
+    res = run_cli("locate", source, artifact, "--bisect", "--json", tmp_path / "r.json")
+    assert res.code == 1, res.stdout + res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    probes = report["bisection"]["probes"]
+    assert probes[0]["node"] == "(the first step, pytorch -> onnx)" and probes[0]["verdict"] == "pass", probes
+    node = report["bisection"]["node"]
+    assert node["op"] == "Conv" and node["outputs"] == ["conv2d_1"], report["bisection"]  # conv2, as the exporter names it
+    assert report["source"] == source and report["source_format"] == "pytorch"
+    assert "the route's first step was re-run" in res.stdout
 
 
 def test_bad_input_is_one_line_and_exit_2(models, tmp_path):

@@ -102,8 +102,8 @@ def test_a_torchscript_artifact_is_bisected_instead(tmp_path):
 
 
 def test_a_keras_source_is_followed_by_structure_and_a_nudged_conv_is_named(artifacts, tmp_path):
-    tflite = artifacts(KERAS_CNN, "tflite", "--no-validate", name="keras_cnn_plain")
-    onnx_file = artifacts(KERAS_CNN, "onnx", "--no-validate", name="keras_cnn_plain")
+    tflite = artifacts(KERAS_CNN, "tflite", "--no-validate", name="keras_cnn_locate")
+    onnx_file = artifacts(KERAS_CNN, "onnx", "--no-validate", name="keras_cnn_locate")
     for artifact in (tflite, onnx_file):
         res, report = _locate(KERAS_CNN, artifact, tmp_path / "good.json")
         assert res.code == 0 and "no divergence" in res.stdout, res.stdout + res.stderr

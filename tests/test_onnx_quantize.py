@@ -1,5 +1,5 @@
 """`--quantize` for ONNX outputs (issue 16, item 3): dynamic-int8, static QDQ int8 calibrated on the
-user's samples, and fp16 with float32 inputs and outputs, each judged against the float source with
+user's samples, and fp16 with float32 inputs and outputs (float16 with --fp16-io), each judged against the float source with
 its tolerance preset. Real conversions through the CLI; the quantized files are opened with onnx
 and ONNX Runtime to check what the manifest claims."""
 
@@ -116,6 +116,85 @@ def test_fp16_keeps_the_nodes_whose_values_overflow_float16_in_float32(tmp_path)
     assert "kept in float32, they write or read values within 4x of float16's 65504" in r.stdout
     kept = _manifest(out)["steps"][0]["details"]["kept_float32"]
     assert sorted(kept) == ["scale_down", "scale_up"], kept
+
+
+def test_fp16_io_makes_inputs_and_outputs_float16_and_validates_them(tmp_path):
+    """--fp16-io: the model takes and gives float16 (what a float16 pipeline feeds it). Validation
+    feeds it the samples rounded to float16 and judges its float16 outputs with the fp16 preset
+    against the float32 source; it passes, and it fails against other weights."""
+    out = tmp_path / "cnn_half_io.onnx"
+    r = run_cli("convert", CNN_ONNX, "--to", "onnx", "--quantize", "fp16", "--fp16-io", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    model = onnx.load(str(out))
+    assert {v.type.tensor_type.elem_type for v in list(model.graph.input) + list(model.graph.output)} == {TensorProto.FLOAT16}
+    record = _manifest(out)
+    assert record["steps"][-1]["details"]["io_types"] == "float16" and record["options"]["fp16_io"] is True
+    assert record["validation"]["passed"] and "cos>=0.999" in r.stdout
+    r = run_cli("validate", f"{FIXTURES / 'models.py'}:untrained_cnn", out, "--input-shape", "image:1,3,32,32")
+    assert r.code == 1, r.stdout + r.stderr
+    # refused where it means nothing: without --quantize fp16, or for a TFLite output
+    r = run_cli("convert", CNN_ONNX, "--to", "onnx", "--quantize", "dynamic-int8", "--fp16-io", "-o", tmp_path / "a.onnx")
+    assert_one_line_error(r, 2, "give --quantize fp16 too")
+    r = run_cli("convert", CNN_ONNX, "--to", "tflite", "--quantize", "fp16", "--fp16-io", "-o", tmp_path / "a.tflite")
+    assert_one_line_error(r, 2, "--fp16-io applies to an ONNX output")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn_half_io.onnx", "cnn_half_io.onnx.modelport.json"]
+
+
+def _rounding_model(path) -> None:
+    """y = 1 / ((x + 1.0001) - (x + 1)): about 1e4 in float32, far from 65504, but 1.0001 is 1 in
+    float16, so a plain float16 conversion divides by 0."""
+    consts = [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in
+              (("near_one", 1.0001), ("one", 1.0), ("unit", 1.0))]
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "near_one"], ["a"], name="add_near"),
+         helper.make_node("Add", ["x", "one"], ["b"], name="add_one"),
+         helper.make_node("Sub", ["a", "b"], ["d"], name="gap"),
+         helper.make_node("Div", ["unit", "d"], ["y"], name="inverse")],
+        "rounding", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], consts)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_fp16_widens_float32_where_float16_rounding_makes_inf(tmp_path):
+    """No value comes near 65504, so the overflow probe keeps nothing; the float16 model still
+    writes inf (a constant rounded to 1). The check runs the converted model, finds the first node
+    that goes non-finite from finite inputs, and widens float32 upstream until the probe's inputs
+    give finite values: the division, then the subtraction, then the two additions."""
+    import onnxruntime as ort
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    source = tmp_path / "rounding.onnx"
+    _rounding_model(source)
+    plain = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    feed = {"x": np.random.default_rng(0).standard_normal((1, 4)).astype(np.float32)}
+    assert not np.isfinite(ort.InferenceSession(plain.SerializeToString()).run(None, feed)[0]).all()
+    out = tmp_path / "rounding_fp16.onnx"
+    r = run_cli("convert", source, "--to", "onnx", "--quantize", "fp16", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    details = _manifest(out)["steps"][-1]["details"]
+    assert sorted(details["kept_float32"]) == ["add_near", "add_one", "gap", "inverse"], details
+    assert any("float16 rounding made NaN or inf there (first at inverse)" in n for n in _manifest(out)["steps"][-1]["notes"])
+    got = ort.InferenceSession(str(out)).run(None, feed)[0]
+    assert np.isfinite(got).all() and np.allclose(got, 1 / ((feed["x"] + np.float32(1.0001)) - (feed["x"] + 1)), rtol=1e-2)
+
+
+def test_a_source_with_external_data_is_quantized_into_one_file(tmp_path):
+    """Exporters and Optimum write weights beside model.onnx; the quantizers read the model whole
+    (a one-file copy in the edge's scratch folder) and the artifact is one file."""
+    source = tmp_path / "cnn_ext.onnx"
+    onnx.save(onnx.load(CNN_ONNX), str(source), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="cnn_ext.weights")  # onnx's default threshold: tensors over 1 KB go to the file
+    assert (tmp_path / "cnn_ext.weights").exists()
+    assert any(t.data_location == TensorProto.EXTERNAL for t in onnx.load(str(source), load_external_data=False).graph.initializer)
+    for mode in ("fp16", "dynamic-int8"):
+        out = tmp_path / f"cnn_{mode}.onnx"
+        r = run_cli("convert", source, "--to", "onnx", "--quantize", mode, "-o", out, "--samples", "2")
+        assert r.code == 0, r.stdout + r.stderr
+        model = onnx.load(str(out), load_external_data=False)
+        assert not any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer)
+        assert _manifest(out)["validation"]["passed"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("cnn_ext")) == [
+        "cnn_dynamic-int8.onnx", "cnn_dynamic-int8.onnx.modelport.json", "cnn_fp16.onnx", "cnn_fp16.onnx.modelport.json"]
 
 
 def test_quantize_refusals_are_one_line(tmp_path):

@@ -105,7 +105,10 @@ def _resolve_reference_inputs(ref_specs: list[TensorSpec], cands: list[tuple], o
             elif c_shape is not None and len(c_shape) == len(shape):
                 shape = [d if isinstance(d, int) and d >= 0 else (c if isinstance(c, int) and c >= 0 else d)
                          for d, c in zip(shape, c_shape)]
-            dtype = dtype or (c_spec.dtype if c_spec.dtype != ANY_DTYPE else None)
+            # a half-precision input is how that artifact stores floats (--fp16-io), not the float
+            # model's type: a reference that declares none is fed float32 (rounded for the candidate)
+            hinted = "float32" if c_spec.dtype in ("float16", "bfloat16") else c_spec.dtype
+            dtype = dtype or (hinted if hinted != ANY_DTYPE else None)
         shape = shapes.get(spec.name, shape)
         dtype = dtypes.get(spec.name, dtype)
         resolved.append(TensorSpec(spec.name, shape, dtype or "float32"))

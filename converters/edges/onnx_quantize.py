@@ -7,14 +7,17 @@ The libraries are ONNX Runtime's own, because ONNX Runtime is what runs the resu
   calibrated (MinMax) on `--calibration-data`, the same .npz the TFLite route takes;
 - fp16: ONNX Runtime's float16 converter (`onnxruntime.transformers.float16`, the same code as
   onnxconverter-common's, shipped with the pinned runtime), inputs and outputs kept float32 so the
-  artifact is a drop-in replacement.
+  artifact is a drop-in replacement (float16 with --fp16-io).
 The integer modes first run ONNX Runtime's `quant_pre_process` (shape inference and basic graph
 optimisation), as its documentation asks.
 
 Decided by running, not assumed: a dynamic-int8 model that ONNX Runtime cannot run with int8
 weights (a kernel it lacks for that type) is quantized again with uint8 weights, and the note says so; an fp16 model is checked for values float16 cannot hold: the float model is run
 on 4 seeded inputs with every intermediate tensor fetched, and the nodes that write or read a
-tensor within 4x of float16's largest value (65504) are kept in float32, named in the notes. The artifact is then judged
+tensor within 4x of float16's largest value (65504) are kept in float32, named in the notes; then
+the converted model is run on the same inputs, and where float16 rounding makes a NaN or inf the
+float model does not, float32 grows upstream from there (_nonfinite_culprits). A source with
+external data is read whole into a one-file copy first (_inlined). The artifact is then judged
 against the float source with the int8 / fp16 tolerance presets (the manifest records the mode).
 """
 
@@ -33,6 +36,8 @@ from modelport.types import IOMap, IOSpec, TensorMapping
 FP16_MAX = 65504.0
 HEADROOM = 4.0  # a tensor within 4x of float16's largest value on the probe's samples stays float32
 PROBE_SAMPLES = 4
+SINGLE_FILE_BYTES = 1_800_000_000  # under protobuf's 2 GB: what one ONNX file can hold
+WIDEN_ROUNDS = 4  # times the float32 region grows upstream from a NaN or inf float16 writes (_nonfinite_culprits)
 _NP_OF_ONNX = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
                2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16}
 
@@ -76,6 +81,21 @@ def _overflowing_nodes(model, feeds: list[dict]) -> list[str]:
     one seeded sample peaked at 64,042, just under the limit, and the next at 2.3e5.
     Every intermediate tensor is fetched at once (outputs added to a copy of the graph, as
     Polygraphy marks them)."""
+    hot: set[str] = set()
+    try:
+        for feed in feeds:
+            for name, value in {**feed, **_every_tensor(model, feed)}.items():  # graph inputs too: read as float16
+                if (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size
+                        and float(np.nanmax(np.abs(value))) > FP16_MAX / HEADROOM):
+                    hot.add(name)
+    except Exception:  # the probe is advice: a model whose tensors cannot all be fetched is converted as it is
+        return []
+    return [n.name for n in model.graph.node if hot & (set(n.output) | set(n.input))]
+
+
+def _every_tensor(model, feed: dict) -> dict[str, np.ndarray]:
+    """Every node output of `model` on `feed` (outputs added to a copy of the graph, as Polygraphy
+    marks them; ONNX Runtime needs no type for an output), the feed cast to the model's input types."""
     import onnx
 
     probe = onnx.ModelProto()
@@ -86,18 +106,44 @@ def _overflowing_nodes(model, feeds: list[dict]) -> list[str]:
             if out and out not in known:
                 known.add(out)
                 probe.graph.output.append(onnx.ValueInfoProto(name=out))
-    hot: set[str] = set()
-    try:
-        session = _session(probe.SerializeToString())
-        names = [o.name for o in session.get_outputs()]
-        for feed in feeds:
-            for name, value in zip(names, session.run(names, feed)):
-                if (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size
-                        and float(np.nanmax(np.abs(value))) > FP16_MAX / HEADROOM):
-                    hot.add(name)
-    except Exception:  # the probe is advice: a model whose tensors cannot all be fetched is converted as it is
-        return []
-    return [n.name for n in model.graph.node if hot & (set(n.output) | set(n.input))]
+    session = _session(probe.SerializeToString())
+    types = {i.name: i.type for i in session.get_inputs()}
+    cast = {k: v.astype(np.float16) if types.get(k) == "tensor(float16)" and v.dtype.kind == "f" else v
+            for k, v in feed.items() if k in types}
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, cast)))
+
+
+def _nonfinite_culprits(float_model, converted, feeds: list[dict], kept: set[str]) -> tuple[list[str], str]:
+    """(nodes to keep in float32 too, the node that showed it): where the float16 model writes a
+    NaN or inf that the float model does not, on the probe's inputs. Rounding, not overflow, can do
+    that: a constant 1.0001 is 1 in float16, so x + 1.0001 - (x + 1) is 0 and a division by it inf,
+    while no float32 value comes near 65504. The culprit is the first node (in graph order) whose
+    output goes non-finite while its inputs are finite; where it is kept already, the nodes that
+    feed it are widened too, since its inputs arrived already rounded. ([], "") when all is finite."""
+    producer = {o: n for n in converted.graph.node for o in n.output}
+    originals = {n.name for n in float_model.graph.node}
+    consumers: dict[str, list] = {}
+    for n in converted.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    for feed in feeds:
+        want = _every_tensor(float_model, feed)
+        got = _every_tensor(converted, feed)
+        finite = lambda v: not (isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size  # noqa: E731
+                                and not np.isfinite(v).all())
+        for node in converted.graph.node:
+            bad = [o for o in node.output if o in got and not finite(got[o]) and finite(want.get(o, np.zeros(1)))]
+            if not bad or not all(finite(got.get(i, np.zeros(1))) for i in node.input if i):
+                continue
+            # an inserted Cast (to float16) is the converter's: the nodes it feeds are the ones to keep
+            culprits = [node] if node.name in originals else [c for c in consumers.get(node.output[0], [])
+                                                               if c.name in originals]
+            names = [c.name for c in culprits if c.name not in kept]
+            if not names:  # kept already: its inputs came rounded; widen to the nodes that feed it
+                names = [n for c in culprits for n in _feeding(c, producer, originals, kept)]
+            return list(dict.fromkeys(names)), (culprits[0].name if culprits else node.name)
+    return [], ""
 
 
 def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
@@ -107,17 +153,89 @@ def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
     for i, node in enumerate(model.graph.node):  # node_block_list names nodes: name the anonymous ones
         if not node.name:
             node.name = f"{node.op_type}_{i}"
-    hot = _overflowing_nodes(model, [_example_feed(model, src_io, job, seed) for seed in range(PROBE_SAMPLES)])
+    feeds = [_example_feed(model, src_io, job, seed) for seed in range(PROBE_SAMPLES)]
+    hot = _overflowing_nodes(model, feeds)
     kept = list(dict.fromkeys([*hot, *job.options.quantize_exclude]))
-    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=kept or None)
-    if kept:
-        _drop_float16_round_trips(converted)
-    onnx.save(converted, job.output)
-    notes = ["fp16: weights and activations float16, inputs and outputs kept float32"]
+    float16_io = job.options.fp16_io
+    widened: list[str] = []
+    first_seen = ""
+    for _ in range(WIDEN_ROUNDS + 1):
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        converted = convert_float_to_float16(copy, keep_io_types=not float16_io, node_block_list=kept or None)
+        if kept:
+            _drop_float16_round_trips(converted)
+        _unique_node_names(converted)
+        try:
+            more, seen = _nonfinite_culprits(model, converted, feeds, set(kept))
+        except Exception:  # the check is advice, as the probe is: validation judges the result
+            more, seen = [], ""
+        if not more:
+            break
+        first_seen = first_seen or seen
+        widened += more
+        kept += more
+    notes = ["fp16: weights, activations, inputs and outputs float16 (--fp16-io)" if float16_io else
+             "fp16: weights and activations float16, inputs and outputs kept float32"]
     if hot:
         notes.append(f"kept in float32, they write or read values within {HEADROOM:g}x of float16's 65504 on "
                      f"{PROBE_SAMPLES} seeded inputs: {', '.join(hot)}")
-    return {"kept_float32": hot, "io_types": "float32"}, notes
+    if widened:
+        notes.append(f"kept in float32, float16 rounding made NaN or inf there (first at {first_seen}) where the float model "
+                     f"is finite on {PROBE_SAMPLES} seeded inputs: {', '.join(widened)}")
+    if more:
+        notes.append(f"still NaN or inf in float16 at {seen} after widening float32 {WIDEN_ROUNDS} times: "
+                     "validation judges it; --quantize-exclude keeps named nodes in float32")
+    onnx.save(converted, job.output)
+    return {"kept_float32": hot + widened, "io_types": "float16" if float16_io else "float32"}, notes
+
+
+def _unique_node_names(model) -> None:
+    """Drop repeated identical nodes and rename repeated node names, in place. ONNX Runtime's float16
+    converter (1.26) puts a Cast named `<input>_cast_to_fp32_node`, writing `<input>_cast_to_fp32`,
+    before each kept-float32 reader of a float16 graph input, so two such readers made a model ONNX
+    Runtime refuses ("two nodes with same node name", then "Duplicate definition of name";
+    measured with --fp16-io on an input read by two kept nodes)."""
+    written: dict[str, object] = {}
+    unique = []
+    for node in model.graph.node:
+        twin = next((written[o] for o in node.output if o in written), None)
+        if twin is not None and twin.SerializeToString() == node.SerializeToString():
+            continue  # the same Cast again: its output is already there
+        written.update({o: node for o in node.output if o})
+        unique.append(node)
+    if len(unique) < len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(unique)
+    seen: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.name in seen:
+            seen[node.name] += 1
+            node.name = f"{node.name}_{seen[node.name]}"
+        else:
+            seen[node.name] = 0
+
+
+def _feeding(node, producer: dict, originals: set[str], kept: set[str]) -> list[str]:
+    """The nearest of the float model's nodes upstream of `node` not kept in float32 yet, level by
+    level (through the converter's inserted Casts and through nodes kept already)."""
+    out, level, seen = [], [node], set()
+    while level and not out:
+        upper = []
+        for n in level:
+            for name in n.input:
+                p = producer.get(name)
+                while p is not None and p.name not in originals and p.op_type == "Cast" and p.input:
+                    p = producer.get(p.input[0])
+                if p is None or p.name in seen:
+                    continue
+                seen.add(p.name)
+                if p.name in originals and p.name not in kept:
+                    out.append(p.name)
+                else:
+                    upper.append(p)
+        level = upper
+    return out
 
 
 def _drop_float16_round_trips(model) -> None:
@@ -149,6 +267,8 @@ def _drop_float16_round_trips(model) -> None:
         for i, name in enumerate(node.input):
             if name in rewired:
                 node.input[i] = rewired[name]
+        if node.op_type == "Cast" and node.output[0] in rewired and node.output[0] in outputs:
+            node.input[0] = rewired[node.output[0]]  # a graph output read unrounded (the Cast stays: it names it)
     used = {i for n in keep for i in n.input} | outputs
     keep = [n for n in keep if not (n.op_type == "Cast" and to(n) == TensorProto.FLOAT16 and n.output[0] not in used)]
     del graph.node[:]
@@ -265,6 +385,29 @@ def _static_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
 MODES = {"fp16": _fp16, "dynamic-int8": _dynamic_int8, "int8": _static_int8}
 
 
+def _inlined(job: EdgeJob):
+    """(the job reading a one-file copy of its source, that copy): a model whose weights are in
+    external data files (as exporters and Optimum write it beside model.onnx) is read whole and
+    written again as one file in the edge's scratch folder, so that every quantizer (and the
+    float16 probe, which runs the model) sees its weights. Up to protobuf's 2 GB: a model larger
+    than that is refused, its quantized form being written with external data not yet."""
+    import dataclasses
+
+    import onnx
+
+    try:
+        whole = onnx.load(job.source)  # external data resolved beside the model, as ONNX Runtime does
+    except Exception as e:
+        raise UsageError(f"{job.source}: its external data cannot be read ({type(e).__name__}: "
+                         f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})") from None
+    if whole.ByteSize() > SINGLE_FILE_BYTES:
+        raise UsageError(f"{job.source}: {whole.ByteSize() / 1e9:.1f} GB of weights; quantizing an ONNX model over "
+                         "2 GB (protobuf's limit for one file) is not supported yet")
+    inline = os.path.join(os.path.dirname(job.output), "source_one_file.onnx")
+    onnx.save(whole, inline)
+    return dataclasses.replace(job, source=inline), onnx.load(inline, load_external_data=False)
+
+
 def _check_excluded(model, names: list[str]) -> None:
     """--quantize-exclude names nodes of the ONNX being quantized (the route's ONNX: `modelport
     locate` shows them); a name that is none of them is exit 2, listing a few that are."""
@@ -283,8 +426,8 @@ def convert(job: EdgeJob) -> EdgeResult:
     if q not in MODES:
         raise UsageError(f"--quantize {q!r} does not apply to an ONNX output (choose {', '.join(MODES)})")
     model = load_onnx(job.source)
-    if model.ByteSize() > 1_800_000_000 or any(t.data_location == 1 for t in model.graph.initializer):
-        raise UsageError("quantizing an ONNX model with external data is not supported yet")
+    if model.ByteSize() > SINGLE_FILE_BYTES or any(t.data_location == 1 for t in model.graph.initializer):
+        job, model = _inlined(job)
     src_io = onnx_io(job.source, model)
     _check_excluded(model, job.options.quantize_exclude)
     try:

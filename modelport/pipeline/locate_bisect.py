@@ -23,16 +23,61 @@ from modelport.validators.validate_options import ValidateOptions
 
 
 def why_not_bisectable(source: str, artifact: str) -> str:
-    """Why SOURCE and ARTIFACT cannot be bisected ("" when they can): an ONNX source, and a
-    manifest that records the route."""
-    if detect(source, thorough=False).format != Format.ONNX:
-        return (f"--bisect re-converts pieces of an ONNX source, and {source} is not ONNX: give the ONNX file "
-                "the route went through (convert --keep-intermediates keeps it) with an artifact converted from it")
+    """Why SOURCE and ARTIFACT cannot be bisected ("" when they can): a manifest that records the
+    route, and an ONNX source or a route whose first step writes ONNX and is followed by more
+    (that step is re-run, then its ONNX bisected: _first_step_to_onnx)."""
+    from modelport.validators.locate.correspondence import bisectable
+
     record = manifest.load(artifact)
     if not record or not record.get("route") or not record.get("steps"):
         return (f"--bisect re-runs the conversion recorded in {manifest.manifest_path(artifact)}, and {artifact} has "
                 "no such manifest: the route is not known")
+    if not bisectable(record, detect(source, thorough=False).format.value):
+        return (f"--bisect re-converts pieces of an ONNX model: {source} is not ONNX and the route "
+                f"{record['route']} does not start by writing one; give the ONNX file the route went through "
+                "(convert --keep-intermediates keeps it) with an artifact converted from it")
     return ""
+
+
+def _first_step_to_onnx(source: str, record: dict, opts: LocateOptions, scratch: str):
+    """A source that is not ONNX, on a route whose first step writes ONNX (pytorch -> onnx ->
+    tflite): that step re-run as recorded (its strategy forced, the same inputs and opset) and
+    validated against the source as `convert` validates. Returns (the ONNX, the record of the
+    rest of the route, the probe) when it passes, so the rest is bisected from the ONNX; (the
+    ONNX, None, the probe) when the step itself fails parity, where the divergence is already
+    (its tensors pair by name: locate SOURCE ONNX)."""
+    from modelport.converters.strategies import edge_name
+    from modelport.pipeline.convert import convert
+    from modelport.pipeline.options import ConvertOptions
+
+    steps = record["steps"]
+    edge = str(steps[0]["edge"])
+    _, fields = convert_options(record, set())
+    strategies = tuple(f for f in fields["strategies"] if f.startswith(edge_name(edge) + "="))
+    out = os.path.join(scratch, "first_step", "model.onnx")
+    os.makedirs(os.path.dirname(out))
+    options = ConvertOptions(route=edge, opset=fields["opset"], input_shapes=fields["input_shapes"],
+                             input_dtypes=fields["input_dtypes"], weights=opts.weights, strategies=strategies,
+                             fallback=False, force=True)
+    validation = ValidateOptions(seed=opts.seed, inputs=opts.inputs, value_ranges=opts.value_ranges)
+    t = time.perf_counter()
+    probe = {"k": -1, "node": f"(the first step, {edge.replace('->', ' -> ')})", "op": "", "outputs": []}
+    try:
+        convert(source, Format.ONNX.value, out, options, validation=validation)
+        probe.update(verdict="pass", reason="ok")
+    except ParityError as e:
+        probe.update(verdict="fail", reason=first_line(e, 200))
+    except UnavailableError:
+        raise
+    except ModelportError as e:
+        raise UsageError(f"--bisect re-runs the route's first step ({edge}) to get its ONNX, and it failed: "
+                         f"{first_line(e, 200)}") from None
+    probe["seconds"] = round(time.perf_counter() - t, 2)
+    if probe["verdict"] == "fail":
+        return out, None, probe
+    formats = [f.strip() for f in record["route"].split("->")]
+    rest = dict(record, route=" -> ".join(formats[1:]), steps=steps[1:])
+    return out, rest, probe
 
 
 def convert_options(record: dict, prefix_nodes: set[str]) -> tuple[str, dict]:
@@ -59,6 +104,7 @@ def convert_options(record: dict, prefix_nodes: set[str]) -> tuple[str, dict]:
         route=record["route"], opset=opts.get("opset"), quantize=opts.get("quantize"),
         calibration_data=calibration if calibration and os.path.isfile(calibration) else None,
         quantize_exclude=tuple(n for n in opts.get("quantize_exclude") or [] if n in prefix_nodes),
+        fp16_io=bool(opts.get("fp16_io")),
         input_shapes=tuple(shapes), input_dtypes=tuple(dtypes), strategies=tuple(forced), fallback=False, force=True)
 
 
@@ -88,6 +134,7 @@ def bisect(source: str, artifact: str, opts: LocateOptions, scratch: str) -> Loc
     from modelport.validators.locate import bisect as cut
     from modelport.validators.locate.correspondence import check_source
     from modelport.workers.sandbox import readable_paths
+    from modelport.formats import absolute_reference
 
     t0 = time.perf_counter()
     why = why_not_bisectable(source, artifact)
@@ -96,12 +143,22 @@ def bisect(source: str, artifact: str, opts: LocateOptions, scratch: str) -> Loc
     record = manifest.load(artifact)
     check_source(record, source, artifact)
     art_format = detect(artifact, thorough=False).format
-    reads = readable_paths(os.path.abspath(source)) + readable_paths(os.path.abspath(artifact)) + \
+    given, given_format = source, detect(source, thorough=False).format
+    reference = absolute_reference(source)
+    reads = readable_paths(reference) + readable_paths(os.path.abspath(artifact)) + \
         [p for p in (opts.inputs, opts.weights) if p]
     feed = os.path.join(scratch, "bisect_feed.npz")
-    job = {"kind": "sample", "source": os.path.abspath(source), "artifact": os.path.abspath(artifact),
+    job = {"kind": "sample", "source": reference, "artifact": os.path.abspath(artifact),
            "options": opts.to_dict(), "feed": feed}
-    sample = _in_worker(job, scratch, reads)
+    sample = _in_worker(job, scratch, reads)  # the artifact against the source the user gave
+    first_probe = None
+    if given_format != Format.ONNX:
+        if sample["passed"]:
+            return _nothing_to_bisect(given, artifact, given_format.value, art_format.value, record, sample, opts, t0)
+        onnx_source, rest, first_probe = _first_step_to_onnx(source, record, opts, scratch)
+        if rest is None:
+            return _first_step_fails(source, artifact, onnx_source, record, first_probe, opts, t0)
+        source, record = onnx_source, rest
     model = onnx.load(source, load_external_data=False)
     cuts = cut.cuts(model)
     route, fields = convert_options(record, {n.name for n in model.graph.node})
@@ -110,7 +167,10 @@ def bisect(source: str, artifact: str, opts: LocateOptions, scratch: str) -> Loc
                           notes=list(sample["notes"]), source_graph_size=len(model.graph.node))
     budget = cut.max_probes(len(cuts))
     report.bisection = {"nodes": len(cuts), "max_probes": budget, "strategies": list(fields["strategies"]),
-                        "probes": [], "result": ""}
+                        "probes": [first_probe] if first_probe else [], "result": ""}
+    if first_probe:
+        report.notes.insert(0, f"the source is not ONNX: the route's first step was re-run ({first_probe['seconds']} s), "
+                               "it passes, and the rest of the route was bisected from its ONNX")
     t_setup = time.perf_counter()
     if sample["passed"]:
         report.bisection["result"] = "the artifact's outputs pass on this input: nothing to bisect"
@@ -194,6 +254,41 @@ def bisect(source: str, artifact: str, opts: LocateOptions, scratch: str) -> Loc
             r.status = OK if r.passed else DIVERGES if r.source == report.first else INHERITS
     report.seconds = {"open and run both (as validate)": round(t_setup - t0, 3),
                       "bisection": round(time.perf_counter() - t_setup, 3)}
+    report.source, report.source_format = given, given_format.value  # not the first step's ONNX in scratch
+    return report
+
+
+def _nothing_to_bisect(source: str, artifact: str, source_format: str, artifact_format: str, record: dict,
+                       sample: dict, opts: LocateOptions, t0: float) -> LocateReport:
+    """The artifact's outputs pass against a source that is not ONNX: no step is re-run."""
+    report = LocateReport(source, artifact, source_format, artifact_format, record["route"], "bisect", opts.seed,
+                          sample["precision"], "bisection: prefixes of the source re-converted along the route", True,
+                          notes=list(sample["notes"]))
+    report.bisection = {"nodes": 0, "max_probes": 0, "strategies": [], "probes": [],
+                        "result": "the artifact's outputs pass on this input: nothing to bisect"}
+    report.seconds = {"open and run both (as validate)": round(time.perf_counter() - t0, 3), "bisection": 0.0}
+    return report
+
+
+def _first_step_fails(source: str, artifact: str, onnx_file: str, record: dict, probe: dict, opts: LocateOptions,
+                      t0: float) -> LocateReport:
+    """The route's first step, re-run, already fails parity: the divergence is there, and there is
+    nothing to cut (the ONNX's tensors pair with the source's by name: locate SOURCE ONNX says
+    which). Reported as a one-probe bisection, the route's first step as the first divergence."""
+    candidates = (record.get("validation") or {}).get("candidates") or [{}]
+    report = LocateReport(source, artifact, record.get("source", {}).get("format", "?"),
+                          detect(artifact, thorough=False).format.value, record["route"], "bisect", opts.seed,
+                          candidates[-1].get("precision", "fp32"), "bisection: the route's first step re-run", False)
+    row = TensorResult(probe["node"], probe["node"], 0, "", "", candidate_node=probe["node"],
+                       how="bisection: the route's first step re-run")
+    row.passed, row.reason, row.status = False, probe["reason"], DIVERGES
+    report.tensors, report.first, report.divergences = [row], row.source, [row.source]
+    report.bisection = {"nodes": 0, "max_probes": 1, "strategies": [], "probes": [probe],
+                        "result": f"the route's first step, {probe['node'][len('(the first step, '):-1]}, re-run as recorded, "
+                                  f"already fails parity ({probe['reason']}): its ONNX's tensors pair with the source's: "
+                                  f"convert SOURCE --to onnx and run modelport locate SOURCE on it",
+                        "node": {"index": -1, "name": probe["node"], "op": "", "outputs": []}}
+    report.seconds = {"bisection": round(time.perf_counter() - t0, 3)}
     return report
 
 

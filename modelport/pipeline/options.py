@@ -20,6 +20,7 @@ class ConvertOptions:
     quantize: str | None = None  # fp16, dynamic-int8 or int8 (a TFLite or ONNX output)
     calibration_data: str | None = None  # .npz of representative inputs, for quantize="int8"
     quantize_exclude: tuple[str, ...] = ()  # ONNX node names kept in float (an ONNX output; `locate` names them)
+    fp16_io: bool = False  # with quantize="fp16" to ONNX: float16 inputs and outputs (default: kept float32)
     input_shapes: tuple[str, ...] = ()  # "NAME:D1,D2,...", a name marks a dynamic dim ("seq=16": example size)
     input_dtypes: tuple[str, ...] = ()  # "NAME:DTYPE"
     weights: str | None = None  # state_dict for a file.py:callable source or a PyTorch package

@@ -128,6 +128,16 @@ def followable(record: dict | None, artifact_format: str) -> bool:
     return True
 
 
+def bisectable(record: dict | None, source_format: str) -> bool:
+    """Whether a conversion can be re-run in pieces: its manifest records the route, and the source
+    is ONNX or the route's first step writes ONNX and more steps follow (that step is re-run, then
+    its ONNX bisected: modelport/pipeline/locate_bisect.py; validators/locate/bisect.py)."""
+    steps = (record or {}).get("steps") or []
+    if not record or not record.get("route") or not steps:
+        return False
+    return source_format == "onnx" or (str(steps[0].get("edge", "")).endswith("->onnx") and len(steps) > 1)
+
+
 def match(source: TensorGraph, candidate: TensorGraph, maps: list[StepMap], io_map: IOMap, how: str,
           output_names: list[str]) -> Correspondence:
     """Pairs for every source tensor the route's maps carry to a tensor of the candidate's graph.

@@ -58,12 +58,17 @@ class LocateOptions:
 def locate_hint(source: str, artifact: str, artifact_format: str) -> str:
     """What a parity failure adds to its one line: the command that names the first diverging
     layer, where locate can follow the artifact's route (its manifest; an ONNX artifact without
-    one is matched by name), else nothing."""
+    one is matched by name), or can re-run it in pieces (--bisect), else nothing."""
     import shlex
 
     from modelport import manifest
+    from modelport.validators.locate.correspondence import bisectable
     from modelport.validators.locate.correspondence import followable
 
-    if not followable(manifest.load(artifact), artifact_format):
-        return ""
-    return f"; the first layer that diverges: modelport locate {shlex.quote(source)} {shlex.quote(artifact)}"
+    record = manifest.load(artifact)
+    command = f"modelport locate {shlex.quote(source)} {shlex.quote(artifact)}"
+    if followable(record, artifact_format):
+        return f"; the first layer that diverges: {command}"
+    if bisectable(record, ((record or {}).get("source") or {}).get("format", "")):
+        return f"; the first node whose conversion diverges: {command} --bisect (each probe is a conversion)"
+    return ""

@@ -61,6 +61,8 @@ def _bisection_headline(report: LocateReport) -> str:
     b = report.bisection
     if report.first is None:
         return f"no divergence found by bisection: {b['result']}"
+    if (b.get("node") or {}).get("index") == -1:  # the route's first step, re-run, already fails
+        return f"first divergence (found by bisection): {b['result']}"
     t = report.tensor(report.first)
     return (f"first divergence (found by bisection): {b['result']}; its prefix's output {t.source}, converted: "
             f"{t.reason}")

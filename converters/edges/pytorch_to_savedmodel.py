@@ -15,7 +15,8 @@ pinned stack's, so the SavedModel is written by the same TensorFlow that validat
 
 What it changes, and what a user must know: layouts are kept (NCHW stays NCHW); 64-bit inputs keep
 their dtype in the signature and are narrowed to 32 bits inside (litert-torch lowers int64 to
-int32); dynamic dims are fixed to the example sizes; the program is lowered for the CPU, and the
+int32); dynamic dims are fixed to the example sizes (litert-torch's lowering needs concrete shapes
+where a view reads a dynamic one: pytorch_to_tflite.py says what was measured); the program is lowered for the CPU, and the
 op is placed there even on a machine with a GPU. The weights are the SavedModel's variables. The
 graph holds no TensorFlow ops but the call and its variables, so
 TFLiteConverter, tf2onnx and TensorFlow.js cannot read it: it is a SavedModel for TensorFlow and TF
@@ -136,7 +137,8 @@ def convert(job: EdgeJob) -> EdgeResult:
         notes.append(f"64-bit inputs are narrowed to 32 bits inside the program: {', '.join(narrowed)}")
     fixed = [f"{s.name}={ex}" for s, ex in inputs if s.dynamic_dims]
     if fixed:
-        notes.append(f"dynamic dims fixed for TensorFlow: {', '.join(fixed)}")
+        notes.append(f"dynamic dims fixed for TensorFlow: {', '.join(fixed)} (litert-torch's StableHLO lowering needs "
+                     "concrete shapes; the route through ONNX keeps them where running proves them)")
     details = {"example_shapes": {s.name: ex for s, ex in inputs}, "converter": "litert-torch stablehlo",
                "tensorflow": tf.__version__, "xla_platforms": ["CPU"]}
     version = getattr(litert_torch, "__version__", "?")

@@ -14,7 +14,10 @@ pinned stack's interpreter, like every other TFLite.
 
 What it changes: layouts are kept (NCHW stays NCHW); int64 and float64 tensors become int32 and
 float32 (litert-torch's default: most on-device kernels have no 64-bit form); dynamic dims are fixed
-to the example sizes.
+to the example sizes. Why: litert-torch 0.10 takes torch.export `dynamic_shapes`, but its JAX
+lowering needs concrete shapes where a view reads a dynamic one (measured: the fixture CNN with its
+batch as Dim.AUTO fails in its flatten, "Shapes must be 1D sequences of concrete values of integer
+type", with the v1 and the v2 converter alike), so keeping them is not tried.
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def convert(job: EdgeJob) -> EdgeResult:
         notes.append(f"64-bit inputs narrowed to 32 bits by litert-torch: {', '.join(narrowed)}")
     fixed = [f"{s.name}={ex}" for s, ex in inputs if s.dynamic_dims]
     if fixed:
-        notes.append(f"dynamic dims fixed for TFLite: {', '.join(fixed)}")
+        notes.append(f"dynamic dims fixed for TFLite: {', '.join(fixed)} (litert-torch's lowering needs concrete "
+                     "shapes; the route through ONNX keeps them where running proves them)")
     details = {"example_shapes": {s.name: ex for s, ex in inputs}, "converter": "litert-torch"}
     version = getattr(litert_torch, "__version__", "?")
     return EdgeResult(io_map, f"litert-torch {version}", details, notes)

@@ -294,6 +294,28 @@ def test_strategies_reach_the_targets_whose_route_has_the_edge(tmp_path):
     assert tflite.fallback is False
 
 
+def test_quantize_applies_to_an_onnx_target_when_there_is_no_tflite_one(tmp_path):
+    """As `convert --to onnx --quantize`: a job whose targets have no tflite quantizes its ONNX, named
+    <name>_<quantize>.onnx; with tflite too, only the TFLite one is quantized."""
+    import onnx
+    from onnx import TensorProto
+
+    from modelport.batch.job import convert_options
+
+    shutil.copy(FIXTURES / "onnx" / "cnn.onnx", tmp_path / "a.onnx")
+    (tmp_path / "m.yaml").write_text("models:\n  - {name: a, source: a.onnx, targets: [onnx], quantize: dynamic-int8}\n"
+                                     "  - {name: b, source: a.onnx, targets: [onnx, tflite], quantize: fp16}\n")
+    a, b = load_manifest(str(tmp_path / "m.yaml")).jobs
+    assert convert_options(b, "onnx").quantize is None and convert_options(b, "tflite").quantize == "fp16"
+    assert b.output_for("tflite").endswith("b_fp16.tflite") and b.output_for("onnx").endswith("b.onnx")
+    proc = subprocess.run(MODELPORT + ["batch", str(tmp_path / "m.yaml"), "--only", "a"], capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = Path(a.output_for("onnx"))
+    assert out.name == "a_dynamic_int8.onnx" and out.is_file()
+    assert {t.data_type for t in onnx.load(str(out)).graph.initializer} & {TensorProto.INT8, TensorProto.UINT8}
+
+
 def test_the_checks_input_options_reach_the_validation(tmp_path):
     """seed, value_range and inputs: the manifest's spelling of convert's --seed, --value-range, --inputs."""
     from modelport.batch.job import validate_options

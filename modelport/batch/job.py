@@ -35,8 +35,9 @@ def convert_options(spec, target: str):
     """The job's manifest entry as `convert()`'s typed options for one target."""
     from modelport.pipeline.options import ConvertOptions
 
-    return ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize if target == "tflite" else None,
-                          calibration_data=spec.calibration_data if target == "tflite" else None,
+    quantized = target == spec.quantized_target()
+    return ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize if quantized else None,
+                          calibration_data=spec.calibration_data if quantized else None,
                           input_shapes=tuple(spec.input_shapes), input_dtypes=tuple(spec.input_dtypes),
                           weights=spec.weights, task=spec.task,
                           pytorch_format=spec.pytorch_format if target == "pytorch" else None,
@@ -54,7 +55,7 @@ def _strategies_for(strategies: list[str], target: str, spec) -> list[str]:
 
     if not strategies:
         return []
-    routing = ConvertOptions(via=spec.via, quantize=spec.quantize if target == "tflite" else None,
+    routing = ConvertOptions(via=spec.via, quantize=spec.quantize if target == spec.quantized_target() else None,
                              fallback=spec.fallback)
     return list(strategies_on_routes(strategies, detect(spec.source, thorough=False).format, Format(target), routing))
 

@@ -67,17 +67,24 @@ class JobSpec:
     def from_dict(cls, d: dict[str, Any]) -> "JobSpec":
         return cls(**d)
 
+    def quantized_target(self) -> str | None:
+        """The target `quantize` applies to, as `convert --to a,b --quantize` decides it: the TFLite
+        one, else the ONNX one (pipeline/multi.py target_options)."""
+        if not self.quantize:
+            return None
+        return "tflite" if "tflite" in self.targets else "onnx" if "onnx" in self.targets else None
+
     def output_for(self, target: str) -> str:
         """Where a target's artifact goes, named as `modelport convert` names it: <output_dir>/<name>.onnx,
-        <name>.tflite (quantized: <name>_fp16.tflite, <name>_dynamic_int8.tflite), <name>_savedmodel/,
+        <name>.tflite (quantized: <name>_fp16.tflite, <name>_dynamic_int8.onnx), <name>_savedmodel/,
         <name>.pt2 (an ExportedProgram; <name>.pt for TorchScript, <name>_pytorch/ for a package)."""
         if target == "savedmodel":
             return os.path.join(self.output_dir, f"{self.name}_savedmodel")
         if target == "pytorch":
             suffix = {"torchscript": ".pt", "package": "_pytorch"}.get(self.pytorch_format or "", ".pt2")
             return os.path.join(self.output_dir, f"{self.name}{suffix}")
-        if target == "tflite" and self.quantize:
-            return os.path.join(self.output_dir, f"{self.name}_{self.quantize.replace('-', '_')}.tflite")
+        if target == self.quantized_target():
+            return os.path.join(self.output_dir, f"{self.name}_{self.quantize.replace('-', '_')}.{target}")
         return os.path.join(self.output_dir, f"{self.name}.{target}")
 
 

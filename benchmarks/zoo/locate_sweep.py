@@ -1,6 +1,7 @@
 """`modelport locate` on the corpus: silent on correct conversions, exact on mutants.
 
-For each case and target (onnx, tflite, savedmodel), through the CLI as a user runs it:
+For each case and target (onnx, tflite, savedmodel, pytorch: pytorch -> onnx -> pytorch, paired
+by the builder's record), through the CLI as a user runs it:
   1. `modelport convert SOURCE --to TARGET --no-validate` (the corpus's own source and shapes);
   2. `modelport locate SOURCE ARTIFACT`: a correct conversion must report no divergence (exit 0);
      a divergence there is a false one, a wrong verdict;
@@ -32,10 +33,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
 from benchmarks.zoo.models import cases  # noqa: E402
-from benchmarks.zoo.mutants import mutate_onnx, mutate_savedmodel, mutate_tflite  # noqa: E402
+from benchmarks.zoo.mutants import mutate_onnx, mutate_pytorch, mutate_savedmodel, mutate_tflite  # noqa: E402
 
 MODELPORT = [sys.executable, "-m", "modelport.cli"]
-SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_savedmodel"}
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "savedmodel": "_savedmodel", "pytorch": ".pt2"}
 
 
 def _run(args: list[str], timeout: float) -> tuple[int, str]:
@@ -48,7 +49,7 @@ def _run(args: list[str], timeout: float) -> tuple[int, str]:
     return proc.returncode, (lines[-1] if lines else proc.stderr.strip().splitlines()[-1:] or [""])[0][:300]
 
 
-MUTATE = {"onnx": mutate_onnx, "tflite": mutate_tflite, "savedmodel": mutate_savedmodel}
+MUTATE = {"onnx": mutate_onnx, "tflite": mutate_tflite, "savedmodel": mutate_savedmodel, "pytorch": mutate_pytorch}
 
 
 def _readers(artifact: str, target: str, weight: str) -> set[str]:
@@ -56,6 +57,13 @@ def _readers(artifact: str, target: str, weight: str) -> set[str]:
     SavedModel: freezing renames its constants, so its mutants are judged caught or missed only)."""
     if target == "savedmodel":
         return set()
+    if target == "pytorch":  # the .pt2's aten nodes that read the nudged parameter
+        import torch
+
+        module = torch.export.load(artifact).module()
+        attrs = {n.name for n in module.graph.nodes if n.op == "get_attr" and n.target == weight}
+        return {n.name for n in module.graph.nodes if n.op == "call_function"
+                and any(getattr(a, "name", None) in attrs for a in n.args)}
     if target == "onnx":
         import onnx
 
@@ -81,7 +89,9 @@ def sweep_one(case, target: str, out: str, timeout: float) -> dict:
     artifact = os.path.join(folder, case.name + SUFFIX[target])
     t0 = time.perf_counter()
     if not os.path.exists(artifact):
-        rc, err = _run(["convert", case.source, "--to", target, "-o", artifact, "--no-validate", *case.cli_args()], timeout)
+        via = ["--via", "onnx"] if target == "pytorch" else []  # a PyTorch source to PyTorch: the round trip
+        rc, err = _run(["convert", case.source, "--to", target, *via, "-o", artifact, "--no-validate", *case.cli_args()],
+                       timeout)
         if rc != 0:
             return {**row, "outcome": "conversion failed", "detail": err}
     row["convert_s"] = round(time.perf_counter() - t0, 1)

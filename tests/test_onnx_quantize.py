@@ -197,6 +197,19 @@ def test_a_source_with_external_data_is_quantized_into_one_file(tmp_path):
         "cnn_dynamic-int8.onnx", "cnn_dynamic-int8.onnx.modelport.json", "cnn_fp16.onnx", "cnn_fp16.onnx.modelport.json"]
 
 
+def test_dynamic_int8_of_a_dynamo_export_with_a_dynamic_batch(tmp_path):
+    """The dynamo exporter's value_info for the fixture CNN with a dynamic batch made ONNX Runtime's
+    quantize_dynamic fail ("[ShapeInferenceError] Inferred shape and existing shape differ"); the
+    edge quantizes again without it, and says so."""
+    out = tmp_path / "cnn_dyn.onnx"
+    r = run_cli("convert", f"{FIXTURES / 'models.py'}:cnn", "--to", "onnx", "--quantize", "dynamic-int8",
+                "--input-shape", "image:batch,3,32,32", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    step = _manifest(out)["steps"][-1]
+    assert any("without the source's value_info" in n for n in step["notes"]), step["notes"]
+    assert "dynamic dim batch proven at sizes 1, 3" in r.stdout
+
+
 def test_quantize_refusals_are_one_line(tmp_path):
     r = run_cli("convert", CNN_ONNX, "--to", "onnx", "--quantize", "int8", "-o", tmp_path / "x.onnx")
     assert_one_line_error(r, 2, "--calibration-data")

@@ -334,3 +334,23 @@ def test_markdown_without_step_summary(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     write_markdown(make_report(), tmp_path / "r.md")
     assert (tmp_path / "r.md").exists()
+
+
+def test_the_fp16_presets_atol_is_relative_to_the_outputs_magnitude():
+    """Half precision keeps ~3 significant digits of what it computes: a logit near 0 in an output
+    whose largest value is 14.3 carries rounding of that size (measured on a trained CNN's fp16
+    ONNX: 0.016-0.021 off where |ref| was 0.09-0.8). The preset's atol is scaled by max(1, max|ref|);
+    one given by hand stays absolute, and a real fault (0.38) still fails."""
+    from modelport.validators.metrics import compare_output
+    from modelport.validators.tolerances import parse_tolerance_overrides, tolerance_for
+
+    ref = np.array([[14.3, 0.2, -3.0, 0.5]], np.float32)
+    rounded = ref + np.array([[0.01, 0.02, -0.015, 0.021]], np.float32)
+    fp16 = tolerance_for("y", "fp16")
+    ok = compare_output(ref, rounded, fp16, output="y", candidate_output="y")
+    assert ok.passed, ok.reason
+    hand = compare_output(ref, rounded, tolerance_for("y", "fp16", parse_tolerance_overrides(("0.01",), ())),
+                          output="y", candidate_output="y")
+    assert not hand.passed and "atol 0.01 +" in hand.reason, hand.reason
+    fault = compare_output(ref, ref + np.array([[0, 0.38, 0, 0]], np.float32), fp16, output="y", candidate_output="y")
+    assert not fault.passed and "(atol 0.01 x max |ref| 14.3)" in fault.reason, fault.reason

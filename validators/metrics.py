@@ -165,6 +165,8 @@ def compare_output(ref: np.ndarray, got: np.ndarray, tol: Tolerance, *, output: 
         severities.append(math.inf)
     if tol.atol is not None or tol.rtol is not None:
         a, rt = tol.atol or 0.0, tol.rtol or 0.0
+        scale = max(1.0, float(aref.max())) if tol.atol_scaled and aref.size else 1.0
+        a *= scale
         allowed = a + rt * aref
         violated = d > allowed
         res.out_of_tolerance = float(violated.mean()) if d.size else 0.0
@@ -174,7 +176,8 @@ def compare_output(ref: np.ndarray, got: np.ndarray, tol: Tolerance, *, output: 
         severities.append(float(ratios.max()) if d.size else 0.0)
         if violated.any():
             pct = f"{res.out_of_tolerance * 100:.3g}%"
-            rule = "exact match" if a == 0 and rt == 0 else f"atol {fmt_num(a)} + rtol {fmt_num(rt)}*|ref|"
+            scaled = f" (atol {fmt_num(tol.atol)} x max |ref| {fmt_num(scale)})" if scale != 1.0 else ""
+            rule = "exact match" if a == 0 and rt == 0 else f"atol {fmt_num(a)}{scaled} + rtol {fmt_num(rt)}*|ref|"
             failures.append(f"max abs {fmt_num(res.max_abs)} > {rule} ({pct} of elements out of tolerance)")
     if tol.min_cosine is not None:
         severities.append(cosine_severity(res.cosine, tol.min_cosine))

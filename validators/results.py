@@ -23,6 +23,9 @@ class Tolerance:
     rtol: float | None = 1e-3
     min_cosine: float | None = None
     min_top1: float | None = None
+    # atol is relative to the output's magnitude: atol * max(1, max |ref|) (the fp16 preset's: half
+    # precision keeps ~3 significant digits of the computation, not of each element)
+    atol_scaled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

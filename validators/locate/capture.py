@@ -284,7 +284,11 @@ class KerasCapture(SavedModelCapture):
             self.close()
             raise UsageError(f"locate runs a Keras source as the SavedModel Keras exports, and exporting it failed "
                              f"({type(e).__name__}: {first_line(e, 200)})") from None
-        super().__init__(self.folder, feed)
+        try:
+            super().__init__(self.folder, feed)
+        except BaseException:  # the caller holds no capture to close: the folder goes now
+            self.close()
+            raise
 
     def close(self) -> None:
         import shutil

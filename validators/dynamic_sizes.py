@@ -160,7 +160,7 @@ def describe(entries: list[dict]) -> list[str]:
             lines.append(f"dynamic dim {dim} claimed, but it fails at another size ({'; '.join(failed)})")
         else:
             # a size whose sample the outputs fail at any size (validation._same_as_pieces) says so
-            beside = [f"{dim}={e['size']}: {e['detail']}" for e in es if e["passed"] and "fail at any size" in e["detail"]]
+            beside = [f"{dim}={e['size']}: {e['detail']}" for e in es if e["passed"] and e.get("sample_fails")]
             lines.append(f"dynamic dim {dim} proven at sizes {', '.join(map(str, proven))}" +
                          (f"; not proven at {'; '.join(unproven)}" if unproven else "") +
                          (f" ({'; '.join(beside)})" if beside else ""))

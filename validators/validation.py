@@ -278,8 +278,8 @@ def _prove_sizes(result: CandidateResult, runner, specs, io_map: IOMap, groups, 
         if not entry["passed"]:
             pieces = _same_as_pieces(runner, feed, got, ref_out, group, size, io_map, specs, precision, tol_overrides)
             if pieces:  # the dim works; these inputs are out of tolerance at any size: the outputs fail, not the dim
-                entry["passed"] = True
-                entry["detail"] = f"{pieces}; the outputs on this sample fail at any size ({entry['detail']})"
+                entry.update(passed=True, sample_fails=True,
+                             detail=f"{pieces}; the outputs on this sample fail at any size ({entry['detail']})")
         for r in rs:
             new.setdefault(r.output, []).append(r)
     if new:

@@ -74,28 +74,43 @@ def _session(path_or_bytes):
     return ort.InferenceSession(path_or_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def _overflowing_nodes(model, feeds: list[dict]) -> list[str]:
-    """The nodes that must stay float32: those writing a float tensor that comes within HEADROOM of
-    65504 on any of `feeds`, and those reading one (a float16 input would already be inf). Other
-    inputs than the probe's scale a tensor too, hence the headroom: measured on a MatMul by 1e5,
-    one seeded sample peaked at 64,042, just under the limit, and the next at 2.3e5.
-    Every intermediate tensor is fetched at once (outputs added to a copy of the graph, as
-    Polygraphy marks them)."""
+def _float_probe(model, feeds: list[dict]) -> tuple[list[str], list[set[str]] | None]:
+    """One run of the float model per feed with every tensor fetched, read for two things:
+
+    - the nodes that must stay float32: those writing a float tensor that comes within HEADROOM of
+      65504 on any of `feeds`, and those reading one, graph inputs included (a float16 input would
+      already be inf). Other inputs than the probe's scale a tensor too, hence the headroom:
+      measured on a MatMul by 1e5, one seeded sample peaked at 64,042, just under the limit, and
+      the next at 2.3e5;
+    - per feed, the tensors the float model itself writes NaN or inf (not float16's doing, for
+      _nonfinite_culprits); None when the model's tensors cannot all be fetched.
+    The probe is advice: such a model is converted as it is."""
     hot: set[str] = set()
+    nonfinite: list[set[str]] = []
     try:
-        for feed in feeds:
-            for name, value in {**feed, **_every_tensor(model, feed)}.items():  # graph inputs too: read as float16
-                if (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size
-                        and float(np.nanmax(np.abs(value))) > FP16_MAX / HEADROOM):
+        for feed, values in zip(feeds, _every_tensor(model, feeds)):
+            own: set[str] = set()
+            for name, value in {**feed, **values}.items():
+                if not _float_array(value):
+                    continue
+                if not np.isfinite(value).all():
+                    own.add(name)
+                if float(np.nanmax(np.abs(value))) > FP16_MAX / HEADROOM:
                     hot.add(name)
+            nonfinite.append(own)
     except Exception:  # the probe is advice: a model whose tensors cannot all be fetched is converted as it is
-        return []
-    return [n.name for n in model.graph.node if hot & (set(n.output) | set(n.input))]
+        return [], None
+    return [n.name for n in model.graph.node if hot & (set(n.output) | set(n.input))], nonfinite
 
 
-def _every_tensor(model, feed: dict) -> dict[str, np.ndarray]:
-    """Every node output of `model` on `feed` (outputs added to a copy of the graph, as Polygraphy
-    marks them; ONNX Runtime needs no type for an output), the feed cast to the model's input types."""
+def _float_array(value) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f" and bool(value.size)
+
+
+def _every_tensor(model, feeds: list[dict]):
+    """Every node output of `model` on each of `feeds`, one dict per feed, from one session (outputs
+    added to a copy of the graph, as Polygraphy marks them; ONNX Runtime needs no type for an
+    output), each feed cast to the model's input types."""
     import onnx
 
     probe = onnx.ModelProto()
@@ -108,40 +123,43 @@ def _every_tensor(model, feed: dict) -> dict[str, np.ndarray]:
                 probe.graph.output.append(onnx.ValueInfoProto(name=out))
     session = _session(probe.SerializeToString())
     types = {i.name: i.type for i in session.get_inputs()}
-    cast = {k: v.astype(np.float16) if types.get(k) == "tensor(float16)" and v.dtype.kind == "f" else v
-            for k, v in feed.items() if k in types}
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, cast)))
+    for feed in feeds:
+        cast = {k: v.astype(np.float16) if types.get(k) == "tensor(float16)" and v.dtype.kind == "f" else v
+                for k, v in feed.items() if k in types}
+        yield dict(zip(names, session.run(names, cast)))
 
 
-def _nonfinite_culprits(float_model, converted, feeds: list[dict], kept: set[str]) -> tuple[list[str], str]:
+def _nonfinite_culprits(float_nodes: set[str], converted, feeds: list[dict], float_nonfinite: list[set[str]],
+                        kept: set[str]) -> tuple[list[str], str]:
     """(nodes to keep in float32 too, the node that showed it): where the float16 model writes a
-    NaN or inf that the float model does not, on the probe's inputs. Rounding, not overflow, can do
-    that: a constant 1.0001 is 1 in float16, so x + 1.0001 - (x + 1) is 0 and a division by it inf,
-    while no float32 value comes near 65504. The culprit is the first node (in graph order) whose
-    output goes non-finite while its inputs are finite; where it is kept already, the nodes that
-    feed it are widened too, since its inputs arrived already rounded. ([], "") when all is finite."""
+    NaN or inf that the float model does not (`float_nonfinite`, per feed: _float_probe), on the
+    probe's inputs. Rounding, not overflow, can do that: a constant 1.0001 is 1 in float16, so
+    x + 1.0001 - (x + 1) is 0 and a division by it inf, while no float32 value comes near 65504.
+    The culprit is the first node (in graph order) whose output goes non-finite while its inputs
+    are finite; where it is kept already, the nodes that feed it are widened too, since its inputs
+    arrived already rounded. ([], "") when all is finite."""
     producer = {o: n for n in converted.graph.node for o in n.output}
-    originals = {n.name for n in float_model.graph.node}
     consumers: dict[str, list] = {}
     for n in converted.graph.node:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
-    for feed in feeds:
-        want = _every_tensor(float_model, feed)
-        got = _every_tensor(converted, feed)
-        finite = lambda v: not (isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size  # noqa: E731
-                                and not np.isfinite(v).all())
+
+    def nonfinite(values: dict, name: str) -> bool:
+        value = values.get(name)
+        return _float_array(value) and not np.isfinite(value).all()
+
+    for float_bad, got in zip(float_nonfinite, _every_tensor(converted, feeds)):
         for node in converted.graph.node:
-            bad = [o for o in node.output if o in got and not finite(got[o]) and finite(want.get(o, np.zeros(1)))]
-            if not bad or not all(finite(got.get(i, np.zeros(1))) for i in node.input if i):
+            bad = [o for o in node.output if nonfinite(got, o) and o not in float_bad]
+            if not bad or any(nonfinite(got, i) for i in node.input if i):
                 continue
             # an inserted Cast (to float16) is the converter's: the nodes it feeds are the ones to keep
-            culprits = [node] if node.name in originals else [c for c in consumers.get(node.output[0], [])
-                                                               if c.name in originals]
+            culprits = [node] if node.name in float_nodes else [c for c in consumers.get(node.output[0], [])
+                                                                 if c.name in float_nodes]
             names = [c.name for c in culprits if c.name not in kept]
             if not names:  # kept already: its inputs came rounded; widen to the nodes that feed it
-                names = [n for c in culprits for n in _feeding(c, producer, originals, kept)]
+                names = [n for c in culprits for n in _feeding(c, producer, float_nodes, kept)]
             return list(dict.fromkeys(names)), (culprits[0].name if culprits else node.name)
     return [], ""
 
@@ -154,7 +172,8 @@ def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
         if not node.name:
             node.name = f"{node.op_type}_{i}"
     feeds = [_example_feed(model, src_io, job, seed) for seed in range(PROBE_SAMPLES)]
-    hot = _overflowing_nodes(model, feeds)
+    hot, float_nonfinite = _float_probe(model, feeds)
+    float_nodes = {n.name for n in model.graph.node}
     kept = list(dict.fromkeys([*hot, *job.options.quantize_exclude]))
     float16_io = job.options.fp16_io
     widened: list[str] = []
@@ -167,7 +186,8 @@ def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
             _drop_float16_round_trips(converted)
         _unique_node_names(converted)
         try:
-            more, seen = _nonfinite_culprits(model, converted, feeds, set(kept))
+            more, seen = ([], "") if float_nonfinite is None else \
+                _nonfinite_culprits(float_nodes, converted, feeds, float_nonfinite, set(kept))
         except Exception:  # the check is advice, as the probe is: validation judges the result
             more, seen = [], ""
         if not more:
@@ -391,8 +411,6 @@ def _inlined(job: EdgeJob):
     written again as one file in the edge's scratch folder, so that every quantizer (and the
     float16 probe, which runs the model) sees its weights. Up to protobuf's 2 GB: a model larger
     than that is refused, its quantized form being written with external data not yet."""
-    import dataclasses
-
     import onnx
 
     try:
@@ -403,9 +421,7 @@ def _inlined(job: EdgeJob):
     if whole.ByteSize() > SINGLE_FILE_BYTES:
         raise UsageError(f"{job.source}: {whole.ByteSize() / 1e9:.1f} GB of weights; quantizing an ONNX model over "
                          "2 GB (protobuf's limit for one file) is not supported yet")
-    inline = os.path.join(os.path.dirname(job.output), "source_one_file.onnx")
-    onnx.save(whole, inline)
-    return dataclasses.replace(job, source=inline), onnx.load(inline, load_external_data=False)
+    return _reading(job, whole, "source_one_file.onnx")
 
 
 def _without_value_info(job: EdgeJob, model):
@@ -416,16 +432,24 @@ def _without_value_info(job: EdgeJob, model):
     shape and existing shape differ in dimension 0: (16) vs (10)", and without the annotations
     (shape inference recomputes them) it quantizes and passes the int8 preset. Tried only after
     such a failure: a graph whose types only value_info gives (custom ops) keeps them otherwise."""
-    import dataclasses
-
     import onnx
 
     bare = onnx.ModelProto()
     bare.CopyFrom(model)
     del bare.graph.value_info[:]
-    path = os.path.join(os.path.dirname(job.output), "source_without_value_info.onnx")
-    onnx.save(bare, path)
-    return dataclasses.replace(job, source=path), bare
+    return _reading(job, bare, "source_without_value_info.onnx")
+
+
+def _reading(job: EdgeJob, model, name: str):
+    """(the job reading `model`, written as `name` in the edge's scratch folder, and `model`): the
+    quantizers take a path."""
+    import dataclasses
+
+    import onnx
+
+    path = os.path.join(os.path.dirname(job.output), name)
+    onnx.save(model, path)
+    return dataclasses.replace(job, source=path), model
 
 
 def _check_excluded(model, names: list[str]) -> None:

@@ -157,7 +157,8 @@ def bisect(source: str, artifact: str, opts: LocateOptions, scratch: str) -> Loc
             return _nothing_to_bisect(given, artifact, given_format.value, art_format.value, record, sample, opts, t0)
         onnx_source, rest, first_probe = _first_step_to_onnx(source, record, opts, scratch)
         if rest is None:
-            return _first_step_fails(source, artifact, onnx_source, record, first_probe, opts, t0)
+            return _first_step_fails(given, artifact, given_format.value, art_format.value, record, first_probe,
+                                     sample, opts, t0)
         source, record = onnx_source, rest
     model = onnx.load(source, load_external_data=False)
     cuts = cut.cuts(model)
@@ -270,15 +271,14 @@ def _nothing_to_bisect(source: str, artifact: str, source_format: str, artifact_
     return report
 
 
-def _first_step_fails(source: str, artifact: str, onnx_file: str, record: dict, probe: dict, opts: LocateOptions,
-                      t0: float) -> LocateReport:
+def _first_step_fails(source: str, artifact: str, source_format: str, artifact_format: str, record: dict, probe: dict,
+                      sample: dict, opts: LocateOptions, t0: float) -> LocateReport:
     """The route's first step, re-run, already fails parity: the divergence is there, and there is
     nothing to cut (the ONNX's tensors pair with the source's by name: locate SOURCE ONNX says
     which). Reported as a one-probe bisection, the route's first step as the first divergence."""
-    candidates = (record.get("validation") or {}).get("candidates") or [{}]
-    report = LocateReport(source, artifact, record.get("source", {}).get("format", "?"),
-                          detect(artifact, thorough=False).format.value, record["route"], "bisect", opts.seed,
-                          candidates[-1].get("precision", "fp32"), "bisection: the route's first step re-run", False)
+    report = LocateReport(source, artifact, source_format, artifact_format, record["route"], "bisect", opts.seed,
+                          sample["precision"], "bisection: the route's first step re-run", False,
+                          notes=list(sample["notes"]))
     row = TensorResult(probe["node"], probe["node"], 0, "", "", candidate_node=probe["node"],
                        how="bisection: the route's first step re-run")
     row.passed, row.reason, row.status = False, probe["reason"], DIVERGES

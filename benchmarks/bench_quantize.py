@@ -1,6 +1,6 @@
 """What precision buys: float and quantized ONNX side by side (issue 16's figures).
 
-Run:  .venv/bin/python benchmarks/bench_quantize.py [--models cnn cnn_trained resnet50 resnet18 mobilenet_v2] [--json FILE]
+Run:  .venv/bin/python benchmarks/bench_quantize.py [--models cnn cnn_trained resnet50 resnet50_trained resnet18 mobilenet_v2] [--json FILE]
 
 For each model, through the CLI as a user runs it:
   the float ONNX (the fixture CNN and the light ResNet-50 as they are; corpus models converted from
@@ -12,9 +12,11 @@ For each model, through the CLI as a user runs it:
   modelport bench FLOAT QUANT... --runs 200 --json    (every artifact in one command, side by side:
       ONNX Runtime's p50 at batch 1, the size on disk).
 Calibration and judging samples are made by modelport's own input generator (validators/inputs.py),
-seeds 1000+ for calibration, validate's 0..31 for judging; for cnn_trained (the fixture CNN trained
-offline: trained_cnn.py) they are 32 each of its own data, given as --calibration-data and
-`validate --inputs --shapes batch:32` (one batch of 32 rows, top-1 agreement per row).
+seeds 1000+ for calibration, validate's 0..31 for judging; for cnn_trained and resnet50_trained (the
+fixture CNN and torchvision's ResNet-50 trained offline: trained_models.py, converted from
+its SOURCES with --weights) they are 32 each of the network's own data, given as
+--calibration-data and `validate --inputs --shapes batch:32` (one batch of 32 rows, top-1 agreement
+per row).
 """
 
 from __future__ import annotations
@@ -34,19 +36,22 @@ from bench_convert import measure, modelport_cmd  # noqa: E402  (one wrapper for
 
 MODES = {"dynamic-int8": "int8", "int8": "int8", "fp16": "fp16"}  # mode -> the preset it is judged by
 SAMPLES = 32
+TRAINED = {"cnn_trained": "cnn", "resnet50_trained": "resnet50"}  # model name -> trained_models.py architecture
 
 
 def float_model(name: str, work: str) -> str:
     """The float ONNX of a model, written into `work` (or the fixture itself)."""
     if name == "cnn":
         return os.path.join(ROOT, "fixtures", "onnx", "cnn.onnx")
-    if name == "cnn_trained":
-        from trained_cnn import train
+    if name in TRAINED:
+        from trained_models import RECIPES, SOURCES, train
 
-        weights, _, _ = train(work)
-        out = os.path.join(work, "cnn_trained.onnx")
-        measure(modelport_cmd("convert", f"{ROOT}/fixtures/models.py:cnn", "--weights", weights, "--to", "onnx",
-                              "--input-shape", "image:batch,3,32,32", "-o", out, "--no-validate"), work)
+        arch = TRAINED[name]
+        weights, _, _ = train(work, arch)
+        out = os.path.join(work, f"{name}.onnx")
+        size = RECIPES[arch].size
+        measure(modelport_cmd("convert", os.path.join(ROOT, SOURCES[arch]), "--weights", weights, "--to", "onnx",
+                              "--input-shape", f"image:batch,3,{size},{size}", "-o", out, "--no-validate"), work)
         return out
     if name == "resnet50":
         from bench_locate import build
@@ -82,11 +87,11 @@ def bench_model(name: str, work: str) -> list[dict]:
     folder = os.path.join(work, name)
     os.makedirs(folder, exist_ok=True)
     source = float_model(name, folder)
-    trained = name == "cnn_trained"  # its own data: calibration and judging samples (trained_cnn.py)
-    cal = os.path.join(folder, "cnn_trained.calibration.npz") if trained else calibration(source, folder)
+    trained = TRAINED.get(name)  # its own data: calibration and judging samples (trained_models.py)
+    cal = os.path.join(folder, f"{trained}_trained.calibration.npz") if trained else calibration(source, folder)
     # its 32 held-out images as one batch, and only that batch size (no generated size-proof rows)
-    judged = (["--inputs", os.path.join(folder, "cnn_trained.judging.npz"), "--shapes", f"batch:{SAMPLES}"] if trained
-              else ["--samples", str(SAMPLES)])
+    judged = (["--inputs", os.path.join(folder, f"{trained}_trained.judging.npz"), "--shapes", f"batch:{SAMPLES}"]
+              if trained else ["--samples", str(SAMPLES)])
     rows, artifacts = [], {"float32": source}
     for mode, preset in MODES.items():
         out = os.path.join(folder, f"{name}.{mode}.onnx")
@@ -120,7 +125,7 @@ def bench_model(name: str, work: str) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["cnn", "cnn_trained", "resnet50", "resnet18", "mobilenet_v2"])
+    parser.add_argument("--models", nargs="+", default=["cnn", "cnn_trained", "resnet50", "resnet50_trained", "resnet18", "mobilenet_v2"])
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="bench-quantize-")

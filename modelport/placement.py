@@ -42,6 +42,8 @@ def place(built: str, dest: str, scratch: str) -> None:
     """Move `built` (inside scratch) to `dest`, replacing what --force allowed to replace."""
     dest = dest.rstrip("/")
     if os.path.exists(built + ".data"):
+        if built.endswith(".onnx"):
+            _rename_external_data(built, dest)
         os.replace(built + ".data", dest + ".data")
     if os.path.isdir(built):
         if os.path.lexists(dest):
@@ -52,6 +54,25 @@ def place(built: str, dest: str, scratch: str) -> None:
         if os.path.isdir(dest):
             shutil.rmtree(dest)
         os.replace(built, dest)
+
+
+def _rename_external_data(built: str, dest: str) -> None:
+    """An ONNX model names its external data file inside it (`location`, relative to the model): the
+    file written as `step1_onnx.onnx.data` and moved to `model.onnx.data` must be named so in the
+    model too, or the placed model points at a file that is not there. Only the model file (small,
+    parsed without its data) is rewritten."""
+    old, new = os.path.basename(built) + ".data", os.path.basename(dest) + ".data"
+    if old == new:
+        return
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors
+
+    model = onnx.load(built, load_external_data=False)
+    for tensor in _get_all_tensors(model):
+        for entry in tensor.external_data:
+            if entry.key == "location" and entry.value == old:
+                entry.value = new
+    onnx.save(model, built)
 
 
 def write_atomic(path: str, text: str) -> None:

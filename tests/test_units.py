@@ -471,12 +471,20 @@ def test_place_file_over_file_and_external_data(tmp_path):
     dest.write_text("old")
     scratch = make_scratch(str(dest))
     built = os.path.join(scratch, "step.onnx")
-    with open(built, "w") as f:
-        f.write("new")
-    with open(built + ".data", "w") as f:
-        f.write("weights")
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.arange(512, dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [512])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [512])], [weights])
+    onnx.save(helper.make_model(graph), built, save_as_external_data=True, location="step.onnx.data", size_threshold=0)
+    data = open(built + ".data", "rb").read()
     place(built, str(dest), scratch)
-    assert dest.read_text() == "new" and (tmp_path / "m.onnx.data").read_text() == "weights"
+    assert (tmp_path / "m.onnx.data").read_bytes() == data
+    placed = onnx.load(str(dest))  # its data found under the placed name
+    assert numpy_helper.to_array(placed.graph.initializer[0]).tolist() == list(range(512))
     assert os.listdir(scratch) == []
     os.rmdir(scratch)
 

@@ -17,7 +17,10 @@ on 4 seeded inputs with every intermediate tensor fetched, and the nodes that wr
 tensor within 4x of float16's largest value (65504) are kept in float32, named in the notes; then
 the converted model is run on the same inputs, and where float16 rounding makes a NaN or inf the
 float model does not, float32 grows upstream from there (_nonfinite_culprits). A source with
-external data is read whole into a one-file copy first (_inlined). The artifact is then judged
+external data is read whole into a one-file copy first (_inlined); one past protobuf's 2 GB is
+copied with its data files instead and worked on by path, its weights never serialized whole
+(converters/onnx_large.py), and the artifact is one file when its weights fit one (an int8 of a
+2.7 GB model is), else the model and `<file>.data` beside it. The artifact is then judged
 against the float source with the int8 / fp16 tolerance presets (the manifest records the mode).
 """
 
@@ -27,6 +30,7 @@ import os
 
 import numpy as np
 
+from modelport.converters import onnx_large
 from modelport.converters.calibration_data import representative_samples
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.signatures import load_onnx, onnx_io
@@ -36,7 +40,6 @@ from modelport.types import IOMap, IOSpec, TensorMapping
 FP16_MAX = 65504.0
 HEADROOM = 4.0  # a tensor within 4x of float16's largest value on the probe's samples stays float32
 PROBE_SAMPLES = 4
-SINGLE_FILE_BYTES = 1_800_000_000  # under protobuf's 2 GB: what one ONNX file can hold
 WIDEN_ROUNDS = 4  # times the float32 region grows upstream from a NaN or inf float16 writes (_nonfinite_culprits)
 _NP_OF_ONNX = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64, 9: np.bool_,
                2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16}
@@ -74,7 +77,7 @@ def _session(path_or_bytes):
     return ort.InferenceSession(path_or_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def _float_probe(model, feeds: list[dict]) -> tuple[list[str], list[set[str]] | None]:
+def _float_probe(model, feeds: list[dict], at: str | None = None) -> tuple[list[str], list[set[str]] | None]:
     """One run of the float model per feed with every tensor fetched, read for two things:
 
     - the nodes that must stay float32: those writing a float tensor that comes within HEADROOM of
@@ -84,11 +87,11 @@ def _float_probe(model, feeds: list[dict]) -> tuple[list[str], list[set[str]] | 
       the next at 2.3e5;
     - per feed, the tensors the float model itself writes NaN or inf (not float16's doing, for
       _nonfinite_culprits); None when the model's tensors cannot all be fetched.
-    The probe is advice: such a model is converted as it is."""
+    The probe is advice: such a model is converted as it is. `at`: _every_tensor's."""
     hot: set[str] = set()
     nonfinite: list[set[str]] = []
     try:
-        for feed, values in zip(feeds, _every_tensor(model, feeds)):
+        for feed, values in zip(feeds, _every_tensor(model, feeds, at)):
             own: set[str] = set()
             for name, value in {**feed, **values}.items():
                 if not _float_array(value):
@@ -107,21 +110,31 @@ def _float_array(value) -> bool:
     return isinstance(value, np.ndarray) and value.dtype.kind == "f" and bool(value.size)
 
 
-def _every_tensor(model, feeds: list[dict]):
+def _every_tensor(model, feeds: list[dict], at: str | None = None):
     """Every node output of `model` on each of `feeds`, one dict per feed, from one session (outputs
     added to a copy of the graph, as Polygraphy marks them; ONNX Runtime needs no type for an
-    output), each feed cast to the model's input types."""
+    output), each feed cast to the model's input types. `at`: the file of a model past 2 GB, its
+    weights in external data beside it; only its graph is copied, written beside it, and ONNX
+    Runtime reads the weights from disk (a model that large cannot be serialized in memory)."""
     import onnx
 
     probe = onnx.ModelProto()
-    probe.CopyFrom(model)
+    if at:
+        probe = onnx.load(at, load_external_data=False)
+    else:
+        probe.CopyFrom(model)
     known = {o.name for o in probe.graph.output}
     for node in probe.graph.node:
         for out in node.output:
             if out and out not in known:
                 known.add(out)
                 probe.graph.output.append(onnx.ValueInfoProto(name=out))
-    session = _session(probe.SerializeToString())
+    if at:
+        path = os.path.join(os.path.dirname(os.path.abspath(at)), "every_tensor.onnx")
+        onnx.save(probe, path)
+        session = _session(path)
+    else:
+        session = _session(probe.SerializeToString())
     types = {i.name: i.type for i in session.get_inputs()}
     names = [o.name for o in session.get_outputs()]
     for feed in feeds:
@@ -131,14 +144,14 @@ def _every_tensor(model, feeds: list[dict]):
 
 
 def _nonfinite_culprits(float_nodes: set[str], converted, feeds: list[dict], float_nonfinite: list[set[str]],
-                        kept: set[str]) -> tuple[list[str], str]:
+                        kept: set[str], at: str | None = None) -> tuple[list[str], str]:
     """(nodes to keep in float32 too, the node that showed it): where the float16 model writes a
     NaN or inf that the float model does not (`float_nonfinite`, per feed: _float_probe), on the
     probe's inputs. Rounding, not overflow, can do that: a constant 1.0001 is 1 in float16, so
     x + 1.0001 - (x + 1) is 0 and a division by it inf, while no float32 value comes near 65504.
     The culprit is the first node (in graph order) whose output goes non-finite while its inputs
     are finite; where it is kept already, the nodes that feed it are widened too, since its inputs
-    arrived already rounded. ([], "") when all is finite."""
+    arrived already rounded. ([], "") when all is finite. `at`: _every_tensor's."""
     producer = {o: n for n in converted.graph.node for o in n.output}
     consumers: dict[str, list] = {}
     for n in converted.graph.node:
@@ -149,7 +162,7 @@ def _nonfinite_culprits(float_nodes: set[str], converted, feeds: list[dict], flo
         value = values.get(name)
         return _float_array(value) and not np.isfinite(value).all()
 
-    for float_bad, got in zip(float_nonfinite, _every_tensor(converted, feeds)):
+    for float_bad, got in zip(float_nonfinite, _every_tensor(converted, feeds, at)):
         for node in converted.graph.node:
             bad = [o for o in node.output if nonfinite(got, o) and o not in float_bad]
             if not bad or any(nonfinite(got, i) for i in node.input if i):
@@ -168,11 +181,12 @@ def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    for i, node in enumerate(model.graph.node):  # node_block_list names nodes: name the anonymous ones
-        if not node.name:
-            node.name = f"{node.op_type}_{i}"
+    # a model past 2 GB is held as its graph and read whole from `at` once per conversion round
+    at = _large_float_model(job) if onnx_large.is_large(model) else None
+    model = onnx.load(at, load_external_data=False) if at else model
+    _name_anonymous_nodes(model)
     feeds = [_example_feed(model, src_io, job, seed) for seed in range(PROBE_SAMPLES)]
-    hot, float_nonfinite = _float_probe(model, feeds)
+    hot, float_nonfinite = _float_probe(model, feeds, at)
     float_nodes = {n.name for n in model.graph.node}
     kept = list(dict.fromkeys([*hot, *job.options.quantize_exclude]))
     float16_io = job.options.fp16_io
@@ -180,14 +194,22 @@ def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
     first_seen = ""
     for _ in range(WIDEN_ROUNDS + 1):
         copy = onnx.ModelProto()
-        copy.CopyFrom(model)
-        converted = convert_float_to_float16(copy, keep_io_types=not float16_io, node_block_list=kept or None)
+        if at:
+            copy = onnx.load(at)
+        else:
+            copy.CopyFrom(model)
+        converted = convert_float_to_float16(copy, keep_io_types=not float16_io, node_block_list=kept or None,
+                                             disable_shape_infer=bool(at))  # `at` has its shapes inferred
         if kept:
             _drop_float16_round_trips(converted)
         _unique_node_names(converted)
+        written = onnx_large.is_large(converted)
+        if written:  # the check runs it from the file (a model this large cannot be serialized in memory)
+            onnx_large.save(converted, job.output)
         try:
             more, seen = ([], "") if float_nonfinite is None else \
-                _nonfinite_culprits(float_nodes, converted, feeds, float_nonfinite, set(kept))
+                _nonfinite_culprits(float_nodes, converted, feeds, float_nonfinite, set(kept),
+                                    job.output if written else None)
         except Exception:  # the check is advice, as the probe is: validation judges the result
             more, seen = [], ""
         if not more:
@@ -206,8 +228,31 @@ def _fp16(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
     if more:
         notes.append(f"still NaN or inf in float16 at {seen} after widening float32 {WIDEN_ROUNDS} times: "
                      "validation judges it; --quantize-exclude keeps named nodes in float32")
-    onnx.save(converted, job.output)
+    if not written:
+        onnx_large.save(converted, job.output)
     return {"kept_float32": hot + widened, "io_types": "float16" if float16_io else "float32"}, notes
+
+
+def _name_anonymous_nodes(model) -> None:
+    """node_block_list names nodes: the anonymous ones get `<op>_<index>`, in place."""
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+
+
+def _large_float_model(job: EdgeJob) -> str:
+    """The file of the large source (in the edge's scratch folder, beside its data files) with
+    onnx's inferred shapes (value_info) and its nodes named: what the float16 converter would do
+    itself, but its shape inference serializes the model, so it is done here by path
+    (infer_shapes_path handles external data); only the graph is rewritten."""
+    import onnx
+
+    inferred = os.path.join(os.path.dirname(os.path.abspath(job.source)), "source_inferred.onnx")
+    onnx.shape_inference.infer_shapes_path(job.source, inferred)
+    graph = onnx.load(inferred, load_external_data=False)
+    _name_anonymous_nodes(graph)
+    onnx.save(graph, inferred)
+    return inferred
 
 
 def _unique_node_names(model) -> None:
@@ -301,11 +346,15 @@ def _preprocessed(job: EdgeJob, source: str, notes: list[str]) -> str:
     a dynamic batch), so it is tried without that part, then not at all."""
     from onnxruntime.quantization import quant_pre_process
 
+    import onnx
+
     out = os.path.join(os.path.dirname(job.output), "preprocessed.onnx")
+    large = onnx_large.is_large(onnx.load(source, load_external_data=False))
     why = ""
     for skip_symbolic in (False, True):
         try:
-            quant_pre_process(source, out, skip_symbolic_shape=skip_symbolic)
+            quant_pre_process(source, out, skip_symbolic_shape=skip_symbolic, save_as_external_data=large,
+                              all_tensors_to_one_file=True, external_data_location="preprocessed.onnx.data")
             return out
         except Exception as e:
             why = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
@@ -329,6 +378,10 @@ def _per_channel_source(job: EdgeJob, model, notes: list[str]) -> tuple[str, boo
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), PER_CHANNEL_OPSET)
     if opset >= PER_CHANNEL_OPSET:
         return job.source, True
+    if onnx_large.is_large(model):  # the version converter works on one serialized protobuf
+        notes.append(f"opset {opset} has no per-channel DequantizeLinear and a model over 2 GB cannot be upgraded "
+                     f"to {PER_CHANNEL_OPSET} by onnx's version converter: quantized per tensor")
+        return job.source, False
     try:
         upgraded = version_converter.convert_version(onnx.load(job.source), PER_CHANNEL_OPSET)
     except Exception as e:
@@ -360,9 +413,11 @@ def _dynamic_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]
     failures = []
     for weight_type in (QuantType.QInt8, QuantType.QUInt8):
         quantize_dynamic(source, job.output, weight_type=weight_type,
-                         nodes_to_exclude=list(job.options.quantize_exclude) or None)
+                         nodes_to_exclude=list(job.options.quantize_exclude) or None,
+                         use_external_data_format=onnx_large.is_large(model))
         why = _runs(job.output, feed)
         if why is None:
+            onnx_large.as_one_file_if_it_fits(job.output)
             name = "int8" if weight_type == QuantType.QInt8 else "uint8"
             notes.insert(0, f"dynamic-int8: {name} weights, activations quantized at run time")
             if failures:
@@ -394,7 +449,9 @@ def _static_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
     quantize_static(source, job.output, _Reader(generator), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,
-                    nodes_to_exclude=list(job.options.quantize_exclude) or None)
+                    nodes_to_exclude=list(job.options.quantize_exclude) or None,
+                    use_external_data_format=onnx_large.is_large(model))
+    onnx_large.as_one_file_if_it_fits(job.output)
     notes.insert(0, f"int8: static QDQ, int8 weights per {'channel' if per_channel else 'tensor'} and int8 "
                     f"activations, calibrated on {count} sample(s)")
     details = {"format": "QDQ", "per_channel": per_channel, "activation_type": "int8", "weight_type": "int8",
@@ -409,19 +466,35 @@ def _inlined(job: EdgeJob):
     """(the job reading a one-file copy of its source, that copy): a model whose weights are in
     external data files (as exporters and Optimum write it beside model.onnx) is read whole and
     written again as one file in the edge's scratch folder, so that every quantizer (and the
-    float16 probe, which runs the model) sees its weights. Up to protobuf's 2 GB: a model larger
-    than that is refused, its quantized form being written with external data not yet."""
+    float16 probe, which runs the model) sees its weights. Up to protobuf's 2 GB: _large_copy
+    takes a larger one."""
     import onnx
 
     try:
         whole = onnx.load(job.source)  # external data resolved beside the model, as ONNX Runtime does
     except Exception as e:
-        raise UsageError(f"{job.source}: its external data cannot be read ({type(e).__name__}: "
-                         f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})") from None
-    if whole.ByteSize() > SINGLE_FILE_BYTES:
-        raise UsageError(f"{job.source}: {whole.ByteSize() / 1e9:.1f} GB of weights; quantizing an ONNX model over "
-                         "2 GB (protobuf's limit for one file) is not supported yet")
+        raise UsageError(f"{job.source}: its external data cannot be read ({_first_line(e)})") from None
     return _reading(job, whole, "source_one_file.onnx")
+
+
+def _large_copy(job: EdgeJob, model):
+    """(the job reading a copy of its source past 2 GB, that copy parsed without its weights): the
+    model file and its external data files copied byte for byte into the edge's scratch folder,
+    where ONNX Runtime's quantizers may write their files beside it (onnx_large.copy_with_external_data)."""
+    import dataclasses
+
+    import onnx
+
+    copy = os.path.join(os.path.dirname(job.output), "source_large.onnx")
+    try:
+        onnx_large.copy_with_external_data(job.source, model, copy)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{job.source}: its external data cannot be read ({_first_line(e)})") from None
+    return dataclasses.replace(job, source=copy), onnx.load(copy, load_external_data=False)
+
+
+def _first_line(e: Exception) -> str:
+    return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
 
 
 def _without_value_info(job: EdgeJob, model):
@@ -470,7 +543,9 @@ def convert(job: EdgeJob) -> EdgeResult:
     if q not in MODES:
         raise UsageError(f"--quantize {q!r} does not apply to an ONNX output (choose {', '.join(MODES)})")
     model = load_onnx(job.source)
-    if model.ByteSize() > SINGLE_FILE_BYTES or any(t.data_location == 1 for t in model.graph.initializer):
+    if onnx_large.is_large(model):
+        job, model = _large_copy(job, model)
+    elif onnx_large.external_files(model):
         job, model = _inlined(job)
     src_io = onnx_io(job.source, model)
     _check_excluded(model, job.options.quantize_exclude)

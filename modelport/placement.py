@@ -42,7 +42,7 @@ def place(built: str, dest: str, scratch: str) -> None:
     """Move `built` (inside scratch) to `dest`, replacing what --force allowed to replace."""
     dest = dest.rstrip("/")
     if os.path.exists(built + ".data"):
-        if built.endswith(".onnx"):
+        if dest.endswith(".onnx"):
             _rename_external_data(built, dest)
         os.replace(built + ".data", dest + ".data")
     if os.path.isdir(built):

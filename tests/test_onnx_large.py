@@ -124,3 +124,19 @@ def test_placing_a_model_renames_the_data_file_it_names(tmp_path):
     np.testing.assert_array_equal(_run(str(dest)), want)
     shutil.rmtree(tmp_path / "scratch")
     np.testing.assert_array_equal(_run(str(dest)), want)  # nothing of it left behind
+
+
+def test_a_kept_intermediate_copied_for_another_target_still_names_its_data(tmp_path):
+    """--keep-intermediates with several targets copies a step's ONNX that another target's chain
+    still reads: the copy keeps the step's file name until it is placed, so the model and its data
+    file are renamed together (`OUT.step1_onnx.onnx` + `OUT.step1_onnx.onnx.data`)."""
+    from modelport.pipeline.convert import _keep_intermediates
+
+    step = _with_external_data(tmp_path / "scratch", "step1_onnx.onnx")
+    want = _run(step)
+    (tmp_path / "out").mkdir()
+    kept = _keep_intermediates([step], str(tmp_path / "out" / "cnn.tflite"), force=False, copy_them=True)
+    assert kept == [str(tmp_path / "out" / "cnn.step1_onnx.onnx")]
+    assert onnx_large.external_files(onnx.load(kept[0], load_external_data=False)) == ["cnn.step1_onnx.onnx.data"]
+    np.testing.assert_array_equal(_run(kept[0]), want)
+    np.testing.assert_array_equal(_run(step), want)  # the step's own files stay for the other target

@@ -414,7 +414,9 @@ def _keep_intermediates(paths: list[str], out: str, force: bool, copy_them: bool
         dest = kept_name(out, os.path.basename(p))
         check_free(dest, force)
         if copy_them:  # another target's chain holds the same file: it must stay where it is
-            staged = p.rstrip("/") + ".copy"
+            # under the same name, in a folder of its own: an ONNX model names its data file by it
+            staged = os.path.join(p.rstrip("/") + ".copy", os.path.basename(p.rstrip("/")))
+            os.makedirs(os.path.dirname(staged))
             (shutil.copytree if os.path.isdir(p) else shutil.copy2)(p, staged)
             if os.path.exists(p + ".data"):
                 shutil.copy2(p + ".data", staged + ".data")

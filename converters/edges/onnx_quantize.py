@@ -340,16 +340,14 @@ def _drop_float16_round_trips(model) -> None:
     graph.node.extend(keep)
 
 
-def _preprocessed(job: EdgeJob, source: str, notes: list[str]) -> str:
+def _preprocessed(job: EdgeJob, source: str, notes: list[str], large: bool) -> str:
     """ONNX Runtime's quant_pre_process; its symbolic shape inference (written for transformers)
     gives up on some graphs ("Incomplete symbolic shape inference", measured on the fixture CNN with
-    a dynamic batch), so it is tried without that part, then not at all."""
+    a dynamic batch), so it is tried without that part, then not at all. `large`: past 2 GB, written
+    with external data."""
     from onnxruntime.quantization import quant_pre_process
 
-    import onnx
-
     out = os.path.join(os.path.dirname(job.output), "preprocessed.onnx")
-    large = onnx_large.is_large(onnx.load(source, load_external_data=False))
     why = ""
     for skip_symbolic in (False, True):
         try:
@@ -357,7 +355,7 @@ def _preprocessed(job: EdgeJob, source: str, notes: list[str]) -> str:
                               all_tensors_to_one_file=True, external_data_location="preprocessed.onnx.data")
             return out
         except Exception as e:
-            why = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+            why = _first_line(e)
     notes.append(f"ONNX Runtime's pre-processing failed ({why}); quantized without it")
     return source
 
@@ -401,23 +399,24 @@ def _runs(path: str, feed: dict) -> str | None:
         session.run(None, feed)
         return None
     except Exception as e:
-        return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+        return _first_line(e)
 
 
 def _dynamic_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     notes: list[str] = []
-    source = _preprocessed(job, job.source, notes)
+    large = onnx_large.is_large(model)
+    source = _preprocessed(job, job.source, notes, large)
     feed = _example_feed(model, src_io, job)
     failures = []
     for weight_type in (QuantType.QInt8, QuantType.QUInt8):
         quantize_dynamic(source, job.output, weight_type=weight_type,
-                         nodes_to_exclude=list(job.options.quantize_exclude) or None,
-                         use_external_data_format=onnx_large.is_large(model))
+                         nodes_to_exclude=list(job.options.quantize_exclude) or None, use_external_data_format=large)
         why = _runs(job.output, feed)
         if why is None:
-            onnx_large.as_one_file_if_it_fits(job.output)
+            if large:
+                onnx_large.as_one_file_if_it_fits(job.output)
             name = "int8" if weight_type == QuantType.QInt8 else "uint8"
             notes.insert(0, f"dynamic-int8: {name} weights, activations quantized at run time")
             if failures:
@@ -444,14 +443,15 @@ def _static_int8(job: EdgeJob, model, src_io: IOSpec) -> tuple[dict, list[str]]:
         raise UsageError("--quantize int8 needs --calibration-data FILE.npz (representative inputs, one array per input name)")
     generator, count = representative_samples(job.options.calibration_data, src_io)
     notes: list[str] = []
+    large = onnx_large.is_large(model)
     source, per_channel = _per_channel_source(job, model, notes)
-    source = _preprocessed(job, source, notes)
+    source = _preprocessed(job, source, notes, large)
     quantize_static(source, job.output, _Reader(generator), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,
-                    nodes_to_exclude=list(job.options.quantize_exclude) or None,
-                    use_external_data_format=onnx_large.is_large(model))
-    onnx_large.as_one_file_if_it_fits(job.output)
+                    nodes_to_exclude=list(job.options.quantize_exclude) or None, use_external_data_format=large)
+    if large:
+        onnx_large.as_one_file_if_it_fits(job.output)
     notes.insert(0, f"int8: static QDQ, int8 weights per {'channel' if per_channel else 'tensor'} and int8 "
                     f"activations, calibrated on {count} sample(s)")
     details = {"format": "QDQ", "per_channel": per_channel, "activation_type": "int8", "weight_type": "int8",
@@ -525,11 +525,34 @@ def _reading(job: EdgeJob, model, name: str):
     return dataclasses.replace(job, source=path), model
 
 
+def _bodies_of(node):
+    """The If/Loop/Scan bodies a node holds."""
+    for attr in node.attribute:
+        yield from ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
+
+
+def _body_names(node) -> set[str]:
+    """Names of the nodes inside `node`'s bodies, at any depth."""
+    names: set[str] = set()
+    for body in _bodies_of(node):
+        for inner in body.node:
+            names |= {inner.name} | _body_names(inner)
+    return names
+
+
 def _check_excluded(model, names: list[str]) -> None:
     """--quantize-exclude names nodes of the ONNX being quantized (the route's ONNX: `modelport
-    locate` shows them); a name that is none of them is exit 2, listing a few that are."""
-    nodes = [n.name for n in model.graph.node if n.name]
-    unknown = [n for n in names if n not in set(nodes)]
+    locate` shows them); a name that is none of them is exit 2, listing a few that are. A node
+    inside an If/Loop body cannot be kept alone: ONNX Runtime's float16 converter (1.26) then
+    writes a model ONNX Runtime refuses (measured: "Node input 'then_big' is not a graph input"),
+    while naming the If or Loop keeps its whole body in float32; so the error names that node."""
+    nodes = {n.name for n in model.graph.node if n.name}
+    unknown = [n for n in names if n not in nodes]
+    for name in unknown:
+        holder = next((n.name or n.op_type for n in model.graph.node if name in _body_names(n)), None)
+        if holder:
+            raise UsageError(f"--quantize-exclude {name}: a node inside the body of {holder!r}, which cannot be kept "
+                             f"in float alone; --quantize-exclude {holder} keeps its whole body in float")
     if unknown:
         weighted = [n.name for n in model.graph.node if n.name and n.op_type in ("Conv", "Gemm", "MatMul")]
         raise UsageError(f"--quantize-exclude {', '.join(unknown)}: no node of that name in the ONNX being quantized "

@@ -79,6 +79,9 @@ def test_a_model_past_the_one_file_limit_is_quantized_by_path(tmp_path, monkeypa
     options = {"calibration_data": str(tmp_path / "cal.npz")} if mode == "int8" else {}
     np.savez(tmp_path / "cal.npz", image=np.random.default_rng(1).standard_normal((8, 3, 32, 32)).astype(np.float32))
     out = _quantize(tmp_path, source, mode, **options)
+    scratch = os.path.dirname(out)
+    assert os.path.exists(os.path.join(scratch, "source_large.onnx"))  # worked on as the copy with its data
+    assert not os.path.exists(os.path.join(scratch, "source_one_file.onnx"))  # not inlined into one protobuf
     external = onnx_large.external_files(onnx.load(out, load_external_data=False))
     assert external == (["step1_onnx.onnx.data"] if mode == "fp16" else [])
     assert os.path.exists(out + ".data") == (mode == "fp16")

@@ -6,7 +6,8 @@ For each model, through the CLI as a user runs it:
   the float ONNX (the fixture CNN and the light ResNet-50 as they are; corpus models converted from
   benchmarks/zoo/models.py with `modelport convert --to onnx`);
   modelport convert FLOAT --to onnx --quantize MODE [--calibration-data CAL.npz] --no-validate
-      for MODE in dynamic-int8, int8 (static QDQ, 32 calibration samples), fp16;
+      for MODE in dynamic-int8, int8 (static QDQ, 32 calibration samples; uint8 activations, and again
+      with --int8-activations int8 as int8-s8s8), fp16;
   modelport validate FLOAT QUANT --samples 32 --preset int8|fp16 --json    (top-1 agreement with the
       float model over 32 samples other than the calibration's, cosine, max abs, the verdict);
   modelport bench FLOAT QUANT... --runs 200 --json    (every artifact in one command, side by side:
@@ -34,7 +35,12 @@ sys.path.insert(0, ROOT)
 
 from bench_convert import measure, modelport_cmd  # noqa: E402  (one wrapper for every CLI measure)
 
-MODES = {"dynamic-int8": "int8", "int8": "int8", "fp16": "fp16"}  # mode -> the preset it is judged by
+# name -> (the convert options that write it, the preset it is judged by). int8 is modelport's default
+# (uint8 activations); int8-s8s8 the same with --int8-activations int8, side by side.
+VARIANTS = {"dynamic-int8": (["--quantize", "dynamic-int8"], "int8"),
+            "int8": (["--quantize", "int8"], "int8"),
+            "int8-s8s8": (["--quantize", "int8", "--int8-activations", "int8"], "int8"),
+            "fp16": (["--quantize", "fp16"], "fp16")}
 SAMPLES = 32
 TRAINED = {"cnn_trained": "cnn", "resnet50_trained": "resnet50"}  # model name -> trained_models.py architecture
 
@@ -93,10 +99,10 @@ def bench_model(name: str, work: str) -> list[dict]:
     judged = (["--inputs", os.path.join(folder, f"{trained}_trained.judging.npz"), "--shapes", f"batch:{SAMPLES}"]
               if trained else ["--samples", str(SAMPLES)])
     rows, artifacts = [], {"float32": source}
-    for mode, preset in MODES.items():
+    for mode, (args, preset) in VARIANTS.items():
         out = os.path.join(folder, f"{name}.{mode}.onnx")
-        extra = ["--calibration-data", cal] if mode == "int8" else []
-        measure(modelport_cmd("convert", source, "--to", "onnx", "--quantize", mode, "-o", out, "--no-validate", *extra), folder)
+        extra = ["--calibration-data", cal] if mode.startswith("int8") else []
+        measure(modelport_cmd("convert", source, "--to", "onnx", *args, "-o", out, "--no-validate", *extra), folder)
         report = os.path.join(folder, f"{mode}.validate.json")
         try:
             measure(modelport_cmd("validate", source, out, *judged, "--preset", preset, "--json", report), folder)

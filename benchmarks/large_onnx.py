@@ -11,7 +11,8 @@ model and `<file>.data`). For each mode, as a user runs it:
 with convert's validation on (the int8 / fp16 preset against the float source, the batch proven at
 two sizes). Reported: wall time and peak memory of the command, the artifact's files and bytes
 against the source's, the verdict, and whether ONNX Runtime runs the artifact from where it was
-placed (its data file renamed with it).
+placed (its data file renamed with it); then one `modelport bench` of the float model and every
+artifact, side by side (p50 at batch 1 and its ratio to float). Disk: about 3x the source, free.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path.insert(0, HERE)
 from bench_convert import measure, modelport_cmd  # noqa: E402  (one wrapper for every CLI measure)
 
 D, H = 4096, 16384
+BENCH_RUNS = 20
 
 
 def build(path: str, pairs: int) -> None:
@@ -72,6 +74,21 @@ def _runs_where_placed(path: str):
         return f"{type(e).__name__}: {str(e)[:200]}"
 
 
+def bench(paths: list[str], work: str) -> dict:
+    """One `modelport bench` of the float model and every artifact, side by side (ONNX Runtime, batch
+    1, BENCH_RUNS runs): p50 of each and its ratio to the float model's, printed and returned."""
+    report = os.path.join(work, "bench.json")
+    measure(modelport_cmd("bench", *paths, "--runs", str(BENCH_RUNS), "--json", report), work)
+    with open(report) as f:
+        measured = {os.path.abspath(r["path"]): r["latency_ms"]["p50"] for r in json.load(f)["results"]}
+    base = measured[os.path.abspath(paths[0])]
+    print(f"\nORT p50 at batch 1, one `modelport bench --runs {BENCH_RUNS}` of all:")
+    for path in paths:
+        p50 = measured[os.path.abspath(path)]
+        print(f"  {os.path.basename(path)}: {p50:.1f} ms ({p50 / base:.2f}x float)")
+    return {os.path.basename(p): measured[os.path.abspath(p)] for p in paths}
+
+
 def files_of(path: str) -> dict[str, int]:
     return {os.path.basename(p): os.path.getsize(p) for p in (path, path + ".data") if os.path.exists(p)}
 
@@ -109,11 +126,11 @@ def main(argv=None) -> int:
                   f"{', '.join(f'{k} ({v / 1e9:.2f} GB)' for k, v in files.items())} | {row['size_x']:.2f}x | "
                   f"{'pass' if row['passed'] else 'FAIL'} (cosine {row['cosine']:.6f}); "
                   f"{'runs where placed' if loads is True else 'does NOT run where placed: ' + str(loads)} |", flush=True)
-            for p in files:
-                os.remove(os.path.join(work, p))
+            row["path"] = out
+        latency = bench([source] + [r["path"] for r in rows], work)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"source_bytes": source_bytes, "pairs": args.pairs, "rows": rows}, f, indent=1)
+                json.dump({"source_bytes": source_bytes, "pairs": args.pairs, "rows": rows, "bench": latency}, f, indent=1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -36,6 +36,10 @@ from modelport.hf_folders import TASKS
 @click.option("--fp16-io", "fp16_io", is_flag=True,
               help="With --quantize fp16 to ONNX: float16 inputs and outputs too (by default they stay float32, "
                    "so callers feed what they fed the float model). Validation feeds the samples rounded to float16.")
+@click.option("--int8-activations", "int8_activations", type=click.Choice(["uint8", "int8"]),
+              help="With --quantize int8 to ONNX: the activations' type. uint8 (default) is ONNX Runtime's fast "
+                   "path on x86-64 (U8S8; measured 2.8x faster than int8 activations on a ResNet-50); int8 (S8S8) "
+                   "for ARM CPUs and accelerators that want it.")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:D1,D2,...",
               help="Input shape; a name marks a dynamic dim, NAME=N gives its example size (e.g. ids:batch=2,seq=16). Repeatable.")
 @click.option("--input-dtype", "input_dtypes", multiple=True, metavar="NAME:DTYPE", help="Input dtype, e.g. ids:int64. Repeatable.")
@@ -76,7 +80,8 @@ from modelport.hf_folders import TASKS
               help="Also write one self-contained HTML page: route, steps and strategies, parity (worst first), "
                    "bench plot, notes, manifest and versions; written for a failed conversion too.")
 @click.pass_context
-def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, quantize_exclude, fp16_io, input_shapes, input_dtypes, weights, task,
+def command(ctx, source, to, output, via, route, opset, quantize, calibration_data, quantize_exclude, fp16_io,
+            int8_activations, input_shapes, input_dtypes, weights, task,
             keep_intermediates, force, validate, device, atol, rtol, samples, seed, tfjs_backend, value_ranges, inputs_path,
             pytorch_format, strategies, fallback, run_bench, as_json, html_path):
     """Convert SOURCE to ONNX, SavedModel, TFLite, PyTorch or TF.js, directly or through a planned route.
@@ -131,7 +136,7 @@ def command(ctx, source, to, output, via, route, opset, quantize, calibration_da
 
     targets = parse_targets(to)
     options = ConvertOptions(via=via, route=route, opset=opset, quantize=quantize, calibration_data=calibration_data,
-                             quantize_exclude=quantize_exclude, fp16_io=fp16_io,
+                             quantize_exclude=quantize_exclude, fp16_io=fp16_io, int8_activations=int8_activations,
                              input_shapes=input_shapes, input_dtypes=input_dtypes, weights=weights, task=task,
                              pytorch_format=pytorch_format, keep_intermediates=keep_intermediates, force=force,
                              strategies=strategies, fallback=fallback)

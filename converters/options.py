@@ -17,6 +17,7 @@ from modelport.types import QUANTIZE_PRESET
 PYTORCH_FORMATS = ("exported_program", "torchscript", "package")
 QUANTIZE_MODES = tuple(QUANTIZE_PRESET)
 # What --quantize means for each format that has a quantizing step (checked by the planner).
+INT8_ACTIVATIONS = ("uint8", "int8")  # --int8-activations: ONNX Runtime's U8S8 (default) or S8S8
 QUANTIZE_BY_TARGET = {"tflite": ("fp16", "dynamic-int8", "int8"), "onnx": ("fp16", "dynamic-int8", "int8"),
                       "tfjs": ("fp16", "uint8", "uint16")}
 
@@ -31,6 +32,8 @@ class EdgeOptions:
     # ONNX node names left in float by --quantize (an ONNX output: ONNX Runtime's nodes_to_exclude)
     quantize_exclude: list[str] = field(default_factory=list)
     fp16_io: bool = False  # --quantize fp16 to ONNX: float16 inputs and outputs too (default: kept float32)
+    # --quantize int8 to ONNX: the activations' type, uint8 or int8 (None: uint8; onnx_quantize says why)
+    int8_activations: str | None = None
     weights: str | None = None
     inputs: list[InputOverride] = field(default_factory=list)
     output_names: list[str] | None = None
@@ -62,6 +65,7 @@ def build_options(
     calibration_data: str | None = None,
     quantize_exclude: tuple[str, ...] | list[str] = (),
     fp16_io: bool = False,
+    int8_activations: str | None = None,
     weights: str | None = None,
     output_names: list[str] | None = None,
     pytorch_format: str | None = None,
@@ -96,6 +100,11 @@ def build_options(
         raise UsageError("--quantize-exclude names nodes to keep in float when quantizing: give --quantize too")
     if fp16_io and quantize != "fp16":
         raise UsageError("--fp16-io makes an fp16 ONNX model's inputs and outputs float16: give --quantize fp16 too")
+    if int8_activations is not None:
+        if int8_activations not in INT8_ACTIVATIONS:
+            raise UsageError(f"--int8-activations {int8_activations}: expected one of {', '.join(INT8_ACTIVATIONS)}")
+        if quantize != "int8":
+            raise UsageError("--int8-activations chooses a static int8 ONNX model's activation type: give --quantize int8 too")
     if any(not n.strip() for n in quantize_exclude):
         raise UsageError("--quantize-exclude: a node name is empty")
     if quantize == "int8" and calibration_data is None:
@@ -113,6 +122,7 @@ def build_options(
         calibration_data=os.path.abspath(calibration_data) if calibration_data else None,
         quantize_exclude=list(dict.fromkeys(quantize_exclude)),
         fp16_io=fp16_io,
+        int8_activations=int8_activations,
         weights=os.path.abspath(weights) if weights else None,
         inputs=list(by_name.values()),
         output_names=output_names,

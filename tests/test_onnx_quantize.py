@@ -75,12 +75,22 @@ def test_static_int8_from_pytorch_is_qdq_calibrated_and_the_preset_can_fail(tmp_
     assert record["route"] == "pytorch -> onnx -> onnx"
     details = record["steps"][-1]["details"]
     assert details["format"] == "QDQ" and details["calibration_samples"] == 8, details
-    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    model = onnx.load(str(out))
+    ops = {n.op_type for n in model.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops, ops
+    # uint8 activations by default (ONNX Runtime's fast U8S8 path on x86-64), int8 weights
+    assert details["activation_type"] == "uint8" and _activation_zero_point_types(model) == {TensorProto.UINT8}
     assert record["validation"]["passed"]
     # The int8 preset is not a rubber stamp: the same artifact against other weights fails (exit 1).
     r = run_cli("validate", f"{FIXTURES / 'models.py'}:untrained_cnn", out, "--input-shape", "image:1,3,32,32")
     assert r.code == 1, r.stdout + r.stderr
+
+
+def _activation_zero_point_types(model) -> set[int]:
+    """The types of the zero points the QuantizeLinear nodes of activations use (not weights')."""
+    inits = {i.name: i for i in model.graph.initializer}
+    return {inits[n.input[2]].data_type for n in model.graph.node
+            if n.op_type == "QuantizeLinear" and n.input[0] not in inits and len(n.input) > 2}
 
 
 def _overflowing_model(path) -> None:
@@ -217,6 +227,13 @@ def test_quantize_refusals_are_one_line(tmp_path):
     assert_one_line_error(r, 2, "tflite, onnx, tfjs outputs only")
     r = run_cli("convert", CNN_ONNX, "--to", "onnx", "-o", tmp_path / "y.onnx")
     assert_one_line_error(r, 2, "already onnx")
+    r = run_cli("convert", CNN_ONNX, "--to", "onnx", "--quantize", "fp16", "--int8-activations", "int8",
+                "-o", tmp_path / "z.onnx")
+    assert_one_line_error(r, 2, "--int8-activations", "--quantize int8")
+    calib = str(FIXTURES / "calibration" / "cnn_calibration.npz")
+    r = run_cli("convert", CNN_ONNX, "--to", "tflite", "--quantize", "int8", "--calibration-data", calib,
+                "--int8-activations", "uint8", "-o", tmp_path / "w.tflite")
+    assert_one_line_error(r, 2, "--int8-activations applies to an ONNX output")
     assert not list(tmp_path.iterdir())
 
 
@@ -236,10 +253,12 @@ def test_static_int8_of_an_opset_11_model_is_upgraded_for_per_channel_scales(tmp
     np.savez(tmp_path / "calib.npz", x=rng.standard_normal((8, 3, 8, 8)).astype(np.float32))
     out = tmp_path / "old_int8.onnx"
     r = run_cli("convert", tmp_path / "old.onnx", "--to", "onnx", "--quantize", "int8", "--calibration-data",
-                tmp_path / "calib.npz", "-o", out, "--samples", "2")
+                tmp_path / "calib.npz", "-o", out, "--samples", "2", "--int8-activations", "int8")
     assert r.code == 0, r.stdout + r.stderr
     step = _manifest(out)["steps"][-1]
     assert step["details"]["per_channel"] is True
+    assert step["details"]["activation_type"] == "int8"  # as asked (S8S8)
+    assert _activation_zero_point_types(onnx.load(str(out))) == {TensorProto.INT8}
     assert any("opset upgraded from 11 to 13" in n for n in step["notes"]), step["notes"]
 
 

@@ -96,7 +96,8 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
     edge_options = build_options(input_shapes=options.input_shapes, input_dtypes=options.input_dtypes,
                                  opset=options.opset, quantize=options.quantize,
                                  calibration_data=options.calibration_data, quantize_exclude=options.quantize_exclude,
-                                 fp16_io=options.fp16_io, weights=options.weights,
+                                 fp16_io=options.fp16_io, int8_activations=options.int8_activations,
+                                 weights=options.weights,
                                  pytorch_format=options.pytorch_format, task=options.task,
                                  value_ranges=dict(parse_value_range(t) for t in smoke_value_ranges(source, options, validation)))
     if validation is not None:
@@ -118,6 +119,9 @@ def plan_conversion(source: str, to: str | Format, output: str | None, options: 
     if options.quantize_exclude and target != Format.ONNX:
         raise UsageError("--quantize-exclude applies to an ONNX output (ONNX Runtime's quantizers leave named nodes "
                          "in float); TFLiteConverter quantizes a whole TFLite model")
+    if options.int8_activations and target != Format.ONNX:
+        raise UsageError("--int8-activations applies to an ONNX output (ONNX Runtime's static quantizer); "
+                         "TFLiteConverter's int8 has int8 activations")
     if options.fp16_io and target != Format.ONNX:
         raise UsageError("--fp16-io applies to an ONNX output (ONNX Runtime's float16 converter); TFLiteConverter's "
                          "fp16 keeps float32 inputs and outputs")

@@ -104,7 +104,7 @@ def convert_options(record: dict, prefix_nodes: set[str]) -> tuple[str, dict]:
         route=record["route"], opset=opts.get("opset"), quantize=opts.get("quantize"),
         calibration_data=calibration if calibration and os.path.isfile(calibration) else None,
         quantize_exclude=tuple(n for n in opts.get("quantize_exclude") or [] if n in prefix_nodes),
-        fp16_io=bool(opts.get("fp16_io")),
+        fp16_io=bool(opts.get("fp16_io")), int8_activations=opts.get("int8_activations"),
         input_shapes=tuple(shapes), input_dtypes=tuple(dtypes), strategies=tuple(forced), fallback=False, force=True)
 
 

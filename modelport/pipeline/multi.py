@@ -75,7 +75,7 @@ def parse_targets(text: str | list | tuple) -> list[Format]:
 
 
 def target_options(options: ConvertOptions, target: Format, targets: list[Format]) -> ConvertOptions:
-    """The options of one target: --quantize, --calibration-data and --fp16-io belong to the TFLite target, or
+    """The options of one target: --quantize and the options that go with it belong to the TFLite target, or
     to the ONNX one when there is no TFLite target; --pytorch-format to the PyTorch one, --via to the
     targets other than the format it names."""
     if options.route:
@@ -85,7 +85,7 @@ def target_options(options: ConvertOptions, target: Format, targets: list[Format
         raise UsageError("--quantize applies to a TFLite or ONNX output: add tflite or onnx to --to")
     changes: dict[str, Any] = {}
     if target != quantized:
-        changes.update(quantize=None, calibration_data=None, fp16_io=False)
+        changes.update(quantize=None, calibration_data=None, fp16_io=False, int8_activations=None)
     if target != Format.PYTORCH:
         changes["pytorch_format"] = None
     if options.via and Format(options.via) == target:

@@ -21,6 +21,7 @@ class ConvertOptions:
     calibration_data: str | None = None  # .npz of representative inputs, for quantize="int8"
     quantize_exclude: tuple[str, ...] = ()  # ONNX node names kept in float (an ONNX output; `locate` names them)
     fp16_io: bool = False  # with quantize="fp16" to ONNX: float16 inputs and outputs (default: kept float32)
+    int8_activations: str | None = None  # with quantize="int8" to ONNX: uint8 (default) or int8 activations
     input_shapes: tuple[str, ...] = ()  # "NAME:D1,D2,...", a name marks a dynamic dim ("seq=16": example size)
     input_dtypes: tuple[str, ...] = ()  # "NAME:DTYPE"
     weights: str | None = None  # state_dict for a file.py:callable source or a PyTorch package

@@ -342,23 +342,51 @@ def _drop_float16_round_trips(model) -> None:
 
 
 def _preprocessed(job: EdgeJob, source: str, notes: list[str], large: bool) -> str:
-    """ONNX Runtime's quant_pre_process; its symbolic shape inference (written for transformers)
-    gives up on some graphs ("Incomplete symbolic shape inference", measured on the fixture CNN with
-    a dynamic batch), so it is tried without that part, then not at all. `large`: past 2 GB, written
-    with external data."""
+    """ONNX Runtime's pre-processing, as its documentation asks: graph optimization (_optimized),
+    then quant_pre_process's shape inference. Its symbolic shape inference (written for
+    transformers) gives up on some graphs ("Incomplete symbolic shape inference", measured on the
+    fixture CNN with a dynamic batch), so it is tried without that part, then not at all. `large`:
+    past 2 GB, written with external data."""
     from onnxruntime.quantization import quant_pre_process
 
-    out = os.path.join(os.path.dirname(job.output), "preprocessed.onnx")
+    folder = os.path.dirname(job.output)
+    try:
+        source = _optimized(source, folder, large)
+    except Exception as e:
+        notes.append(f"ONNX Runtime's graph optimization failed ({_first_line(e)}); quantized without it")
+    out = os.path.join(folder, "preprocessed.onnx")
     why = ""
     for skip_symbolic in (False, True):
         try:
-            quant_pre_process(source, out, skip_symbolic_shape=skip_symbolic, save_as_external_data=large,
-                              all_tensors_to_one_file=True, external_data_location="preprocessed.onnx.data")
+            quant_pre_process(source, out, skip_symbolic_shape=skip_symbolic, skip_optimization=True,
+                              save_as_external_data=large, all_tensors_to_one_file=True,
+                              external_data_location="preprocessed.onnx.data")
             return out
         except Exception as e:
             why = _first_line(e)
     notes.append(f"ONNX Runtime's pre-processing failed ({why}); quantized without it")
     return source
+
+
+def _optimized(source: str, folder: str, large: bool) -> str:
+    """The model after ONNX Runtime's basic graph optimizations (constant folding, batch-norm into
+    Conv...), the step quant_pre_process runs, less one: MatMulAddFusion. It turns MatMul + Add (a
+    transformer's Linear, a residual sum) into Gemm, which ONNX Runtime's CPU kernels do not run
+    quantized from QDQ: the weight is dequantized on every run. Measured (static int8, batch 1, 2
+    threads) on a 4096x16384 MLP block: float 21 ms, int8 with the fusion 131 ms, without it 5.6
+    ms; on a trained ResNet-50 the optimization still pays (2.2 ms against 2.9 ms without any)."""
+    import onnxruntime as ort
+
+    path = os.path.join(folder, "optimized.onnx")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = path
+    if large:  # ONNX Runtime writes the optimized model's weights beside it
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", "optimized.onnx.data")
+        options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+    ort.InferenceSession(source, options, providers=["CPUExecutionProvider"], disabled_optimizers=["MatMulAddFusion"])
+    return path
 
 
 # --quantize int8's activation type. ONNX Runtime's documentation names S8S8 (int8 activations) its

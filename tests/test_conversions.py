@@ -62,7 +62,9 @@ def test_convert_pair_runs_and_matches_source(case_id, source, target, extra, tm
         assert step["smoke"]["outputs"], step  # every step's artifact was loaded and run
         assert step["converter"]
     assert manifest["source"]["sha256"]
-    assert manifest["artifact"]["sha256"]
+    from modelport.manifest import sha256_of
+
+    assert manifest["artifact"]["sha256"] == sha256_of(str(out))  # the artifact as placed (batch resume checks it)
     # Nothing else left beside the artifact: no scratch folders, no onnx2tf side files.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, out.name + ".modelport.json"])
     assert_parity(source, out, target)

@@ -167,7 +167,7 @@ def place_result(planned: Planned, route: list[Edge], found, report: dict | None
                 "format": detected.format.value, "flavor": detected.flavor,
                 "sha256": manifest.sha256_of(source.split(":")[0] if detected.flavor == "callable" else source),
                 "weights_sha256": manifest.sha256_of(options.weights) if options.weights else None},
-        artifact={"path": os.path.abspath(out), "format": planned.target.value, "sha256": manifest.sha256_of(current)},
+        artifact={"path": os.path.abspath(out), "format": planned.target.value, "sha256": None},  # once placed
         route=route_text(route), steps=[vars(s) for s in steps], options=planned.edge_options.to_dict(),
         io_map=io_map.to_dict(),
     )
@@ -177,6 +177,8 @@ def place_result(planned: Planned, route: list[Edge], found, report: dict | None
     intermediates = (_keep_intermediates(step_outputs[:-1], out, options.force, copy_intermediates)
                      if options.keep_intermediates else [])
     place(current, out, os.path.dirname(current))
+    # hashed as placed: placing an ONNX model with external data renames the data file it names
+    record["artifact"]["sha256"] = manifest.sha256_of(out)
     write_atomic(manifest.manifest_path(out), json.dumps(record, indent=2) + "\n")
     return ConvertResult(source, out, manifest.manifest_path(out), route_text(route), steps, io_map,
                          time.perf_counter() - t_start, intermediates, report, routes_tried)

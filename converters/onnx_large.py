@@ -1,4 +1,4 @@
-"""ONNX models past protobuf's 2 GB: sizes, copies, sessions and saves that do not serialize them whole.
+"""ONNX models past protobuf's 2 GB: sizes, copies and saves that do not serialize them whole.
 
 Why: one protobuf message cannot be serialized past 2 GB, so a model that large keeps its weights in
 external data files and every step that would call `ByteSize()` or `SerializeToString()` on it fails

@@ -108,19 +108,18 @@ def _onnx_external_files(path: str, mtime_ns: int, size: int) -> list[str]:
     by the file's identity: convert starts a worker per strategy attempt on the same source."""
     try:
         import onnx
-        from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+        from modelport.converters.onnx_large import external_files
 
         model = onnx.load(path, load_external_data=False)
     except Exception:  # not parseable: the worker reports the real error
         return []
     folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     found = set()
-    for tensor in _get_all_tensors(model):
-        if uses_external_data(tensor):
-            location = next((e.value for e in tensor.external_data if e.key == "location"), None)
-            target = os.path.realpath(os.path.join(folder, location)) if location else None
-            if target and target.startswith(folder + os.sep) and os.path.exists(target):
-                found.add(target)
+    for location in external_files(model):
+        target = os.path.realpath(os.path.join(folder, location))
+        if target.startswith(folder + os.sep) and os.path.exists(target):
+            found.add(target)
     return sorted(found)
 
 

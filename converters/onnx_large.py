@@ -14,6 +14,8 @@ import shutil
 
 import numpy as np
 
+from modelport.onnx_external_data import external_files
+
 SINGLE_FILE_BYTES = 1_800_000_000  # under protobuf's 2 GB: what one ONNX file can hold, with room for the graph
 
 
@@ -37,19 +39,6 @@ def weights_bytes(model) -> int:
 
 def is_large(model) -> bool:
     return weights_bytes(model) > SINGLE_FILE_BYTES
-
-
-def external_files(model) -> list[str]:
-    """The relative locations of the external data files `model` names (parsed without them)."""
-    from onnx.external_data_helper import _get_all_tensors, uses_external_data
-
-    found = []
-    for tensor in _get_all_tensors(model):
-        if uses_external_data(tensor):
-            location = next((e.value for e in tensor.external_data if e.key == "location"), None)
-            if location and location not in found:
-                found.append(location)
-    return found
 
 
 def copy_with_external_data(source: str, model, dest: str) -> None:

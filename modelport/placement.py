@@ -65,13 +65,11 @@ def _rename_external_data(built: str, dest: str) -> None:
     if old == new:
         return
     import onnx
-    from onnx.external_data_helper import _get_all_tensors
+
+    from modelport.onnx_external_data import rename_location
 
     model = onnx.load(built, load_external_data=False)
-    for tensor in _get_all_tensors(model):
-        for entry in tensor.external_data:
-            if entry.key == "location" and entry.value == old:
-                entry.value = new
+    rename_location(model, old, new)
     onnx.save(model, built)
 
 

@@ -23,6 +23,7 @@ from modelport.converters.edges import onnx_quantize
 from modelport.converters.job import EdgeJob
 from modelport.converters.options import EdgeOptions
 from modelport.errors import UsageError
+from modelport.onnx_external_data import external_files
 from modelport.placement import place
 
 CNN_ONNX = FIXTURES / "onnx" / "cnn.onnx"
@@ -82,7 +83,7 @@ def test_a_model_past_the_one_file_limit_is_quantized_by_path(tmp_path, monkeypa
     scratch = os.path.dirname(out)
     assert os.path.exists(os.path.join(scratch, "source_large.onnx"))  # worked on as the copy with its data
     assert not os.path.exists(os.path.join(scratch, "source_one_file.onnx"))  # not inlined into one protobuf
-    external = onnx_large.external_files(onnx.load(out, load_external_data=False))
+    external = external_files(onnx.load(out, load_external_data=False))
     assert external == (["step1_onnx.onnx.data"] if mode == "fp16" else [])
     assert os.path.exists(out + ".data") == (mode == "fp16")
     got, want = _run(out), _run(source)
@@ -123,7 +124,7 @@ def test_placing_a_model_renames_the_data_file_it_names(tmp_path):
     want = _run(built)
     place(built, str(dest), str(tmp_path / "scratch"))
     assert sorted(os.listdir(dest.parent)) == ["model.onnx", "model.onnx.data"]
-    assert onnx_large.external_files(onnx.load(str(dest), load_external_data=False)) == ["model.onnx.data"]
+    assert external_files(onnx.load(str(dest), load_external_data=False)) == ["model.onnx.data"]
     np.testing.assert_array_equal(_run(str(dest)), want)
     shutil.rmtree(tmp_path / "scratch")
     np.testing.assert_array_equal(_run(str(dest)), want)  # nothing of it left behind
@@ -140,6 +141,6 @@ def test_a_kept_intermediate_copied_for_another_target_still_names_its_data(tmp_
     (tmp_path / "out").mkdir()
     kept = _keep_intermediates([step], str(tmp_path / "out" / "cnn.tflite"), force=False, copy_them=True)
     assert kept == [str(tmp_path / "out" / "cnn.step1_onnx.onnx")]
-    assert onnx_large.external_files(onnx.load(kept[0], load_external_data=False)) == ["cnn.step1_onnx.onnx.data"]
+    assert external_files(onnx.load(kept[0], load_external_data=False)) == ["cnn.step1_onnx.onnx.data"]
     np.testing.assert_array_equal(_run(kept[0]), want)
     np.testing.assert_array_equal(_run(step), want)  # the step's own files stay for the other target

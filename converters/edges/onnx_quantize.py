@@ -36,6 +36,7 @@ from modelport.converters.calibration_data import representative_samples
 from modelport.converters.job import EdgeJob, EdgeResult
 from modelport.converters.signatures import load_onnx, onnx_io
 from modelport.errors import ConversionError, UsageError
+from modelport.onnx_external_data import external_files
 from modelport.types import IOMap, IOSpec, TensorMapping
 
 FP16_MAX = 65504.0
@@ -607,7 +608,7 @@ def convert(job: EdgeJob) -> EdgeResult:
     model = load_onnx(job.source)
     if onnx_large.is_large(model):
         job, model = _large_copy(job, model)
-    elif onnx_large.external_files(model):
+    elif external_files(model):
         job, model = _inlined(job)
     src_io = onnx_io(job.source, model)
     _check_excluded(model, job.options.quantize_exclude)

@@ -109,7 +109,7 @@ def _onnx_external_files(path: str, mtime_ns: int, size: int) -> list[str]:
     try:
         import onnx
 
-        from modelport.converters.onnx_large import external_files
+        from modelport.onnx_external_data import external_files
 
         model = onnx.load(path, load_external_data=False)
     except Exception:  # not parseable: the worker reports the real error

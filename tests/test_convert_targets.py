@@ -70,11 +70,28 @@ def test_cli_writes_every_target_into_the_folder_and_reports_them_in_json(tmp_pa
     (["--to", "savedmodel,pytorch", "--quantize", "fp16"], "add tflite or onnx to --to"),
     (["--to", "onnx,tflite", "--route", "pytorch->tflite"], "give a single --to"),
     (["--to", "onnx,tflite", "--strategy", "onnx-savedmodel=tf_converter"], "not a step of any target's route"),
+    # with a TFLite target, --quantize is the TFLite one's, and the ONNX-only quantize options cannot apply
+    (["--to", "onnx,tflite", "--quantize", "fp16", "--fp16-io"], "--fp16-io applies to an ONNX output"),
+    (["--to", "onnx,tflite", "--quantize", "fp16", "--quantize-exclude", "node_linear"], "--quantize-exclude applies to an ONNX output"),
 ])
 def test_bad_target_lists_are_one_line_errors_before_any_work(tmp_path, extra, fragment):
     res = run_cli("convert", MLP, *shape_args("mlp"), "-o", tmp_path, *extra)
     assert_one_line_error(res, 2, fragment)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_quantize_options_go_to_the_quantized_target_only():
+    """`--to onnx,savedmodel --quantize fp16 --quantize-exclude N`: the ONNX target is quantized and keeps
+    N in float; the SavedModel target gets none of the quantize options (it was handed --quantize-exclude
+    without --quantize and refused the whole command with "give --quantize too")."""
+    from modelport.pipeline.multi import target_options
+    from modelport.types import Format
+
+    asked = ConvertOptions(quantize="fp16", quantize_exclude=("node_linear",), fp16_io=True)
+    targets = [Format.ONNX, Format.SAVEDMODEL]
+    onnx_options, savedmodel_options = (target_options(asked, t, targets) for t in targets)
+    assert (onnx_options.quantize, onnx_options.quantize_exclude, onnx_options.fp16_io) == ("fp16", ("node_linear",), True)
+    assert (savedmodel_options.quantize, savedmodel_options.quantize_exclude, savedmodel_options.fp16_io) == (None, (), False)
 
 
 def test_an_existing_output_stops_every_target_before_any_work(tmp_path):

@@ -75,8 +75,9 @@ def parse_targets(text: str | list | tuple) -> list[Format]:
 
 
 def target_options(options: ConvertOptions, target: Format, targets: list[Format]) -> ConvertOptions:
-    """The options of one target: --quantize and the options that go with it belong to the TFLite target, or
-    to the ONNX one when there is no TFLite target; --pytorch-format to the PyTorch one, --via to the
+    """The options of one target: --quantize and the options that go with it (--calibration-data,
+    --quantize-exclude, --fp16-io, --int8-activations) belong to the TFLite target, or to the ONNX one
+    when there is no TFLite target; --pytorch-format to the PyTorch one, --via to the
     targets other than the format it names."""
     if options.route:
         raise UsageError("--route fixes one route to one target: give a single --to with it")
@@ -85,7 +86,7 @@ def target_options(options: ConvertOptions, target: Format, targets: list[Format
         raise UsageError("--quantize applies to a TFLite or ONNX output: add tflite or onnx to --to")
     changes: dict[str, Any] = {}
     if target != quantized:
-        changes.update(quantize=None, calibration_data=None, fp16_io=False, int8_activations=None)
+        changes.update(quantize=None, calibration_data=None, quantize_exclude=(), fp16_io=False, int8_activations=None)
     if target != Format.PYTORCH:
         changes["pytorch_format"] = None
     if options.via and Format(options.via) == target:

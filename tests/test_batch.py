@@ -221,6 +221,16 @@ models:
     ("models:\n  - name: a\n    source: [x\n", ["not valid YAML at line"]),
     ("models:\n  - {name: a, source: x.onnx, targets: onnx}\nextra: 1", ["top level: extra: unknown key"]),
     ("models:\n  - {name: a, source: x.onnx, targets: tflite, quantize: int8}", ["calibration_data: quantize: int8 needs"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, fp16_io: true}", ["fp16_io: applies with quantize: fp16",
+                                                                             "quantize is not set"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, quantize: fp16, int8_activations: int8}",
+     ["int8_activations: applies with quantize: int8 (quantize is fp16)"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, quantize: fp16, int8_activations: int4}",
+     ["int8_activations: 'int4' is not one of uint8, int8"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: [onnx, tflite], quantize: fp16, quantize_exclude: [n]}",
+     ["quantize_exclude: applies to an ONNX target quantized by ONNX Runtime"]),
+    ("models:\n  - {name: a, source: x.onnx, targets: onnx, quantize: fp16, quantize_exclude: ['']}",
+     ["quantize_exclude: expected an ONNX node name"]),
     ("version: 2\nmodels:\n  - {name: a, source: x.onnx, targets: onnx}", ["version: this modelport reads version 1"]),
     ("models:\n  - {name: a, source: x.onnx, targets: tflite, strategy: {onnx-tflite: nope}}",
      ["strategy: onnx-tflite=nope: onnx->tflite has no strategy 'nope'"]),
@@ -296,24 +306,37 @@ def test_strategies_reach_the_targets_whose_route_has_the_edge(tmp_path):
 
 def test_quantize_applies_to_an_onnx_target_when_there_is_no_tflite_one(tmp_path):
     """As `convert --to onnx --quantize`: a job whose targets have no tflite quantizes its ONNX, named
-    <name>_<quantize>.onnx; with tflite too, only the TFLite one is quantized."""
+    <name>_<quantize>.onnx, with the ONNX quantizers' keys (quantize_exclude, fp16_io, int8_activations)
+    as convert's options; with tflite too, only the TFLite one is quantized."""
     import onnx
     from onnx import TensorProto
 
     from modelport.batch.job import convert_options
 
     shutil.copy(FIXTURES / "onnx" / "cnn.onnx", tmp_path / "a.onnx")
-    (tmp_path / "m.yaml").write_text("models:\n  - {name: a, source: a.onnx, targets: [onnx], quantize: dynamic-int8}\n"
-                                     "  - {name: b, source: a.onnx, targets: [onnx, tflite], quantize: fp16}\n")
-    a, b = load_manifest(str(tmp_path / "m.yaml")).jobs
+    shutil.copy(FIXTURES / "calibration" / "cnn_calibration.npz", tmp_path / "calib.npz")
+    (tmp_path / "m.yaml").write_text(
+        "models:\n  - {name: a, source: a.onnx, targets: [onnx], quantize: dynamic-int8, quantize_exclude: node_linear}\n"
+        "  - {name: b, source: a.onnx, targets: [onnx, tflite], quantize: fp16}\n"
+        "  - {name: c, source: a.onnx, targets: [onnx, savedmodel], quantize: fp16, fp16_io: true}\n"
+        "  - {name: d, source: a.onnx, targets: [onnx], quantize: int8, calibration_data: calib.npz, int8_activations: int8}\n")
+    a, b, c, d = load_manifest(str(tmp_path / "m.yaml")).jobs
     assert convert_options(b, "onnx").quantize is None and convert_options(b, "tflite").quantize == "fp16"
     assert b.output_for("tflite").endswith("b_fp16.tflite") and b.output_for("onnx").endswith("b.onnx")
+    assert (convert_options(c, "onnx").fp16_io, convert_options(c, "savedmodel").fp16_io) == (True, False)
+    assert convert_options(d, "onnx").int8_activations == "int8"
     proc = subprocess.run(MODELPORT + ["batch", str(tmp_path / "m.yaml"), "--only", "a"], capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = Path(a.output_for("onnx"))
     assert out.name == "a_dynamic_int8.onnx" and out.is_file()
-    assert {t.data_type for t in onnx.load(str(out)).graph.initializer} & {TensorProto.INT8, TensorProto.UINT8}
+    model = onnx.load(str(out))
+    weights = {t.name: t.data_type for t in model.graph.initializer}
+    assert set(weights.values()) & {TensorProto.INT8, TensorProto.UINT8}
+    # the excluded classifier (a Gemm, which the dynamic quantizer writes as MatMul + Add): a float weight
+    head = next(n for n in model.graph.node if n.name.startswith("node_linear") and n.op_type in ("Gemm", "MatMul"))
+    assert weights[head.input[1]] == TensorProto.FLOAT, head
+    assert json.loads(Path(f"{out}.modelport.json").read_text())["steps"][-1]["details"]["kept_float"] == ["node_linear"]
 
 
 def test_the_checks_input_options_reach_the_validation(tmp_path):

@@ -279,6 +279,17 @@ def test_quantize_exclude_keeps_the_named_nodes_in_float(tmp_path):
     assert {quantized.get(f"features.{k}.weight_quantized") for k in (0, 4)} == {TensorProto.INT8}, quantized
     assert not any(name.startswith("classifier.") for name in quantized), quantized  # the excluded Gemm: none
     assert _manifest(out)["steps"][-1]["details"]["kept_float"] == ["node_linear"]
+    # dynamic-int8: ONNX Runtime's dynamic quantizer rewrites the Gemm as node_linear_MatMul + node_linear_Add
+    # before it reads the exclusions; the classifier still stays float
+    dyn = tmp_path / "cnn_dyn.onnx"
+    r = run_cli("convert", FIXTURES / "onnx" / "cnn.onnx", "--to", "onnx", "--quantize", "dynamic-int8",
+                "--quantize-exclude", "node_linear", "-o", dyn, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    model = onnx.load(dyn)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    assert ops.get("node_linear_MatMul") == "MatMul" and "ConvInteger" in ops.values(), ops  # the Conv layers: int8
+    head = next(n for n in model.graph.node if n.name == "node_linear_MatMul")
+    assert next(i for i in model.graph.initializer if i.name == head.input[1]).data_type == TensorProto.FLOAT
     onnx_src = FIXTURES / "onnx" / "cnn.onnx"
     assert_one_line_error(run_cli("convert", onnx_src, "--to", "onnx", "--quantize", "int8", "--calibration-data", calib,
                                   "--quantize-exclude", "nope", "-o", tmp_path / "a.onnx"), 2, "no node of that name",

@@ -38,6 +38,8 @@ def convert_options(spec, target: str):
     quantized = target == spec.quantized_target()
     return ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize if quantized else None,
                           calibration_data=spec.calibration_data if quantized else None,
+                          quantize_exclude=tuple(spec.quantize_exclude) if quantized else (),
+                          fp16_io=spec.fp16_io and quantized, int8_activations=spec.int8_activations if quantized else None,
                           input_shapes=tuple(spec.input_shapes), input_dtypes=tuple(spec.input_dtypes),
                           weights=spec.weights, task=spec.task,
                           pytorch_format=spec.pytorch_format if target == "pytorch" else None,
@@ -93,7 +95,9 @@ def convert_all_targets(spec) -> list[dict]:
 
     t0 = time.perf_counter()
     options = ConvertOptions(via=spec.via, opset=spec.opset, quantize=spec.quantize,
-                             calibration_data=spec.calibration_data, input_shapes=tuple(spec.input_shapes),
+                             calibration_data=spec.calibration_data, quantize_exclude=tuple(spec.quantize_exclude),
+                             fp16_io=spec.fp16_io, int8_activations=spec.int8_activations,
+                             input_shapes=tuple(spec.input_shapes),
                              input_dtypes=tuple(spec.input_dtypes), weights=spec.weights, task=spec.task,
                              pytorch_format=spec.pytorch_format,
                              # a manifest (its defaults too) names strategies once for all targets: keep those

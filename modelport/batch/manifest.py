@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from modelport.converters.options import PYTORCH_FORMATS
+from modelport.converters.options import INT8_ACTIVATIONS, PYTORCH_FORMATS
 from modelport.errors import UsageError
 from modelport.hf_folders import TASKS
 from modelport.types import QUANTIZE_PRESET, TARGET_FORMATS
@@ -43,6 +43,9 @@ class JobSpec:
     opset: int | None = None
     quantize: str | None = None
     calibration_data: str | None = None
+    quantize_exclude: list[str] = field(default_factory=list)  # ONNX nodes kept in float (convert's --quantize-exclude)
+    fp16_io: bool = False  # quantize: fp16 to ONNX: float16 inputs and outputs (convert's --fp16-io)
+    int8_activations: str | None = None  # quantize: int8 to ONNX: uint8 (default) or int8 (convert's --int8-activations)
     weights: str | None = None
     task: str | None = None  # a Hugging Face folder source's task (convert's --task)
     via: str | None = None
@@ -141,6 +144,14 @@ def _positive(kind):
             raise where.fail(key, f"expected a positive {'integer' if kind is int else 'number'}, got {v!r}")
         return kind(v)
     return parse
+
+
+def _node_names(v, key, where):
+    """node_linear or [node_linear, /head/Gemm] -> convert's --quantize-exclude entries."""
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not items or not all(isinstance(n, str) and n.strip() for n in items):
+        raise where.fail(key, f"expected an ONNX node name or a list of them, got {v!r}")
+    return list(dict.fromkeys(items))
 
 
 def _targets(v, key, where):
@@ -285,6 +296,9 @@ FIELDS: dict[str, tuple[Callable, str]] = {
     "opset": (_positive(int), "opset"),
     "quantize": (_choice(QUANTIZE), "quantize"),
     "calibration_data": (_str, "calibration_data"),
+    "quantize_exclude": (_node_names, "quantize_exclude"),
+    "fp16_io": (_bool, "fp16_io"),
+    "int8_activations": (_choice(INT8_ACTIVATIONS), "int8_activations"),
     "weights": (_str, "weights"),
     "task": (_choice(tuple(TASKS)), "task"),
     "via": (_choice(TARGETS), "via"),
@@ -387,8 +401,25 @@ def load_manifest(path: str) -> BatchManifest:
             raise where.fail("quantize", "applies to a tflite or onnx target (tflite when both), and targets has neither")
         if spec.get("quantize") == "int8" and not spec.get("calibration_data"):
             raise where.fail("calibration_data", "quantize: int8 needs representative inputs (an .npz, one array per input)")
+        _check_onnx_quantize_keys(spec, where)
         jobs.append(_resolve(spec, base, where))
     return BatchManifest(path=os.path.abspath(path), jobs=jobs)
+
+
+def _check_onnx_quantize_keys(spec: dict[str, Any], where: _Where) -> None:
+    """quantize_exclude, fp16_io and int8_activations tune ONNX Runtime's quantizers: they need the
+    `quantize` they go with, and the quantized target must be the ONNX one (no tflite in targets),
+    as convert refuses them. A default counts as the model's own (as `quantize` does); `null` unsets it."""
+    needs = {"quantize_exclude": ("fp16", "dynamic-int8", "int8"), "fp16_io": ("fp16",), "int8_activations": ("int8",)}
+    for key, modes in needs.items():
+        if not spec.get(key):
+            continue
+        if spec.get("quantize") not in modes:
+            got = f"quantize is {spec['quantize']}" if spec.get("quantize") else "quantize is not set"
+            raise where.fail(key, f"applies with quantize: {' or '.join(modes)} ({got})")
+        if "tflite" in spec["targets"] or "onnx" not in spec["targets"]:
+            raise where.fail(key, "applies to an ONNX target quantized by ONNX Runtime (onnx in targets, no tflite: "
+                                  "with tflite, quantize is the TFLite one's)")
 
 
 def _resolve(spec: dict[str, Any], base: str, where: _Where) -> JobSpec:

@@ -370,3 +370,24 @@ def test_static_int8_keeps_matmul_and_add_apart(tmp_path):
     assert r.code == 0, r.stdout + r.stderr
     ops = [n.op_type for n in onnx.load(str(out)).graph.node]
     assert "MatMul" in ops and "Gemm" not in ops, ops
+
+
+def test_the_kept_float_check_reads_the_written_model(tmp_path):
+    """_check_kept_float is what stands behind the manifest's kept_float: a model where ONNX Runtime
+    quantized the named node anyway (its dynamic quantizer renames a Gemm, a static one puts a
+    DequantizeLinear before its weight) or halved its weight is refused, the float source passes."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from modelport.converters.edges.onnx_quantize import _check_kept_float
+    from modelport.errors import ConversionError
+
+    _check_kept_float(str(CNN_ONNX), ["node_linear", "node_Conv_22"])
+    dyn = tmp_path / "dyn.onnx"
+    quantize_dynamic(str(CNN_ONNX), str(dyn), weight_type=QuantType.QInt8)
+    with pytest.raises(ConversionError, match="no node of that name any more"):
+        _check_kept_float(str(dyn), ["node_linear"])
+    half = tmp_path / "half.onnx"
+    onnx.save(convert_float_to_float16(onnx.load(str(CNN_ONNX)), keep_io_types=True), str(half))
+    with pytest.raises(ConversionError, match="a quantized or float16 weight"):
+        _check_kept_float(str(half), ["node_Conv_22"])

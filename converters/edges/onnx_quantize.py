@@ -611,6 +611,31 @@ def _check_excluded(model, names: list[str]) -> None:
                          f"(its weighted nodes: {', '.join(weighted[:6])}{', ...' if len(weighted) > 6 else ''})")
 
 
+def _check_kept_float(path: str, names: list[str]) -> None:
+    """Each --quantize-exclude node, read back from the written model: there under its name (or as
+    the MatMul the dynamic quantizer makes of a Gemm) and reading no quantized or half weight. The
+    quantizers take nodes_to_exclude as a hint they match by name after their own rewrites; ONNX
+    Runtime's dynamic one once quantized an excluded Gemm while the manifest said it was kept."""
+    import onnx
+    from onnx import TensorProto
+
+    model = onnx.load(path, load_external_data=False)
+    weights = {i.name: i.data_type for i in model.graph.initializer}
+    made_by = {out: node for node in model.graph.node for out in node.output}
+    reduced = (TensorProto.INT8, TensorProto.UINT8, TensorProto.FLOAT16)
+    for name in names:
+        node = next((n for n in model.graph.node if n.name in (name, f"{name}_MatMul")), None)
+        if node is None:
+            raise ConversionError(f"--quantize-exclude {name}: the quantized model has no node of that name any more "
+                                  "(ONNX Runtime quantized or merged it); it was not kept in float")
+        for tensor in node.input:
+            maker = made_by.get(tensor)
+            dequantized = maker is not None and maker.op_type == "DequantizeLinear" and maker.input[0] in weights
+            if weights.get(tensor) in reduced or dequantized:
+                raise ConversionError(f"--quantize-exclude {name}: ONNX Runtime's quantizer did not keep it in float "
+                                      f"(it reads {tensor}, a quantized or float16 weight)")
+
+
 def convert(job: EdgeJob) -> EdgeResult:
     import onnxruntime
 
@@ -647,6 +672,7 @@ def convert(job: EdgeJob) -> EdgeResult:
     if lost:
         raise ConversionError(f"the quantized model lost the inputs/outputs {lost}")
     if job.options.quantize_exclude:
+        _check_kept_float(job.output, job.options.quantize_exclude)
         details["kept_float"] = list(job.options.quantize_exclude)
         notes.append(f"kept in float as asked (--quantize-exclude): {', '.join(job.options.quantize_exclude)}")
     io_map = IOMap([TensorMapping(t.name, t.name, None, "names kept by quantization") for t in src_io.inputs],

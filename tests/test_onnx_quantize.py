@@ -262,6 +262,31 @@ def test_static_int8_of_an_opset_11_model_is_upgraded_for_per_channel_scales(tmp
     assert any("opset upgraded from 11 to 13" in n for n in step["notes"]), step["notes"]
 
 
+def test_dynamic_int8_of_an_ir3_model_whose_batch_norm_is_fused(tmp_path):
+    """IR 3 (the ONNX model zoo's light ResNet-50): every initializer is also a graph input. ONNX
+    Runtime's optimizer folds BatchNormalization into the Conv with a new initializer it does not
+    list as an input, and quantize_dynamic's opset upgrade then stopped: "Input ConvBnFusion_W_w is
+    undefined!" (exit 3). The weights reach int8 and the model still matches the float one."""
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])
+    params = {"w": rng.standard_normal((4, 3, 3, 3)) * 0.3, "scale": rng.uniform(0.5, 1.5, 4), "bias": rng.standard_normal(4),
+              "mean": rng.standard_normal(4) * 0.1, "var": rng.uniform(0.5, 1.5, 4)}
+    inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in params.items()]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["b"], name="bn"),
+             helper.make_node("Relu", ["b"], ["y"], name="relu")]
+    listed = [helper.make_tensor_value_info(t.name, TensorProto.FLOAT, list(t.dims)) for t in inits]
+    model = helper.make_model(helper.make_graph(nodes, "ir3", [x, *listed], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 3
+    onnx.save(model, tmp_path / "ir3.onnx")
+    out = tmp_path / "ir3_dyn.onnx"
+    r = run_cli("convert", tmp_path / "ir3.onnx", "--to", "onnx", "--quantize", "dynamic-int8", "-o", out, "--samples", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    assert {"ConvInteger", "DynamicQuantizeLinear"} <= {n.op_type for n in onnx.load(str(out)).graph.node}
+
+
 def test_quantize_exclude_keeps_the_named_nodes_in_float(tmp_path):
     """--quantize-exclude NODE: ONNX Runtime's quantizer leaves that node's weights in float (the
     layer `modelport locate` names when int8 goes wrong there); a name that is no node, a TFLite

@@ -388,7 +388,28 @@ def _optimized(source: str, folder: str, large: bool) -> str:
         options.add_session_config_entry("session.optimized_model_external_initializers_file_name", "optimized.onnx.data")
         options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
     ort.InferenceSession(source, options, providers=["CPUExecutionProvider"], disabled_optimizers=["MatMulAddFusion"])
+    _list_initializers_as_inputs(path)
     return path
+
+
+def _list_initializers_as_inputs(path: str) -> None:
+    """Below IR version 4 every initializer must also be a graph input, and ONNX Runtime writes the
+    optimized model at the source's IR version without listing the initializers its fusions make
+    (`ConvBnFusion_W_...`). onnx's version converter, which quantize_dynamic runs on an opset-9 model,
+    then stops on the first ("Input ConvBnFusion_W_gpu_0/conv1_w_0 is undefined!", the ONNX model
+    zoo's light ResNet-50, IR 3). They are listed, keeping IR 3: raising the IR version instead would
+    turn every listed initializer into an overridable input, which the quantizers leave in float."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(path, load_external_data=False)
+    if model.ir_version >= 4:
+        return
+    listed = {i.name for i in model.graph.input}
+    missing = [t for t in model.graph.initializer if t.name not in listed]
+    if missing:
+        model.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in missing)
+        onnx.save(model, path)
 
 
 # --quantize int8's activation type. ONNX Runtime's documentation names S8S8 (int8 activations) its

@@ -7,7 +7,7 @@ import click
 from modelport.cli.bench_render import bench_and_render
 from modelport.cli.convert_progress import step_lines
 from modelport.cli.render import console, emit_json, perm_text
-from modelport.converters.options import PYTORCH_FORMATS, QUANTIZE_MODES
+from modelport.converters.options import INT8_ACTIVATIONS, PYTORCH_FORMATS, QUANTIZE_MODES
 from modelport.manifest import human_size, size_on_disk
 from modelport.hf_folders import TASKS
 
@@ -36,7 +36,7 @@ from modelport.hf_folders import TASKS
 @click.option("--fp16-io", "fp16_io", is_flag=True,
               help="With --quantize fp16 to ONNX: float16 inputs and outputs too (by default they stay float32, "
                    "so callers feed what they fed the float model). Validation feeds the samples rounded to float16.")
-@click.option("--int8-activations", "int8_activations", type=click.Choice(["uint8", "int8"]),
+@click.option("--int8-activations", "int8_activations", type=click.Choice(INT8_ACTIVATIONS),
               help="With --quantize int8 to ONNX: the activations' type. uint8 (default) is ONNX Runtime's fast "
                    "path on x86-64 (U8S8; measured 3.4x faster than int8 activations on a ResNet-50); int8 (S8S8) "
                    "for ARM CPUs and accelerators that want it.")

@@ -407,12 +407,12 @@ def test_the_kept_float_check_reads_the_written_model(tmp_path):
     from modelport.converters.edges.onnx_quantize import _check_kept_float
     from modelport.errors import ConversionError
 
-    _check_kept_float(str(CNN_ONNX), ["node_linear", "node_Conv_22"])
+    _check_kept_float(onnx.load(str(CNN_ONNX)), ["node_linear", "node_Conv_22"])
     dyn = tmp_path / "dyn.onnx"
     quantize_dynamic(str(CNN_ONNX), str(dyn), weight_type=QuantType.QInt8)
     with pytest.raises(ConversionError, match="no node of that name any more"):
-        _check_kept_float(str(dyn), ["node_linear"])
+        _check_kept_float(onnx.load(str(dyn)), ["node_linear"])
     half = tmp_path / "half.onnx"
     onnx.save(convert_float_to_float16(onnx.load(str(CNN_ONNX)), keep_io_types=True), str(half))
     with pytest.raises(ConversionError, match="a quantized or float16 weight"):
-        _check_kept_float(str(half), ["node_Conv_22"])
+        _check_kept_float(onnx.load(str(half)), ["node_Conv_22"])

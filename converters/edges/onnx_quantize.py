@@ -495,7 +495,12 @@ def _dynamic_exclusions(model, names) -> list[str]:
     kept in float). So an excluded Gemm's MatMul is named too. (Names are the main graph's:
     _check_excluded refuses a node inside an If/Loop body.)"""
     gemms = {n.name for n in model.graph.node if n.op_type == "Gemm"}
-    return list(dict.fromkeys([*names, *(f"{n}_MatMul" for n in names if n in gemms)]))
+    return list(dict.fromkeys([*names, *(_gemm_as_matmul(n) for n in names if n in gemms)]))
+
+
+def _gemm_as_matmul(name: str) -> str:
+    """The name ONNX Runtime's dynamic quantizer gives the MatMul it makes of Gemm `name`."""
+    return f"{name}_MatMul"
 
 
 class _Reader:
@@ -632,20 +637,19 @@ def _check_excluded(model, names: list[str]) -> None:
                          f"(its weighted nodes: {', '.join(weighted[:6])}{', ...' if len(weighted) > 6 else ''})")
 
 
-def _check_kept_float(path: str, names: list[str]) -> None:
-    """Each --quantize-exclude node, read back from the written model: there under its name (or as
+def _check_kept_float(model, names: list[str]) -> None:
+    """Each --quantize-exclude node, read back from the written model (parsed without its external
+    data): there under its name (or as
     the MatMul the dynamic quantizer makes of a Gemm) and reading no quantized or half weight. The
     quantizers take nodes_to_exclude as a hint they match by name after their own rewrites; ONNX
     Runtime's dynamic one once quantized an excluded Gemm while the manifest said it was kept."""
-    import onnx
     from onnx import TensorProto
 
-    model = onnx.load(path, load_external_data=False)
     weights = {i.name: i.data_type for i in model.graph.initializer}
     made_by = {out: node for node in model.graph.node for out in node.output}
     reduced = (TensorProto.INT8, TensorProto.UINT8, TensorProto.FLOAT16)
     for name in names:
-        node = next((n for n in model.graph.node if n.name in (name, f"{name}_MatMul")), None)
+        node = next((n for n in model.graph.node if n.name in (name, _gemm_as_matmul(name))), None)
         if node is None:
             raise ConversionError(f"--quantize-exclude {name}: the quantized model has no node of that name any more "
                                   "(ONNX Runtime quantized or merged it); it was not kept in float")
@@ -687,13 +691,14 @@ def convert(job: EdgeJob) -> EdgeResult:
         raise ConversionError(f"ONNX Runtime's {q} quantization failed: {type(e).__name__}: {first}") from None
     if not os.path.exists(job.output):
         raise ConversionError(f"ONNX Runtime's {q} quantization wrote no file")
-    dst_io = onnx_io(job.output)
+    written = load_onnx(job.output)
+    dst_io = onnx_io(job.output, written)
     dst_names = {t.name for t in dst_io.inputs + dst_io.outputs}
     lost = [t.name for t in src_io.inputs + src_io.outputs if t.name not in dst_names]
     if lost:
         raise ConversionError(f"the quantized model lost the inputs/outputs {lost}")
     if job.options.quantize_exclude:
-        _check_kept_float(job.output, job.options.quantize_exclude)
+        _check_kept_float(written, job.options.quantize_exclude)
         details["kept_float"] = list(job.options.quantize_exclude)
         notes.append(f"kept in float as asked (--quantize-exclude): {', '.join(job.options.quantize_exclude)}")
     io_map = IOMap([TensorMapping(t.name, t.name, None, "names kept by quantization") for t in src_io.inputs],
